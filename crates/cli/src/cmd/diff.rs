@@ -1,0 +1,10 @@
+//! `returnn-ckpt diff` (not built yet: see the open issue that owns it).
+
+use std::process::ExitCode;
+
+#[derive(clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
+    anyhow::bail!("'diff' is not implemented yet")
+}

@@ -1,0 +1,13 @@
+//! One module per subcommand: its clap `Args` and its `run`.
+
+pub mod avg;
+pub mod cleanup;
+pub mod convert;
+pub mod diff;
+pub mod epochs;
+pub mod inspect;
+pub mod load;
+pub mod path;
+pub mod plan;
+pub mod resolve;
+pub mod verify;

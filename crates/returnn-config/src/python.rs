@@ -1,0 +1,413 @@
+//! Python config files: parse the module with `rustpython-parser`, evaluate literal top-level
+//! assignments, record everything else as skipped. Nothing is executed.
+
+use rustpython_parser::ast::{self, Constant, Expr, Ranged, Stmt};
+use rustpython_parser::Parse;
+
+use crate::value::Value;
+
+/// A statement of a Python config that was not evaluated (it is not a literal assignment).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// 1-based line in the config file.
+    pub line: usize,
+    /// What it was, e.g. `import os`, `def get_network`, `x = <non-literal>`.
+    pub what: String,
+    /// Names this statement (may) bind; their value is `Value::Unsupported`.
+    pub names: Vec<String>,
+}
+
+/// Result of evaluating a Python config module.
+#[derive(Debug, Default)]
+pub struct Module {
+    /// Global name -> value, in order of first assignment.
+    pub globals: Vec<(String, Value)>,
+    pub skipped: Vec<Skipped>,
+}
+
+impl Module {
+    fn set(&mut self, name: &str, value: Value) {
+        if let Some(slot) = self.globals.iter_mut().find(|(k, _)| k == name) {
+            slot.1 = value;
+        } else {
+            self.globals.push((name.to_string(), value));
+        }
+    }
+    fn lookup(&self, name: &str) -> Option<&Value> {
+        self.globals.iter().find(|(k, _)| k == name).map(|(_, v)| v)
+    }
+}
+
+/// A Python syntax error, with its 1-based line (in the text as given) and the parser message.
+#[derive(Debug, Clone)]
+pub struct SyntaxError {
+    pub line: usize,
+    pub message: String,
+}
+
+/// 1-based line number of a byte offset.
+fn line_of(text: &str, offset: usize) -> usize {
+    let end = offset.min(text.len());
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// Parses and evaluates `text` (already stripped the way RETURNN strips it);
+/// `line_offset` is added to every reported line (lines removed by that strip).
+pub fn eval_module(
+    text: &str,
+    source_path: &str,
+    line_offset: usize,
+) -> Result<Module, SyntaxError> {
+    let suite = ast::Suite::parse(text, source_path).map_err(|e| SyntaxError {
+        line: line_of(text, usize::from(e.offset)) + line_offset,
+        message: e.error.to_string(),
+    })?;
+    let mut module = Module::default();
+    for stmt in &suite {
+        let line = line_of(text, usize::from(stmt.start())) + line_offset;
+        let snippet = first_line(&text[usize::from(stmt.start())..usize::from(stmt.end())]);
+        exec_stmt(&mut module, stmt, line, &snippet);
+    }
+    Ok(module)
+}
+
+fn first_line(s: &str) -> String {
+    let l = s.lines().next().unwrap_or("");
+    let mut out: String = l.chars().take(80).collect();
+    if l.chars().count() > 80 || s.lines().nth(1).is_some() {
+        out.push_str(" ...");
+    }
+    out
+}
+
+fn exec_stmt(m: &mut Module, stmt: &Stmt, line: usize, snippet: &str) {
+    match stmt {
+        Stmt::Assign(a) => {
+            let value = eval_expr(m, &a.value);
+            let mut names = Vec::new();
+            let mut ok = true;
+            for target in &a.targets {
+                if !assign(m, target, &value, &mut names) {
+                    ok = false;
+                }
+            }
+            if !ok || value.contains_unsupported() {
+                m.skipped.push(Skipped {
+                    line,
+                    what: snippet.to_string(),
+                    names,
+                });
+            }
+        }
+        Stmt::AnnAssign(a) => {
+            if let Some(v) = &a.value {
+                let value = eval_expr(m, v);
+                let mut names = Vec::new();
+                let ok = assign(m, &a.target, &value, &mut names);
+                if !ok || value.contains_unsupported() {
+                    m.skipped.push(Skipped {
+                        line,
+                        what: snippet.to_string(),
+                        names,
+                    });
+                }
+            }
+        }
+        other => {
+            let mut names = Vec::new();
+            bound_names(other, &mut names);
+            for n in &names {
+                m.set(n, Value::Unsupported(snippet.to_string()));
+            }
+            m.skipped.push(Skipped {
+                line,
+                what: snippet.to_string(),
+                names,
+            });
+        }
+    }
+}
+
+/// Binds `value` to `target`; returns false if the target is not a plain name (or a tuple of
+/// names unpacking a literal sequence of the same length). Names that are bound are pushed.
+fn assign(m: &mut Module, target: &Expr, value: &Value, names: &mut Vec<String>) -> bool {
+    match target {
+        Expr::Name(n) => {
+            m.set(n.id.as_str(), value.clone());
+            names.push(n.id.to_string());
+            true
+        }
+        Expr::Tuple(ast::ExprTuple { elts, .. }) | Expr::List(ast::ExprList { elts, .. }) => {
+            let items = match value {
+                Value::Tuple(v) | Value::List(v) if v.len() == elts.len() => Some(v.clone()),
+                _ => None,
+            };
+            let mut ok = true;
+            for (i, e) in elts.iter().enumerate() {
+                let v = match &items {
+                    Some(v) => v[i].clone(),
+                    None => Value::Unsupported("unpacking of a non-literal".into()),
+                };
+                if !assign(m, e, &v, names) {
+                    ok = false;
+                }
+            }
+            ok && items.is_some()
+        }
+        // Attribute / subscript targets (`x.y = ...`, `d["k"] = ...`) modify an object:
+        // the object's value becomes unknown.
+        Expr::Attribute(ast::ExprAttribute { value: obj, .. })
+        | Expr::Subscript(ast::ExprSubscript { value: obj, .. }) => {
+            if let Some(root) = root_name(obj) {
+                m.set(
+                    &root,
+                    Value::Unsupported("modified by a later statement".into()),
+                );
+                names.push(root);
+            }
+            false
+        }
+        _ => false,
+    }
+}
+
+fn root_name(e: &Expr) -> Option<String> {
+    match e {
+        Expr::Name(n) => Some(n.id.to_string()),
+        Expr::Attribute(a) => root_name(&a.value),
+        Expr::Subscript(s) => root_name(&s.value),
+        _ => None,
+    }
+}
+
+/// Names a non-assignment top-level statement binds (imports, defs, classes, names assigned
+/// anywhere inside compound statements).
+fn bound_names(stmt: &Stmt, out: &mut Vec<String>) {
+    match stmt {
+        Stmt::Import(i) => {
+            for a in &i.names {
+                let n = match &a.asname {
+                    Some(asname) => asname.to_string(),
+                    None => a.name.as_str().split('.').next().unwrap_or("").to_string(),
+                };
+                out.push(n);
+            }
+        }
+        Stmt::ImportFrom(i) => {
+            for a in &i.names {
+                if a.name.as_str() == "*" {
+                    continue;
+                }
+                out.push(a.asname.as_ref().unwrap_or(&a.name).to_string());
+            }
+        }
+        Stmt::FunctionDef(f) => out.push(f.name.to_string()),
+        Stmt::AsyncFunctionDef(f) => out.push(f.name.to_string()),
+        Stmt::ClassDef(c) => out.push(c.name.to_string()),
+        Stmt::Assign(a) => {
+            for t in &a.targets {
+                target_names(t, out);
+            }
+        }
+        Stmt::AnnAssign(a) => target_names(&a.target, out),
+        Stmt::AugAssign(a) => target_names(&a.target, out),
+        Stmt::Delete(d) => {
+            for t in &d.targets {
+                target_names(t, out);
+            }
+        }
+        Stmt::For(f) => {
+            target_names(&f.target, out);
+            body_names(&f.body, out);
+            body_names(&f.orelse, out);
+        }
+        Stmt::AsyncFor(f) => {
+            target_names(&f.target, out);
+            body_names(&f.body, out);
+            body_names(&f.orelse, out);
+        }
+        Stmt::While(w) => {
+            body_names(&w.body, out);
+            body_names(&w.orelse, out);
+        }
+        Stmt::If(i) => {
+            body_names(&i.body, out);
+            body_names(&i.orelse, out);
+        }
+        Stmt::With(w) => {
+            for item in &w.items {
+                if let Some(v) = &item.optional_vars {
+                    target_names(v, out);
+                }
+            }
+            body_names(&w.body, out);
+        }
+        Stmt::AsyncWith(w) => {
+            for item in &w.items {
+                if let Some(v) = &item.optional_vars {
+                    target_names(v, out);
+                }
+            }
+            body_names(&w.body, out);
+        }
+        Stmt::Try(t) => {
+            body_names(&t.body, out);
+            for h in &t.handlers {
+                let ast::ExceptHandler::ExceptHandler(h) = h;
+                if let Some(n) = &h.name {
+                    out.push(n.to_string());
+                }
+                body_names(&h.body, out);
+            }
+            body_names(&t.orelse, out);
+            body_names(&t.finalbody, out);
+        }
+        Stmt::TryStar(t) => {
+            body_names(&t.body, out);
+            body_names(&t.orelse, out);
+            body_names(&t.finalbody, out);
+        }
+        Stmt::Match(mm) => {
+            for case in &mm.cases {
+                body_names(&case.body, out);
+            }
+        }
+        _ => {}
+    }
+    out.sort();
+    out.dedup();
+}
+
+fn body_names(body: &[Stmt], out: &mut Vec<String>) {
+    for s in body {
+        bound_names(s, out);
+    }
+}
+
+fn target_names(t: &Expr, out: &mut Vec<String>) {
+    match t {
+        Expr::Name(n) => out.push(n.id.to_string()),
+        Expr::Tuple(tu) => tu.elts.iter().for_each(|e| target_names(e, out)),
+        Expr::List(l) => l.elts.iter().for_each(|e| target_names(e, out)),
+        Expr::Starred(s) => target_names(&s.value, out),
+        Expr::Attribute(_) | Expr::Subscript(_) => {
+            if let Some(r) = root_name(t) {
+                out.push(r);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Evaluates a literal expression. Names refer to earlier top-level literals (and `True`,
+/// `False`, `None` are constants already). Anything else is `Unsupported`.
+pub fn eval_expr(m: &Module, e: &Expr) -> Value {
+    eval_in(e, &|name| m.lookup(name).cloned())
+}
+
+/// Evaluates `e` with a name resolver; unknown names give `Unsupported("name 'x'")`.
+pub fn eval_in(e: &Expr, names: &dyn Fn(&str) -> Option<Value>) -> Value {
+    match e {
+        Expr::Constant(c) => constant(&c.value),
+        Expr::Name(n) => names(n.id.as_str())
+            .unwrap_or_else(|| Value::Unsupported(format!("name '{}'", n.id.as_str()))),
+        Expr::UnaryOp(u) => {
+            let v = eval_in(&u.operand, names);
+            match (u.op, v) {
+                (ast::UnaryOp::USub, Value::Int(i)) => match i.checked_neg() {
+                    Some(n) => Value::Int(n),
+                    None => Value::Unsupported("integer out of range".into()),
+                },
+                (ast::UnaryOp::USub, Value::Bool(b)) => Value::Int(-i64::from(b)),
+                (ast::UnaryOp::USub, Value::Float(f)) => Value::Float(-f),
+                (ast::UnaryOp::UAdd, Value::Int(i)) => Value::Int(i),
+                (ast::UnaryOp::UAdd, Value::Bool(b)) => Value::Int(i64::from(b)),
+                (ast::UnaryOp::UAdd, Value::Float(f)) => Value::Float(f),
+                (ast::UnaryOp::Not, v) => match v.truthy() {
+                    Some(t) => Value::Bool(!t),
+                    None => Value::Unsupported("not <non-literal>".into()),
+                },
+                _ => Value::Unsupported("unary operator on a non-number".into()),
+            }
+        }
+        Expr::List(l) => Value::List(l.elts.iter().map(|x| eval_in(x, names)).collect()),
+        Expr::Tuple(t) => Value::Tuple(t.elts.iter().map(|x| eval_in(x, names)).collect()),
+        Expr::Set(s) => {
+            let mut items: Vec<Value> = Vec::new();
+            for x in &s.elts {
+                let v = eval_in(x, names);
+                if !items.iter().any(|y| crate::value::py_eq(y, &v)) {
+                    items.push(v);
+                }
+            }
+            Value::Set(items)
+        }
+        Expr::Dict(d) => {
+            let mut items: Vec<(Value, Value)> = Vec::new();
+            for (k, v) in d.keys.iter().zip(d.values.iter()) {
+                let val = eval_in(v, names);
+                match k {
+                    Some(k) => {
+                        let key = eval_in(k, names);
+                        if let Some(slot) =
+                            items.iter_mut().find(|(x, _)| crate::value::py_eq(x, &key))
+                        {
+                            slot.1 = val;
+                        } else {
+                            items.push((key, val));
+                        }
+                    }
+                    None => match val {
+                        // `**other_dict` spread of a literal dict
+                        Value::Dict(other) => {
+                            for (key, val) in other {
+                                if let Some(slot) =
+                                    items.iter_mut().find(|(x, _)| crate::value::py_eq(x, &key))
+                                {
+                                    slot.1 = val;
+                                } else {
+                                    items.push((key, val));
+                                }
+                            }
+                        }
+                        _ => return Value::Unsupported("dict ** spread of a non-literal".into()),
+                    },
+                }
+            }
+            Value::Dict(items)
+        }
+        Expr::JoinedStr(_) => Value::Unsupported("f-string".into()),
+        Expr::Call(_) => Value::Unsupported("call".into()),
+        Expr::Lambda(_) => Value::Unsupported("lambda".into()),
+        _ => Value::Unsupported("computed expression".into()),
+    }
+}
+
+fn constant(c: &Constant) -> Value {
+    match c {
+        Constant::None => Value::None,
+        Constant::Bool(b) => Value::Bool(*b),
+        Constant::Str(s) => Value::Str(s.clone()),
+        Constant::Int(i) => match i.to_string().parse::<i64>() {
+            Ok(v) => Value::Int(v),
+            Err(_) => Value::Unsupported(format!("integer {i} out of the 64-bit range")),
+        },
+        Constant::Float(f) => Value::Float(*f),
+        Constant::Tuple(items) => Value::Tuple(items.iter().map(constant).collect()),
+        Constant::Bytes(_) => Value::Unsupported("bytes literal".into()),
+        Constant::Complex { .. } => Value::Unsupported("complex literal".into()),
+        Constant::Ellipsis => Value::Unsupported("Ellipsis".into()),
+    }
+}
+
+/// Parses a single Python expression (for `++key value` evaluation, as RETURNN's `eval`).
+pub fn parse_expression(text: &str) -> Result<Expr, SyntaxError> {
+    Expr::parse(text, "<string>").map_err(|e| SyntaxError {
+        line: line_of(text, usize::from(e.offset)),
+        message: e.error.to_string(),
+    })
+}

@@ -3,7 +3,36 @@
 //! Owns the equivalent of RETURNN's `CustomCheckpointLoader` / `preload_from_files`: which
 //! checkpoint tensor fills which network variable (prefix, ignore lists, `var_name_mapping`,
 //! automatic renames, batch-norm versions, LSTM layout conversions), computed as a plan before
-//! anything is read or written. It works on names, shapes and a source-checkpoint trait; it never
-//! opens files itself, never prints and never exits.
+//! anything is read or written. It works on names, shapes and a source-checkpoint trait
+//! ([`TensorSource`]); it never opens files itself, never prints and never exits.
+//!
+//! * [`loader::plan_loader`]: one loader (spec `returnn-mapping.md` §2-§8): constructor
+//!   filtering, fast path, slow path name map, resolution and every RETURNN error, plus shape
+//!   checks (RETURNN fails late at assignment, we fail in the plan).
+//! * [`Planner`]: precedence between loaders (§10-§11): preload entries in the order given
+//!   (the engine sorts them), first registrant wins, the main load never overwrites.
+//! * [`convert`]: the value transforms (gate reorder, `[W; W_re]`, CuDNN), pure functions on
+//!   [`Array`]s. [`Assignment::evaluate`] reads the sources and applies them.
+//!
+//! Not supported (RETURNN runs Python callables for these): `custom_missing_load_func`,
+//! `custom_param_importer` and `SubnetworkLayer` `load_on_init`; the engine reports them as
+//! [`MapErrorKind::Unsupported`].
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod array;
+pub mod convert;
+pub mod error;
+pub mod loader;
+pub mod mem;
+pub mod plan;
+
+pub use array::Array;
+pub use convert::Transform;
+pub use error::{MapError, MapErrorKind};
+pub use loader::{
+    plan_loader, Assignment, LoaderOptions, LoaderOutcome, Rule, TargetVar, TensorMeta,
+    TensorSource,
+};
+pub use mem::MemSource;
+pub use plan::{Plan, Planner, Status, VarPlan};

@@ -1,0 +1,435 @@
+//! A dense tensor value (raw little-endian bytes, C order) and the few array operations the
+//! conversions need. Everything but [`Array::add`] and [`Array::cast`] only moves elements, so it
+//! is exact for every fixed-size dtype.
+
+use half::{bf16, f16};
+use tf_bundle::DType;
+
+use crate::error::{MapError, MapErrorKind};
+
+/// A numeric tensor: dtype, shape and raw little-endian bytes in C (row-major) order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Array {
+    pub dtype: DType,
+    pub shape: Vec<u64>,
+    pub data: Vec<u8>,
+}
+
+/// Python's repr of a shape tuple: `()`, `(3,)`, `(2, 3)`.
+pub fn py_shape(shape: &[u64]) -> String {
+    match shape {
+        [] => "()".to_string(),
+        [a] => format!("({a},)"),
+        _ => format!(
+            "({})",
+            shape
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+fn conv_err(msg: impl Into<String>) -> MapError {
+    MapError::new(MapErrorKind::ConversionFailed, msg)
+}
+
+/// Number of elements of `shape` (checked).
+pub fn num_elements(shape: &[u64]) -> Option<u64> {
+    shape.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d))
+}
+
+impl Array {
+    /// Builds an array, checking that `data` holds exactly `shape` elements of `dtype`.
+    pub fn new(dtype: DType, shape: Vec<u64>, data: Vec<u8>) -> Result<Array, MapError> {
+        let esize = dtype.element_size().ok_or_else(|| {
+            MapError::new(
+                MapErrorKind::DtypeMismatch,
+                format!("dtype {dtype} has no fixed element size"),
+            )
+        })?;
+        let expected = num_elements(&shape)
+            .and_then(|n| n.checked_mul(esize as u64))
+            .ok_or_else(|| conv_err(format!("shape {} overflows", py_shape(&shape))))?;
+        if expected != data.len() as u64 {
+            return Err(conv_err(format!(
+                "array of shape {} and dtype {dtype} needs {expected} bytes, found {}",
+                py_shape(&shape),
+                data.len()
+            )));
+        }
+        Ok(Array { dtype, shape, data })
+    }
+
+    /// Builds a float32 array from values (used by tests and examples).
+    pub fn from_f32(shape: Vec<u64>, values: &[f32]) -> Result<Array, MapError> {
+        let data = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        Array::new(DType::Float32, shape, data)
+    }
+
+    /// The values as f64 (float and integer dtypes), for tests and diagnostics.
+    pub fn to_f64_vec(&self) -> Result<Vec<f64>, MapError> {
+        decode_f64(self.dtype, &self.data)
+    }
+
+    fn esize(&self) -> usize {
+        self.dtype.element_size().unwrap_or(1)
+    }
+
+    /// Row-major reshape; the element count must stay the same.
+    pub fn reshape(mut self, shape: Vec<u64>) -> Result<Array, MapError> {
+        if num_elements(&shape) != num_elements(&self.shape) {
+            return Err(conv_err(format!(
+                "cannot reshape array of shape {} into shape {}",
+                py_shape(&self.shape),
+                py_shape(&shape)
+            )));
+        }
+        self.shape = shape;
+        Ok(self)
+    }
+
+    /// Swaps the first two of four equal blocks of the last axis (gate order `j,i,f,o` <->
+    /// `i,j,f,o`), for a 1-D or 2-D array (`numpy.split(x, 4, axis=-1)` + re-concatenate).
+    pub fn swap_gate_blocks_01(&self) -> Result<Array, MapError> {
+        let (rows, cols) = match self.shape.as_slice() {
+            [c] => (1u64, *c),
+            [r, c] => (*r, *c),
+            _ => {
+                return Err(conv_err(format!(
+                    "gate reorder needs a 1-D or 2-D array, found shape {}",
+                    py_shape(&self.shape)
+                )))
+            }
+        };
+        if cols % 4 != 0 {
+            return Err(conv_err(format!(
+                "array split does not result in an equal division: axis of size {cols} into 4 gate blocks"
+            )));
+        }
+        let es = self.esize();
+        let blk = (cols / 4) as usize * es;
+        let row_bytes = cols as usize * es;
+        let mut out = Vec::with_capacity(self.data.len());
+        for r in 0..rows as usize {
+            let row = &self.data[r * row_bytes..(r + 1) * row_bytes];
+            out.extend_from_slice(&row[blk..2 * blk]);
+            out.extend_from_slice(&row[..blk]);
+            out.extend_from_slice(&row[2 * blk..]);
+        }
+        Array::new(self.dtype, self.shape.clone(), out)
+    }
+
+    /// `numpy.concatenate([a, b], axis=0)` for 2-D arrays of the same dtype and column count.
+    pub fn concat_rows(a: &Array, b: &Array) -> Result<Array, MapError> {
+        match (a.shape.as_slice(), b.shape.as_slice()) {
+            ([ra, ca], [rb, cb]) if ca == cb && a.dtype == b.dtype => {
+                let mut data = Vec::with_capacity(a.data.len() + b.data.len());
+                data.extend_from_slice(&a.data);
+                data.extend_from_slice(&b.data);
+                Array::new(a.dtype, vec![ra + rb, *ca], data)
+            }
+            _ => Err(conv_err(format!(
+                "cannot stack rows of {} {} and {} {}",
+                a.dtype,
+                py_shape(&a.shape),
+                b.dtype,
+                py_shape(&b.shape)
+            ))),
+        }
+    }
+
+    /// `numpy.split(x, [at], axis=0)` for a 2-D array.
+    pub fn split_rows(&self, at: u64) -> Result<(Array, Array), MapError> {
+        match self.shape.as_slice() {
+            [r, c] if at <= *r => {
+                let cut = (at * c) as usize * self.esize();
+                Ok((
+                    Array::new(self.dtype, vec![at, *c], self.data[..cut].to_vec())?,
+                    Array::new(self.dtype, vec![r - at, *c], self.data[cut..].to_vec())?,
+                ))
+            }
+            _ => Err(conv_err(format!(
+                "cannot split rows of {} at {at}",
+                py_shape(&self.shape)
+            ))),
+        }
+    }
+
+    /// Transpose of a 2-D array.
+    pub fn transpose2d(&self) -> Result<Array, MapError> {
+        let [r, c] = self.shape.as_slice() else {
+            return Err(conv_err(format!(
+                "transpose needs a 2-D array, found {}",
+                py_shape(&self.shape)
+            )));
+        };
+        let (r, c) = (*r as usize, *c as usize);
+        let es = self.esize();
+        let mut out = vec![0u8; self.data.len()];
+        for i in 0..r {
+            for j in 0..c {
+                let src = (i * c + j) * es;
+                let dst = (j * r + i) * es;
+                out[dst..dst + es].copy_from_slice(&self.data[src..src + es]);
+            }
+        }
+        Array::new(self.dtype, vec![c as u64, r as u64], out)
+    }
+
+    /// Elementwise `a + b` with numpy semantics for equal dtypes and shapes: float16 and
+    /// bfloat16 are added in float32 and rounded back (what numpy / ml_dtypes do), float32 in
+    /// float32, float64 in float64, integers wrap.
+    pub fn add(a: &Array, b: &Array) -> Result<Array, MapError> {
+        if a.dtype != b.dtype || a.shape != b.shape {
+            return Err(conv_err(format!(
+                "cannot add {} {} and {} {}",
+                a.dtype,
+                py_shape(&a.shape),
+                b.dtype,
+                py_shape(&b.shape)
+            )));
+        }
+        let x = &a.data;
+        let y = &b.data;
+        let data: Vec<u8> = match a.dtype {
+            DType::Float32 => zip_map::<4>(x, y, |p, q| {
+                (f32::from_le_bytes(p) + f32::from_le_bytes(q)).to_le_bytes()
+            }),
+            DType::Float64 => zip_map::<8>(x, y, |p, q| {
+                (f64::from_le_bytes(p) + f64::from_le_bytes(q)).to_le_bytes()
+            }),
+            DType::Float16 => zip_map::<2>(x, y, |p, q| {
+                f16::from_f32(f16::from_le_bytes(p).to_f32() + f16::from_le_bytes(q).to_f32())
+                    .to_le_bytes()
+            }),
+            DType::BFloat16 => zip_map::<2>(x, y, |p, q| {
+                bf16::from_f32(bf16::from_le_bytes(p).to_f32() + bf16::from_le_bytes(q).to_f32())
+                    .to_le_bytes()
+            }),
+            DType::Int32 => zip_map::<4>(x, y, |p, q| {
+                i32::from_le_bytes(p)
+                    .wrapping_add(i32::from_le_bytes(q))
+                    .to_le_bytes()
+            }),
+            DType::Int64 => zip_map::<8>(x, y, |p, q| {
+                i64::from_le_bytes(p)
+                    .wrapping_add(i64::from_le_bytes(q))
+                    .to_le_bytes()
+            }),
+            other => {
+                return Err(MapError::new(
+                    MapErrorKind::DtypeMismatch,
+                    format!("addition of {other} values is not supported"),
+                ))
+            }
+        };
+        Array::new(a.dtype, a.shape.clone(), data)
+    }
+
+    /// Converts to `to` the way numpy's `asarray(value, dtype=to)` does when RETURNN feeds a
+    /// value into a variable of another dtype (R-DTYPE-1): between float16, bfloat16, float32,
+    /// float64 and the integer types. Float to float rounds to nearest even (float64 ->
+    /// bfloat16 goes through float32, like ml_dtypes); float to int truncates toward zero.
+    /// The same dtype is returned unchanged (any dtype).
+    pub fn cast(self, to: DType) -> Result<Array, MapError> {
+        if self.dtype == to {
+            return Ok(self);
+        }
+        let unsupported = || {
+            MapError::new(
+                MapErrorKind::DtypeMismatch,
+                format!(
+                    "cannot convert a {} value to a {to} variable (only float and integer dtypes convert)",
+                    self.dtype
+                ),
+            )
+        };
+        if !castable(self.dtype) || !castable(to) {
+            return Err(unsupported());
+        }
+        let vals = decode_f64_exact(self.dtype, &self.data)?;
+        let mut out = Vec::with_capacity(vals.len() * to.element_size().unwrap_or(1));
+        for v in vals {
+            match (to, v) {
+                (DType::Float64, v) => out.extend_from_slice(&v.as_f64().to_le_bytes()),
+                (DType::Float32, v) => out.extend_from_slice(&v.as_f32().to_le_bytes()),
+                (DType::Float16, Num::F(x)) => {
+                    out.extend_from_slice(&f16::from_f64(x).to_le_bytes())
+                }
+                (DType::Float16, v) => {
+                    out.extend_from_slice(&f16::from_f32(v.as_f32()).to_le_bytes())
+                }
+                (DType::BFloat16, v) => {
+                    out.extend_from_slice(&bf16::from_f32(v.as_f32()).to_le_bytes())
+                }
+                (DType::Int8, v) => out.extend_from_slice(&(v.as_i128() as i8).to_le_bytes()),
+                (DType::Int16, v) => out.extend_from_slice(&(v.as_i128() as i16).to_le_bytes()),
+                (DType::Int32, v) => out.extend_from_slice(&(v.as_i128() as i32).to_le_bytes()),
+                (DType::Int64, v) => out.extend_from_slice(&(v.as_i128() as i64).to_le_bytes()),
+                (DType::UInt8, v) => out.extend_from_slice(&(v.as_i128() as u8).to_le_bytes()),
+                (DType::UInt16, v) => out.extend_from_slice(&(v.as_i128() as u16).to_le_bytes()),
+                (DType::UInt32, v) => out.extend_from_slice(&(v.as_i128() as u32).to_le_bytes()),
+                (DType::UInt64, v) => out.extend_from_slice(&(v.as_i128() as u64).to_le_bytes()),
+                _ => return Err(unsupported()),
+            }
+        }
+        Array::new(to, self.shape, out)
+    }
+}
+
+/// Whether [`Array::cast`] converts from / to this dtype.
+pub fn castable(d: DType) -> bool {
+    matches!(
+        d,
+        DType::Float16
+            | DType::BFloat16
+            | DType::Float32
+            | DType::Float64
+            | DType::Int8
+            | DType::Int16
+            | DType::Int32
+            | DType::Int64
+            | DType::UInt8
+            | DType::UInt16
+            | DType::UInt32
+            | DType::UInt64
+    )
+}
+
+#[derive(Clone, Copy)]
+enum Num {
+    F(f64),
+    I(i128),
+}
+
+impl Num {
+    fn as_f64(self) -> f64 {
+        match self {
+            Num::F(x) => x,
+            Num::I(i) => i as f64,
+        }
+    }
+    fn as_f32(self) -> f32 {
+        match self {
+            Num::F(x) => x as f32,
+            Num::I(i) => i as f32,
+        }
+    }
+    fn as_i128(self) -> i128 {
+        match self {
+            Num::F(x) => x.trunc() as i128,
+            Num::I(i) => i,
+        }
+    }
+}
+
+fn zip_map<const N: usize>(x: &[u8], y: &[u8], f: impl Fn([u8; N], [u8; N]) -> [u8; N]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(x.len());
+    for (p, q) in x.chunks_exact(N).zip(y.chunks_exact(N)) {
+        let mut a = [0u8; N];
+        let mut b = [0u8; N];
+        a.copy_from_slice(p);
+        b.copy_from_slice(q);
+        out.extend_from_slice(&f(a, b));
+    }
+    out
+}
+
+fn arr<const N: usize>(c: &[u8]) -> [u8; N] {
+    let mut a = [0u8; N];
+    a.copy_from_slice(c);
+    a
+}
+
+fn decode_f64_exact(dtype: DType, data: &[u8]) -> Result<Vec<Num>, MapError> {
+    let es = dtype.element_size().unwrap_or(1);
+    let it = data.chunks_exact(es);
+    Ok(match dtype {
+        DType::Float64 => it.map(|c| Num::F(f64::from_le_bytes(arr(c)))).collect(),
+        DType::Float32 => it
+            .map(|c| Num::F(f32::from_le_bytes(arr(c)) as f64))
+            .collect(),
+        DType::Float16 => it
+            .map(|c| Num::F(f16::from_le_bytes(arr(c)).to_f64()))
+            .collect(),
+        DType::BFloat16 => it
+            .map(|c| Num::F(bf16::from_le_bytes(arr(c)).to_f64()))
+            .collect(),
+        DType::Int8 => it
+            .map(|c| Num::I(i8::from_le_bytes(arr(c)) as i128))
+            .collect(),
+        DType::Int16 => it
+            .map(|c| Num::I(i16::from_le_bytes(arr(c)) as i128))
+            .collect(),
+        DType::Int32 => it
+            .map(|c| Num::I(i32::from_le_bytes(arr(c)) as i128))
+            .collect(),
+        DType::Int64 => it
+            .map(|c| Num::I(i64::from_le_bytes(arr(c)) as i128))
+            .collect(),
+        DType::UInt8 => it.map(|c| Num::I(c[0] as i128)).collect(),
+        DType::UInt16 => it
+            .map(|c| Num::I(u16::from_le_bytes(arr(c)) as i128))
+            .collect(),
+        DType::UInt32 => it
+            .map(|c| Num::I(u32::from_le_bytes(arr(c)) as i128))
+            .collect(),
+        DType::UInt64 => it
+            .map(|c| Num::I(u64::from_le_bytes(arr(c)) as i128))
+            .collect(),
+        other => {
+            return Err(MapError::new(
+                MapErrorKind::DtypeMismatch,
+                format!("cannot read {other} values as numbers"),
+            ))
+        }
+    })
+}
+
+fn decode_f64(dtype: DType, data: &[u8]) -> Result<Vec<f64>, MapError> {
+    Ok(decode_f64_exact(dtype, data)?
+        .into_iter()
+        .map(Num::as_f64)
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn py_shape_repr() {
+        assert_eq!(py_shape(&[]), "()");
+        assert_eq!(py_shape(&[3]), "(3,)");
+        assert_eq!(py_shape(&[2, 3]), "(2, 3)");
+    }
+
+    #[test]
+    fn cast_f64_to_f32_rounds_like_numpy() {
+        // R-DTYPE-1: float64 300.1 -> float32 300.1000061
+        let a = Array::new(DType::Float64, vec![1], 300.1f64.to_le_bytes().to_vec()).unwrap();
+        let b = a.cast(DType::Float32).unwrap();
+        let v = f32::from_le_bytes(b.data[..4].try_into().unwrap());
+        assert_eq!(v, 300.1f32);
+        assert_eq!(format!("{:.7}", v), "300.1000061");
+    }
+
+    #[test]
+    fn f16_add_rounds_in_f32() {
+        let one = f16::from_f32(1.0).to_le_bytes();
+        let tiny = f16::from_f32(0.0004).to_le_bytes();
+        let a = Array::new(DType::Float16, vec![1], one.to_vec()).unwrap();
+        let b = Array::new(DType::Float16, vec![1], tiny.to_vec()).unwrap();
+        let c = Array::add(&a, &b).unwrap();
+        let got = f16::from_le_bytes([c.data[0], c.data[1]]);
+        let want = f16::from_f32(1.0 + f16::from_f32(0.0004).to_f32());
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn new_rejects_wrong_size() {
+        assert!(Array::new(DType::Float32, vec![2], vec![0; 7]).is_err());
+    }
+}

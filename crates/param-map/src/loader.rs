@@ -1,0 +1,749 @@
+//! One `CustomCheckpointLoader` (`returnn-mapping.md` §2-§8): constructor filtering, the fast
+//! path, the slow path's name map (heuristics, rename table, CuDNN, `var_name_mapping`) and
+//! resolution, computed on names and shapes only.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use regex::Regex;
+use tf_bundle::DType;
+
+use crate::array::{py_shape, Array};
+use crate::convert::{BlockPart, NativePart, Transform};
+use crate::error::{MapError, MapErrorKind};
+
+/// A variable of the network to be loaded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TargetVar {
+    /// Graph name without the `:0` output index (e.g. `l1/W`).
+    pub name: String,
+    pub dtype: DType,
+    pub shape: Vec<u64>,
+    /// True for layer parameters (`network.get_params_list()`, what `preload_from_files`
+    /// loads); false for other saveables such as `global_step`, which only the main checkpoint
+    /// load (`get_saveable_params_list()`) handles.
+    pub layer_param: bool,
+    /// `add_param(non_critical_for_restore=True)`: never counted as missing (R-NC).
+    pub non_critical: bool,
+}
+
+impl TargetVar {
+    /// A layer parameter; `global_step` is recognised as a non-layer saveable.
+    pub fn new(name: impl Into<String>, dtype: DType, shape: Vec<u64>) -> TargetVar {
+        let name = name.into();
+        let layer_param = name != "global_step";
+        TargetVar {
+            name,
+            dtype,
+            shape,
+            layer_param,
+            non_critical: false,
+        }
+    }
+
+    /// Python repr of the TF variable, as RETURNN's messages show it.
+    pub fn py_repr(&self) -> String {
+        format!(
+            "<tf.Variable '{}:0' shape={} dtype={}>",
+            self.name,
+            py_shape(&self.shape),
+            self.dtype
+        )
+    }
+}
+
+/// Name, dtype and shape of a checkpoint tensor.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TensorMeta {
+    pub name: String,
+    pub dtype: DType,
+    pub shape: Vec<u64>,
+}
+
+/// A source checkpoint: its tensor list, and whole-tensor reads (called only by
+/// [`Assignment::evaluate`], never while planning).
+pub trait TensorSource {
+    /// The file as the config names it (used in plans and messages).
+    fn file(&self) -> &str;
+    /// Every tensor of the checkpoint (like `tf.train.list_variables`).
+    fn tensors(&self) -> &[TensorMeta];
+    /// Reads one numeric tensor.
+    fn read(&self, key: &str) -> Result<Array, MapError>;
+}
+
+/// The options of one loader: a `preload_from_files` entry or the main checkpoint load.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LoaderOptions {
+    /// Checkpoint path as given (`.meta`/`.index`/`.pt` already stripped or not: only shown).
+    pub filename: String,
+    /// The network's name scope (`""` at the root, `sub/` for a subnetwork).
+    pub params_prefix: String,
+    /// The entry's `prefix` (RETURNN's `load_if_prefix`: substring filter + replace-all).
+    pub load_if_prefix: String,
+    pub ignore_missing: bool,
+    /// Exact ckpt-side names never loaded.
+    pub ignore_params: Vec<String>,
+    /// ckpt-side name prefixes never loaded (plain `startswith`).
+    pub ignore_params_prefixes: Vec<String>,
+    /// ckpt-side name -> checkpoint key, used for missing names only.
+    pub var_name_mapping: BTreeMap<String, String>,
+    /// `network=` of the loader repr: `None` for preload entries.
+    pub network: Option<String>,
+}
+
+impl LoaderOptions {
+    /// RETURNN's loader repr (its `filename` always shows `'<unset>'`, see spec §2 step 1).
+    pub fn py_repr(&self) -> String {
+        format!(
+            "CustomCheckpointLoader(filename='<unset>', params_prefix={}, load_if_prefix={}, ignore_missing={}, network={})",
+            py_str(&self.params_prefix),
+            py_str(&self.load_if_prefix),
+            if self.ignore_missing { "True" } else { "False" },
+            self.network.as_deref().unwrap_or("None")
+        )
+    }
+}
+
+/// Python repr of a str.
+pub fn py_str(s: &str) -> String {
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push(quote);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+    out
+}
+
+/// Python repr of a list of str.
+pub fn py_str_list<S: AsRef<str>>(items: &[S]) -> String {
+    format!(
+        "[{}]",
+        items
+            .iter()
+            .map(|s| py_str(s.as_ref()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+/// Which rule produced a variable's value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Rule {
+    /// Same name in the checkpoint.
+    Direct,
+    /// Same name after `params_prefix` / `prefix` removal.
+    Prefix,
+    /// An explicit `var_name_mapping` entry.
+    VarNameMapping,
+    /// An automatic rename (rename table row `old->new`, or `batch_norm_to_v1`).
+    Rename(String),
+    /// An automatic value conversion (kind = [`Transform::kind`]).
+    Convert(String),
+}
+
+impl Rule {
+    /// The plan's rule label: `direct`, `prefix`, `var_name_mapping`, `rename:<rule>`,
+    /// `convert:<kind>`.
+    pub fn label(&self) -> String {
+        match self {
+            Rule::Direct => "direct".into(),
+            Rule::Prefix => "prefix".into(),
+            Rule::VarNameMapping => "var_name_mapping".into(),
+            Rule::Rename(r) => format!("rename:{r}"),
+            Rule::Convert(k) => format!("convert:{k}"),
+        }
+    }
+}
+
+/// How one variable gets its value: from which checkpoint keys, by which rule and transform.
+/// Shapes and dtypes were checked while planning; [`Assignment::evaluate`] reads and computes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Assignment {
+    /// Target variable (graph name).
+    pub var: String,
+    /// The ckpt-side name of the variable.
+    pub ckpt_name: String,
+    /// Source checkpoint file.
+    pub file: String,
+    /// The preload entry key, or `load` for the main checkpoint.
+    pub entry: String,
+    /// Source keys, in the transform's input order.
+    pub keys: Vec<String>,
+    pub rule: Rule,
+    pub transform: Transform,
+    /// Dtype and shape the transform produces from the sources.
+    pub source_dtype: DType,
+    /// Dtype and shape written (the variable's).
+    pub dtype: DType,
+    pub shape: Vec<u64>,
+}
+
+impl Assignment {
+    /// Reads the source tensors and computes the value, converted to the variable's dtype.
+    pub fn evaluate(&self, src: &dyn TensorSource) -> Result<Array, MapError> {
+        let mut inputs = Vec::with_capacity(self.keys.len());
+        for k in &self.keys {
+            inputs.push(
+                src.read(k)
+                    .map_err(|e| e.with_var(k.clone()).with_file(src.file()))?,
+            );
+        }
+        let value = self
+            .transform
+            .apply(inputs)
+            .map_err(|e| e.with_var(self.var.clone()).with_file(self.file.clone()))?;
+        if value.shape != self.shape {
+            return Err(
+                shape_error(&self.var, &value.shape, &self.shape, &self.keys)
+                    .with_file(self.file.clone()),
+            );
+        }
+        value
+            .cast(self.dtype)
+            .map_err(|e| e.with_var(self.var.clone()).with_file(self.file.clone()))
+    }
+}
+
+fn shape_error(var: &str, found: &[u64], want: &[u64], keys: &[String]) -> MapError {
+    MapError::new(
+        MapErrorKind::ShapeMismatch,
+        format!(
+            "Cannot feed value of shape {} for variable '{var}', which has shape {} (value from checkpoint key(s) {})",
+            py_shape(found),
+            py_shape(want),
+            py_str_list(keys)
+        ),
+    )
+    .with_var(var)
+}
+
+/// What one loader did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LoaderOutcome {
+    /// (index into the given params, assignment), in param order.
+    pub assigned: Vec<(usize, Assignment)>,
+    /// Kept params with no value, skipped under `ignore_missing` (or non-critical).
+    pub missing_ignored: Vec<usize>,
+    /// Params dropped by `ignore_params` / `ignore_params_prefixes`.
+    pub ignored: Vec<usize>,
+    /// Params skipped because an earlier loader registered them.
+    pub preinitialized: Vec<usize>,
+    /// Params kept but registered without a value (fast path, non-critical, no
+    /// `ignore_missing`): RETURNN's hook would raise `KeyError` at init (spec §10).
+    pub registered_without_value: Vec<usize>,
+    /// True if the slow path was taken.
+    pub slow_path: bool,
+    /// Human-readable log of what happened (RETURNN's log lines, shortened).
+    pub notes: Vec<String>,
+}
+
+/// A lazy producer of the name map: keys + transform + rule.
+#[derive(Clone, Debug)]
+struct Producer {
+    keys: Vec<String>,
+    transform: Transform,
+    rule: Rule,
+}
+
+/// The fixed rename table (old checkpoint suffix, new model suffix), in RETURNN's order.
+pub const RENAME_TABLE: [(&str, &str); 8] = [
+    ("lstm_cell/biases", "lstm_cell/bias"),
+    ("lstm_cell/weights", "lstm_cell/kernel"),
+    ("lstm_cell/bias", "rnn/lstm_cell/bias"),
+    ("lstm_cell/kernel", "rnn/lstm_cell/weights"),
+    ("rnn/lstm_cell/bias", "lstm_cell/bias"),
+    ("rnn/lstm_cell/kernel", "lstm_cell/kernel"),
+    (
+        "cudnn/params_canonical/rnn/multi_rnn_cell/cell_0/cudnn_compatible_lstm_cell/bias",
+        "lstm_fused_cell/bias",
+    ),
+    (
+        "cudnn/params_canonical/rnn/multi_rnn_cell/cell_0/cudnn_compatible_lstm_cell/kernel",
+        "lstm_fused_cell/kernel",
+    ),
+];
+
+const CUDNN_POSTFIX: &str = "/cudnn/CudnnRNNParamsToCanonical:0";
+
+/// The ckpt-side name of a graph name (§3); `Ok(None)` = not handled (load_if_prefix absent).
+pub fn ckpt_side_name(opts: &LoaderOptions, var: &TargetVar) -> Result<Option<String>, MapError> {
+    let mut name = var.name.as_str();
+    if !opts.params_prefix.is_empty() {
+        match name.strip_prefix(opts.params_prefix.as_str()) {
+            Some(rest) => name = rest,
+            None => {
+                return Err(MapError::new(
+                    MapErrorKind::ParamsPrefixMismatch,
+                    format!(
+                        "did not expect {} (params_prefix {})",
+                        var.py_repr(),
+                        py_str(&opts.params_prefix)
+                    ),
+                )
+                .with_var(var.name.clone()))
+            }
+        }
+    }
+    if !opts.load_if_prefix.is_empty() {
+        if !name.contains(opts.load_if_prefix.as_str()) {
+            return Ok(None);
+        }
+        return Ok(Some(name.replace(opts.load_if_prefix.as_str(), "")));
+    }
+    Ok(Some(name.to_string()))
+}
+
+/// Plans one loader over `params` (in the order the loader gets them).
+///
+/// * `entry`: the preload key or `load` (shown in the plan).
+/// * `preinitialized(i)`: whether `params[i]` already has a custom-init hook (R-CTOR-4).
+/// * `src`: the opened checkpoint, or the error opening it (raised after the constructor's
+///   filtering, where RETURNN opens the reader).
+/// * `register`: `true` for `set_as_custom_init` semantics (preload): a non-critical var
+///   skipped on the fast path without `ignore_missing` is then an error.
+pub fn plan_loader(
+    entry: &str,
+    opts: &LoaderOptions,
+    params: &[&TargetVar],
+    preinitialized: &dyn Fn(usize) -> bool,
+    src: Result<&dyn TensorSource, MapError>,
+    register: bool,
+) -> Result<LoaderOutcome, MapError> {
+    let mut out = LoaderOutcome::default();
+    let repr = opts.py_repr();
+    // Constructor (§2).
+    let mut kept: Vec<(usize, String)> = Vec::new();
+    let mut count = 0usize;
+    for (i, var) in params.iter().enumerate() {
+        let Some(name) = ckpt_side_name(opts, var)? else {
+            continue;
+        };
+        if opts.ignore_params.contains(&name)
+            || opts
+                .ignore_params_prefixes
+                .iter()
+                .any(|p| name.starts_with(p.as_str()))
+        {
+            out.notes
+                .push(format!("[{entry}] Ignoring variable {}", var.name));
+            out.ignored.push(i);
+            continue;
+        }
+        count += 1;
+        if preinitialized(i) {
+            out.notes.push(format!(
+                "[{entry}] Not loading pre-initialized variable {}",
+                var.name
+            ));
+            out.preinitialized.push(i);
+            continue;
+        }
+        kept.push((i, name));
+    }
+    if count == 0 {
+        return Err(MapError::new(
+            MapErrorKind::NoSaveableVars,
+            format!("{repr}: no saveable vars"),
+        )
+        .with_file(opts.filename.clone()));
+    }
+    let src = src?;
+    let file = src.file().to_string();
+    let ckpt: BTreeMap<&str, &TensorMeta> =
+        src.tensors().iter().map(|t| (t.name.as_str(), t)).collect();
+    let net_names: BTreeSet<&str> = kept.iter().map(|(_, n)| n.as_str()).collect();
+    let nc_names: BTreeSet<&str> = kept
+        .iter()
+        .filter(|(i, _)| params[*i].non_critical)
+        .map(|(_, n)| n.as_str())
+        .collect();
+    let missing: Vec<&str> = net_names
+        .iter()
+        .copied()
+        .filter(|n| !ckpt.contains_key(n) && !nc_names.contains(n))
+        .collect();
+    let missing_set: BTreeSet<&str> = missing.iter().copied().collect();
+    let obsolete: BTreeSet<&str> = ckpt
+        .keys()
+        .copied()
+        .filter(|k| !net_names.contains(k))
+        .collect();
+
+    let direct = |i: usize, name: &str| -> Result<Assignment, MapError> {
+        let var = params[i];
+        let meta = ckpt.get(name).copied();
+        let (dtype, shape) = match meta {
+            Some(m) => (m.dtype, m.shape.clone()),
+            None => {
+                return Err(key_not_found(name).with_file(file.clone()));
+            }
+        };
+        Ok(Assignment {
+            var: var.name.clone(),
+            ckpt_name: name.to_string(),
+            file: file.clone(),
+            entry: entry.to_string(),
+            keys: vec![name.to_string()],
+            rule: if name == var.name {
+                Rule::Direct
+            } else {
+                Rule::Prefix
+            },
+            transform: Transform::Identity,
+            source_dtype: dtype,
+            dtype: var.dtype,
+            shape,
+        })
+    };
+
+    if missing.is_empty() {
+        // Fast path (§4).
+        for (i, name) in &kept {
+            if ckpt.contains_key(name.as_str()) {
+                out.assigned.push((*i, direct(*i, name)?));
+            } else {
+                // Only non-critical vars get here.
+                if register && !opts.ignore_missing {
+                    out.registered_without_value.push(*i);
+                } else {
+                    out.missing_ignored.push(*i);
+                }
+            }
+        }
+    } else {
+        out.slow_path = true;
+        out.notes.push(format!(
+            "[{entry}] Variables to restore which are not in checkpoint: {}",
+            py_str_list(&missing)
+        ));
+        let map = build_name_map(&missing, &missing_set, &obsolete, opts);
+        let unresolved: Vec<&str> = missing
+            .iter()
+            .copied()
+            .filter(|n| !map.contains_key(*n))
+            .collect();
+        if !opts.ignore_missing && !unresolved.is_empty() {
+            return Err(MapError::new(
+                MapErrorKind::MissingVars,
+                format!(
+                    "CustomCheckpointLoader. could_not_find_map_list: {}",
+                    py_str_list(&unresolved)
+                ),
+            )
+            .with_file(file.clone()));
+        }
+        for (i, name) in &kept {
+            let var = params[*i];
+            if ckpt.contains_key(name.as_str()) {
+                out.assigned.push((*i, direct(*i, name)?));
+            } else if let Some(p) = map.get(name.as_str()) {
+                let mut metas = Vec::with_capacity(p.keys.len());
+                for k in &p.keys {
+                    match ckpt.get(k.as_str()) {
+                        Some(m) => metas.push((m.dtype, m.shape.clone())),
+                        None => {
+                            return Err(key_not_found(k)
+                                .with_var(var.name.clone())
+                                .with_file(file.clone()))
+                        }
+                    }
+                }
+                let (dtype, shape) = p
+                    .transform
+                    .output_meta(&metas)
+                    .map_err(|e| e.with_var(var.name.clone()).with_file(file.clone()))?;
+                out.assigned.push((
+                    *i,
+                    Assignment {
+                        var: var.name.clone(),
+                        ckpt_name: name.clone(),
+                        file: file.clone(),
+                        entry: entry.to_string(),
+                        keys: p.keys.clone(),
+                        rule: p.rule.clone(),
+                        transform: p.transform,
+                        source_dtype: dtype,
+                        dtype: var.dtype,
+                        shape,
+                    },
+                ));
+            } else if opts.ignore_missing {
+                out.notes.push(format!(
+                    "[{entry}] Warning, did not find match for var {} ({}) in checkpoint {}",
+                    var.name,
+                    py_str(name),
+                    py_str(&file)
+                ));
+                out.missing_ignored.push(*i);
+            } else {
+                return Err(MapError::new(
+                    MapErrorKind::NonCriticalMissing,
+                    format!(
+                        "KeyError({}): non-critical variable missing in the checkpoint without ignore_missing",
+                        py_str(name)
+                    ),
+                )
+                .with_var(var.name.clone())
+                .with_file(file.clone()));
+            }
+        }
+        if out.assigned.is_empty() {
+            let saveable: Vec<String> = kept.iter().map(|(i, _)| params[*i].py_repr()).collect();
+            return Err(MapError::new(
+                MapErrorKind::NoVarsToLoad,
+                format!(
+                    "no vars to load; saveable vars are [{}]. load_if_prefix {}.",
+                    saveable.join(", "),
+                    py_str(&opts.load_if_prefix)
+                ),
+            )
+            .with_file(file.clone()));
+        }
+    }
+    if register && !out.registered_without_value.is_empty() {
+        let i = out.registered_without_value[0];
+        let name = &params[i].name;
+        return Err(MapError::new(
+            MapErrorKind::NonCriticalMissing,
+            format!(
+                "KeyError: non-critical variable {} was registered for custom init without a value (not in the checkpoint, ignore_missing off)",
+                py_str(name)
+            ),
+        )
+        .with_var(name.clone())
+        .with_file(file.clone()));
+    }
+    // Assignment (§8, §10): values are fed to the variables in param order.
+    for (i, a) in &out.assigned {
+        let var = params[*i];
+        if a.shape != var.shape {
+            return Err(shape_error(&a.var, &a.shape, &var.shape, &a.keys).with_file(file.clone()));
+        }
+        if a.source_dtype != var.dtype
+            && !(crate::array::castable(a.source_dtype) && crate::array::castable(var.dtype))
+        {
+            return Err(MapError::new(
+                MapErrorKind::DtypeMismatch,
+                format!(
+                    "cannot convert the {} value of checkpoint key(s) {} to variable '{}' of dtype {}",
+                    a.source_dtype,
+                    py_str_list(&a.keys),
+                    a.var,
+                    var.dtype
+                ),
+            )
+            .with_var(a.var.clone())
+            .with_file(file.clone()));
+        }
+    }
+    Ok(out)
+}
+
+fn key_not_found(key: &str) -> MapError {
+    MapError::new(
+        MapErrorKind::KeyNotFound,
+        format!("Key {key} not found in checkpoint"),
+    )
+    .with_var(key)
+}
+
+/// The slow path's name map (§5), in RETURNN's order: per missing name the LSTM and batch-norm
+/// heuristics, per obsolete key the rename table and CuDNN detection, then `var_name_mapping`.
+fn build_name_map(
+    missing: &[&str],
+    missing_set: &BTreeSet<&str>,
+    obsolete: &BTreeSet<&str>,
+    opts: &LoaderOptions,
+) -> BTreeMap<String, Producer> {
+    let mut map: BTreeMap<String, Producer> = BTreeMap::new();
+    let conv = |keys: Vec<String>, t: Transform| Producer {
+        keys,
+        transform: t,
+        rule: Rule::Convert(t.kind().unwrap_or("identity").to_string()),
+    };
+    for &v in missing {
+        // §6.1 NativeLSTM -> Basic/Standard LSTM kernel: first matching postfix wins.
+        for postfix in [
+            "/rnn/lstm_cell/kernel",
+            "/lstm_cell/kernel",
+            "/rnn/basic_lstm_cell/kernel",
+            "/basic_lstm_cell/kernel",
+        ] {
+            if let Some(base) = v.strip_suffix(postfix) {
+                let w_re = format!("{base}/W_re");
+                let w = format!("{base}/W");
+                if obsolete.contains(w_re.as_str()) && obsolete.contains(w.as_str()) {
+                    map.insert(
+                        v.to_string(),
+                        conv(vec![w, w_re], Transform::NativeToBasicKernel),
+                    );
+                    break;
+                }
+            }
+        }
+        // §6.2 bias: no early stop, the last matching postfix wins.
+        for postfix in [
+            "/rnn/lstm_cell/bias",
+            "/lstm_cell/bias",
+            "/rnn/basic_lstm_cell/bias",
+            "/basic_lstm_cell/bias",
+        ] {
+            if let Some(base) = v.strip_suffix(postfix) {
+                let b = format!("{base}/b");
+                if obsolete.contains(b.as_str()) {
+                    map.insert(v.to_string(), conv(vec![b], Transform::NativeToBasicBias));
+                }
+            }
+        }
+        // §6.3 Basic/Standard LSTM -> NativeLSTM.
+        if let Some(p) = v.strip_suffix("/rec/W_re") {
+            let cur_w = format!("{p}/rec/W");
+            let cur_b = format!("{p}/rec/b");
+            if missing_set.contains(cur_w.as_str()) && missing_set.contains(cur_b.as_str()) {
+                let mut source = None;
+                for scope in ["rnn/lstm_cell", "lstm_cell"] {
+                    let k = format!("{p}/rec/{scope}/kernel");
+                    let b = format!("{p}/rec/{scope}/bias");
+                    if obsolete.contains(k.as_str()) && obsolete.contains(b.as_str()) {
+                        source = Some((k, b));
+                        break;
+                    }
+                }
+                if let Some((k, b)) = source {
+                    let keys = vec![k, b];
+                    map.insert(
+                        v.to_string(),
+                        conv(keys.clone(), Transform::BasicToNative(NativePart::WRe)),
+                    );
+                    map.insert(
+                        cur_w,
+                        conv(keys.clone(), Transform::BasicToNative(NativePart::W)),
+                    );
+                    map.insert(cur_b, conv(keys, Transform::BasicToNative(NativePart::B)));
+                }
+            }
+        }
+        // §6.4 batch norm -> v1 (rename) and -> v2 (rename + flatten).
+        if let Some((prefix, param)) = bn_match(v, false) {
+            let pat = format!(
+                "^{}/batch_norm/.*_{}$",
+                regex::escape(&prefix),
+                regex::escape(&param)
+            );
+            if let Ok(re) = Regex::new(&pat) {
+                let cands: Vec<&str> = obsolete
+                    .iter()
+                    .copied()
+                    .filter(|k| re.is_match(k))
+                    .collect();
+                if let [one] = cands.as_slice() {
+                    map.insert(
+                        v.to_string(),
+                        Producer {
+                            keys: vec![one.to_string()],
+                            transform: Transform::Identity,
+                            rule: Rule::Rename("batch_norm_to_v1".into()),
+                        },
+                    );
+                }
+            }
+        }
+        if let Some((prefix, param)) = bn_match(v, true) {
+            let pat = format!(
+                "^{p}/batch_norm/.*_{q}$|^{p}/batch_norm/{q}$",
+                p = regex::escape(&prefix),
+                q = regex::escape(&param)
+            );
+            if let Ok(re) = Regex::new(&pat) {
+                let cands: Vec<&str> = obsolete
+                    .iter()
+                    .copied()
+                    .filter(|k| re.is_match(k))
+                    .collect();
+                if let [one] = cands.as_slice() {
+                    map.insert(
+                        v.to_string(),
+                        conv(vec![one.to_string()], Transform::Flatten),
+                    );
+                }
+            }
+        }
+    }
+    for &k in obsolete {
+        // §6.5 rename table: first row whose candidate is missing, no chaining.
+        for (old, new) in RENAME_TABLE {
+            if k.len() > old.len() && k.ends_with(old) && k[..k.len() - old.len()].ends_with('/') {
+                let cand = format!("{}{new}", &k[..k.len() - old.len()]);
+                if missing_set.contains(cand.as_str()) {
+                    map.insert(
+                        cand,
+                        Producer {
+                            keys: vec![k.to_string()],
+                            transform: Transform::Identity,
+                            rule: Rule::Rename(format!("{old}->{new}")),
+                        },
+                    );
+                    break;
+                }
+            }
+        }
+        // §6.6 CuDNN canonical params -> LSTM block, unconditionally.
+        if let Some(stem) = k.strip_suffix(CUDNN_POSTFIX) {
+            let prefix = format!("{stem}/");
+            let keys: Vec<String> = (0..16)
+                .map(|t| format!("{prefix}cudnn/CudnnRNNParamsToCanonical:{t}"))
+                .collect();
+            map.insert(
+                format!("{prefix}lstm_block_wrapper/kernel"),
+                conv(keys.clone(), Transform::CudnnToBlock(BlockPart::Kernel)),
+            );
+            map.insert(
+                format!("{prefix}lstm_block_wrapper/bias"),
+                conv(keys, Transform::CudnnToBlock(BlockPart::Bias)),
+            );
+        }
+    }
+    // §5 step 3: every var_name_mapping entry, unconditionally.
+    for (from, to) in &opts.var_name_mapping {
+        map.insert(
+            from.clone(),
+            Producer {
+                keys: vec![to.clone()],
+                transform: Transform::Identity,
+                rule: Rule::VarNameMapping,
+            },
+        );
+    }
+    map
+}
+
+/// `^(.*)/batch_norm/(v2_)?(beta|gamma|mean|variance)$` with a greedy prefix group.
+fn bn_match(v: &str, v2: bool) -> Option<(String, String)> {
+    const PARAMS: [&str; 4] = ["beta", "gamma", "mean", "variance"];
+    for param in PARAMS {
+        let tail = if v2 {
+            format!("/batch_norm/v2_{param}")
+        } else {
+            format!("/batch_norm/{param}")
+        };
+        if let Some(prefix) = v.strip_suffix(tail.as_str()) {
+            return Some((prefix.to_string(), param.to_string()));
+        }
+    }
+    None
+}

@@ -1,0 +1,195 @@
+//! Precedence between loaders (`returnn-mapping.md` §10-§11): preload entries in sorted key
+//! order, first registrant wins, the main checkpoint never overwrites a preloaded variable.
+
+use crate::convert::Transform;
+use crate::error::MapError;
+use crate::loader::{plan_loader, Assignment, LoaderOptions, TargetVar, TensorSource};
+
+/// Final state of a target variable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// A loader assigns a checkpoint value.
+    Loaded,
+    /// Nothing loads it: it keeps its fresh (random) initialisation.
+    RandomInit,
+    /// A loader considered it, found no value and skipped it under `ignore_missing` (or as
+    /// non-critical); it keeps its fresh initialisation.
+    MissingIgnored,
+}
+
+impl Status {
+    /// `loaded`, `random-init`, `missing-ignored`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::Loaded => "loaded",
+            Status::RandomInit => "random-init",
+            Status::MissingIgnored => "missing-ignored",
+        }
+    }
+}
+
+/// The plan for one target variable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VarPlan {
+    pub var: TargetVar,
+    pub status: Status,
+    /// Set iff `status == Loaded`.
+    pub assignment: Option<Assignment>,
+    /// The loader that decided the status (preload key or `load`); `None` for random init.
+    pub entry: Option<String>,
+    /// That loader's checkpoint file.
+    pub file: Option<String>,
+}
+
+/// The complete loading plan, in target order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    pub variables: Vec<VarPlan>,
+    pub notes: Vec<String>,
+}
+
+impl Plan {
+    /// The variables that get a value, in target order.
+    pub fn loaded(&self) -> impl Iterator<Item = &Assignment> {
+        self.variables.iter().filter_map(|v| v.assignment.as_ref())
+    }
+}
+
+#[derive(Clone, Debug)]
+enum State {
+    Free,
+    Loaded(Assignment),
+    MissingIgnored { entry: String, file: String },
+}
+
+/// Applies loaders one after another, with RETURNN's precedence.
+#[derive(Clone, Debug)]
+pub struct Planner {
+    vars: Vec<TargetVar>,
+    state: Vec<State>,
+    notes: Vec<String>,
+}
+
+impl Planner {
+    /// A planner for the variables of the network to be loaded, all freshly initialised.
+    pub fn new(vars: Vec<TargetVar>) -> Planner {
+        let state = vec![State::Free; vars.len()];
+        Planner {
+            vars,
+            state,
+            notes: Vec::new(),
+        }
+    }
+
+    /// Adds a free-form note to the plan.
+    pub fn note(&mut self, note: impl Into<String>) {
+        self.notes.push(note.into());
+    }
+
+    /// The target variables.
+    pub fn vars(&self) -> &[TargetVar] {
+        &self.vars
+    }
+
+    /// One `preload_from_files` entry (`set_as_custom_init` + `load_now`) over the layer
+    /// parameters: every variable it loads is registered and skipped by all later loaders.
+    pub fn preload(
+        &mut self,
+        entry: &str,
+        opts: &LoaderOptions,
+        src: Result<&dyn TensorSource, MapError>,
+    ) -> Result<(), MapError> {
+        let idx: Vec<usize> = (0..self.vars.len())
+            .filter(|&i| self.vars[i].layer_param)
+            .collect();
+        self.run(entry, opts, src, &idx, true)
+    }
+
+    /// The main checkpoint (`load`, a resumed or imported model) over every saveable variable
+    /// (layer params and `global_step`), skipping preloaded ones.
+    pub fn main_load(
+        &mut self,
+        opts: &LoaderOptions,
+        src: Result<&dyn TensorSource, MapError>,
+    ) -> Result<(), MapError> {
+        let idx: Vec<usize> = (0..self.vars.len()).collect();
+        self.run("load", opts, src, &idx, false)
+    }
+
+    fn run(
+        &mut self,
+        entry: &str,
+        opts: &LoaderOptions,
+        src: Result<&dyn TensorSource, MapError>,
+        idx: &[usize],
+        register: bool,
+    ) -> Result<(), MapError> {
+        let params: Vec<&TargetVar> = idx.iter().map(|&i| &self.vars[i]).collect();
+        let state = &self.state;
+        let pre = |j: usize| matches!(state[idx[j]], State::Loaded(_));
+        let outcome = plan_loader(entry, opts, &params, &pre, src, register)?;
+        let file = outcome
+            .assigned
+            .first()
+            .map(|(_, a)| a.file.clone())
+            .unwrap_or_else(|| opts.filename.clone());
+        self.notes.extend(outcome.notes);
+        for (j, a) in outcome.assigned {
+            if matches!(
+                a.transform,
+                Transform::NativeToBasicKernel | Transform::NativeToBasicBias
+            ) {
+                self.notes.push(format!(
+                    "{}: converted from NativeLSTM; the LSTMCell layer needs unit_opts {{\"forget_bias\": 0.0}} to compute the same function",
+                    a.var
+                ));
+            }
+            self.state[idx[j]] = State::Loaded(a);
+        }
+        for j in outcome.missing_ignored {
+            if !matches!(self.state[idx[j]], State::Loaded(_)) {
+                self.state[idx[j]] = State::MissingIgnored {
+                    entry: entry.to_string(),
+                    file: file.clone(),
+                };
+            }
+        }
+        Ok(())
+    }
+
+    /// The final plan.
+    pub fn finish(self) -> Plan {
+        let variables = self
+            .vars
+            .into_iter()
+            .zip(self.state)
+            .map(|(var, st)| match st {
+                State::Free => VarPlan {
+                    var,
+                    status: Status::RandomInit,
+                    assignment: None,
+                    entry: None,
+                    file: None,
+                },
+                State::Loaded(a) => VarPlan {
+                    var,
+                    status: Status::Loaded,
+                    entry: Some(a.entry.clone()),
+                    file: Some(a.file.clone()),
+                    assignment: Some(a),
+                },
+                State::MissingIgnored { entry, file } => VarPlan {
+                    var,
+                    status: Status::MissingIgnored,
+                    assignment: None,
+                    entry: Some(entry),
+                    file: Some(file),
+                },
+            })
+            .collect();
+        Plan {
+            variables,
+            notes: self.notes,
+        }
+    }
+}

@@ -1,0 +1,526 @@
+//! The tensor bundle V2 writer: one `.data-00000-of-00001` shard plus an `.index` table that is
+//! byte-identical to TensorFlow's for the same entries added in the same order (spec §2.9, §3.6,
+//! §3.7, §3.11, §11).
+//!
+//! ```no_run
+//! # fn main() -> Result<(), tf_bundle::write::WriteError> {
+//! use tf_bundle::{write::BundleWriter, DType};
+//! let mut w = BundleWriter::create("out/model.ckpt")?;
+//! w.add_bytes("w", DType::Float32, &[2], &[0, 0, 0x80, 0x3f, 0, 0, 0, 0x40])?;
+//! w.add_strings("names", &[2], &[b"xy".as_slice(), b""])?;
+//! w.finish()?; // out/model.ckpt.data-00000-of-00001, then out/model.ckpt.index
+//! # Ok(()) }
+//! ```
+//!
+//! Files are written as `<final name>.tempstate<random>` in the destination directory (TF's own
+//! convention), fsync'd, and renamed at [`BundleWriter::finish`]: the data file first, the index
+//! last, so an index never points at a missing or short data file. A writer dropped without
+//! `finish` (error, panic, early return) removes its temporary file; nothing appears under the
+//! final names. After a `kill -9` only a `.tempstate*` file can remain, never a final name.
+//!
+//! Deviation from the cross-crate contract: errors are this module's [`WriteError`] (the reader's
+//! error type describes reading problems); `add(.., &TensorData)` accepts the reader's tensor
+//! values directly. Only little-endian, single-shard, unpartitioned bundles are written.
+
+mod table;
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use prost::Message;
+
+use crate::proto::{
+    tensor_shape_proto, BundleEntryProto, BundleHeaderProto, TensorShapeProto, VersionDef,
+};
+use crate::DType;
+pub(crate) use table::{mask_crc, put_varint64, varint_len};
+
+/// TF's `TensorShape` limit on the number of dimensions.
+pub const MAX_RANK: usize = 254;
+const COPY_CHUNK: usize = 1 << 20;
+
+/// What went wrong while writing a bundle (see [`WriteError`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WriteErrorKind {
+    /// Reading the source or writing the output failed.
+    #[error("I/O error: {0}")]
+    Io(#[source] io::Error),
+    /// The same tensor name was added twice (TF: "Adding duplicate key").
+    #[error("duplicate tensor name")]
+    DuplicateKey,
+    /// A name TF cannot store as an ordinary tensor key.
+    #[error("invalid tensor name: {0}")]
+    InvalidName(&'static str),
+    /// Shape invalid for TF (too many dims, element count overflows int64).
+    #[error("invalid shape {shape:?}: {reason}")]
+    InvalidShape {
+        /// The offending shape.
+        shape: Vec<u64>,
+        /// Why it is invalid.
+        reason: &'static str,
+    },
+    /// The payload length does not match the dtype and shape.
+    #[error(
+        "payload size mismatch: expected {expected} bytes for the dtype and shape, found {found}"
+    )]
+    SizeMismatch {
+        /// Bytes implied by dtype and shape.
+        expected: u64,
+        /// Bytes given.
+        found: u64,
+    },
+    /// Values of the wrong kind for the dtype (strings for a numeric dtype or the reverse).
+    #[error("dtype mismatch: expected {expected}, found {found}")]
+    DtypeMismatch {
+        /// What the dtype needs.
+        expected: String,
+        /// What was given.
+        found: String,
+    },
+    /// The data file would exceed TF's int64 offsets.
+    #[error("data file too large")]
+    TooLarge,
+}
+
+impl WriteErrorKind {
+    /// A stable short label for scripts and tests.
+    pub fn label(&self) -> &'static str {
+        match self {
+            WriteErrorKind::Io(_) => "io",
+            WriteErrorKind::DuplicateKey => "duplicate-key",
+            WriteErrorKind::InvalidName(_) => "invalid-name",
+            WriteErrorKind::InvalidShape { .. } => "invalid-shape",
+            WriteErrorKind::SizeMismatch { .. } => "size-mismatch",
+            WriteErrorKind::DtypeMismatch { .. } => "dtype-mismatch",
+            WriteErrorKind::TooLarge => "too-large",
+        }
+    }
+}
+
+/// An error of [`BundleWriter`]: names the bundle file and, where it applies, the tensor.
+#[derive(Debug, thiserror::Error)]
+#[error("{}{}: {kind}", path.display(), key.as_ref().map(|k| format!(": tensor '{k}'")).unwrap_or_default())]
+pub struct WriteError {
+    kind: WriteErrorKind,
+    path: PathBuf,
+    key: Option<String>,
+}
+
+impl WriteError {
+    fn new(kind: WriteErrorKind, path: &Path, key: Option<&str>) -> Self {
+        WriteError {
+            kind,
+            path: path.to_path_buf(),
+            key: key.map(str::to_owned),
+        }
+    }
+    /// What went wrong.
+    pub fn kind(&self) -> &WriteErrorKind {
+        &self.kind
+    }
+    /// The file being written (final name).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+    /// The tensor name, if the error concerns one tensor.
+    pub fn key(&self) -> Option<&str> {
+        self.key.as_deref()
+    }
+}
+
+/// The name of data shard `shard` of `num_shards` for `prefix` (`%05d`, spec §3.1).
+pub fn data_file_name(prefix: &Path, shard: u32, num_shards: u32) -> PathBuf {
+    let mut s = prefix.as_os_str().to_os_string();
+    s.push(format!(".data-{shard:05}-of-{num_shards:05}"));
+    PathBuf::from(s)
+}
+
+/// `PREFIX.index`.
+pub fn index_file_name(prefix: &Path) -> PathBuf {
+    let mut s = prefix.as_os_str().to_os_string();
+    s.push(".index");
+    PathBuf::from(s)
+}
+
+/// A `<name>.tempstate<random>` sibling of `path`, created exclusively.
+fn create_temp(path: &Path) -> io::Result<(PathBuf, File)> {
+    use std::hash::{BuildHasher, Hasher};
+    let mut last_err = None;
+    for attempt in 0u64..16 {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(attempt);
+        h.write_u32(std::process::id());
+        let mut name = path.as_os_str().to_os_string();
+        name.push(format!(".tempstate{}", h.finish()));
+        let tmp = PathBuf::from(name);
+        match OpenOptions::new().write(true).create_new(true).open(&tmp) {
+            Ok(f) => return Ok((tmp, f)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last_err = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last_err.unwrap_or_else(|| io::Error::other("cannot create a temporary file")))
+}
+
+/// fsyncs the directory holding `path` so a rename is durable (best effort where unsupported).
+fn sync_parent_dir(path: &Path) {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// Writes a TF tensor bundle (V2): see the module docs.
+pub struct BundleWriter {
+    prefix: PathBuf,
+    data_path: PathBuf,
+    data_tmp: PathBuf,
+    data: Option<BufWriter<File>>,
+    offset: u64,
+    entries: BTreeMap<Vec<u8>, BundleEntryProto>,
+}
+
+impl std::fmt::Debug for BundleWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BundleWriter")
+            .field("prefix", &self.prefix)
+            .field("tensors", &self.entries.len())
+            .field("data_bytes", &self.offset)
+            .finish()
+    }
+}
+
+impl BundleWriter {
+    /// Starts a bundle at `prefix` (files `prefix.index`, `prefix.data-00000-of-00001`). Creates
+    /// the temporary data file in the destination directory now; nothing appears under the
+    /// final names before [`BundleWriter::finish`].
+    pub fn create(prefix: impl AsRef<Path>) -> Result<Self, WriteError> {
+        let prefix = prefix.as_ref().to_path_buf();
+        let data_path = data_file_name(&prefix, 0, 1);
+        let (data_tmp, file) = create_temp(&data_path)
+            .map_err(|e| WriteError::new(WriteErrorKind::Io(e), &data_path, None))?;
+        Ok(BundleWriter {
+            prefix,
+            data_path,
+            data_tmp,
+            data: Some(BufWriter::with_capacity(COPY_CHUNK, file)),
+            offset: 0,
+            entries: BTreeMap::new(),
+        })
+    }
+
+    /// The prefix this writer writes.
+    pub fn prefix(&self) -> &Path {
+        &self.prefix
+    }
+
+    /// Number of tensors added so far.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True if no tensor was added yet.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    fn err(&self, kind: WriteErrorKind, name: &str) -> WriteError {
+        WriteError::new(kind, &self.data_path, Some(name))
+    }
+
+    /// Checks name and shape; returns the element count.
+    fn check(&self, name: &str, shape: &[u64]) -> Result<u64, WriteError> {
+        if name.is_empty() {
+            return Err(self.err(
+                WriteErrorKind::InvalidName("the empty name is the header key"),
+                name,
+            ));
+        }
+        if name.as_bytes()[0] == 0 {
+            return Err(self.err(
+                WriteErrorKind::InvalidName(
+                    "a name starting with NUL would be read as a slice key",
+                ),
+                name,
+            ));
+        }
+        if self.entries.contains_key(name.as_bytes()) {
+            return Err(self.err(WriteErrorKind::DuplicateKey, name));
+        }
+        if shape.len() > MAX_RANK {
+            return Err(self.err(
+                WriteErrorKind::InvalidShape {
+                    shape: shape.to_vec(),
+                    reason: "more than 254 dimensions",
+                },
+                name,
+            ));
+        }
+        let n = shape
+            .iter()
+            .try_fold(1u64, |acc, &d| acc.checked_mul(d))
+            .filter(|&n| n <= i64::MAX as u64 && shape.iter().all(|&d| d <= i64::MAX as u64));
+        n.ok_or_else(|| {
+            self.err(
+                WriteErrorKind::InvalidShape {
+                    shape: shape.to_vec(),
+                    reason: "element count overflows int64",
+                },
+                name,
+            )
+        })
+    }
+
+    fn write_data(&mut self, name: &str, bytes: &[u8]) -> Result<(), WriteError> {
+        let path = self.data_path.clone();
+        let w = self.data.as_mut().ok_or_else(|| {
+            WriteError::new(
+                WriteErrorKind::Io(io::Error::other("writer is closed")),
+                &path,
+                Some(name),
+            )
+        })?;
+        w.write_all(bytes)
+            .map_err(|e| WriteError::new(WriteErrorKind::Io(e), &path, Some(name)))
+    }
+
+    fn record(
+        &mut self,
+        name: &str,
+        dtype: DType,
+        shape: &[u64],
+        size: u64,
+        crc: u32,
+    ) -> Result<(), WriteError> {
+        let offset = self.offset;
+        let end = offset
+            .checked_add(size)
+            .filter(|&e| e <= i64::MAX as u64)
+            .ok_or_else(|| self.err(WriteErrorKind::TooLarge, name))?;
+        let entry = BundleEntryProto {
+            dtype: dtype.to_proto(),
+            shape: Some(shape_proto(shape)),
+            shard_id: 0,
+            offset: offset as i64,
+            size: size as i64,
+            crc32c: mask_crc(crc),
+            slices: Vec::new(),
+        };
+        self.offset = end;
+        self.entries.insert(name.as_bytes().to_vec(), entry);
+        Ok(())
+    }
+
+    /// Adds a numeric (fixed-size) tensor from its raw little-endian bytes in C order.
+    pub fn add_bytes(
+        &mut self,
+        name: &str,
+        dtype: DType,
+        shape: &[u64],
+        bytes: &[u8],
+    ) -> Result<(), WriteError> {
+        let expected = self.numeric_size(name, dtype, shape)?;
+        if bytes.len() as u64 != expected {
+            return Err(self.err(
+                WriteErrorKind::SizeMismatch {
+                    expected,
+                    found: bytes.len() as u64,
+                },
+                name,
+            ));
+        }
+        self.write_data(name, bytes)?;
+        self.record(name, dtype, shape, expected, crc32c::crc32c(bytes))
+    }
+
+    fn numeric_size(&self, name: &str, dtype: DType, shape: &[u64]) -> Result<u64, WriteError> {
+        let n = self.check(name, shape)?;
+        let elem = dtype.element_size().ok_or_else(|| {
+            self.err(
+                WriteErrorKind::DtypeMismatch {
+                    expected: "strings for dtype string".into(),
+                    found: "raw bytes".into(),
+                },
+                name,
+            )
+        })?;
+        n.checked_mul(elem as u64)
+            .filter(|&s| s <= i64::MAX as u64)
+            .ok_or_else(|| self.err(WriteErrorKind::TooLarge, name))
+    }
+
+    /// Adds a numeric tensor by streaming exactly `len` raw little-endian bytes from `src` in
+    /// bounded chunks (memory: one chunk, never the tensor).
+    pub fn add_raw_from(
+        &mut self,
+        name: &str,
+        dtype: DType,
+        shape: &[u64],
+        src: &mut dyn Read,
+        len: u64,
+    ) -> Result<(), WriteError> {
+        let expected = self.numeric_size(name, dtype, shape)?;
+        if len != expected {
+            return Err(self.err(
+                WriteErrorKind::SizeMismatch {
+                    expected,
+                    found: len,
+                },
+                name,
+            ));
+        }
+        let mut buf = vec![0u8; COPY_CHUNK.min(len as usize).max(1)];
+        let mut crc = 0u32;
+        let mut left = len;
+        while left > 0 {
+            let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+            let got = match src.read(&mut buf[..want]) {
+                Ok(0) => {
+                    return Err(self.err(
+                        WriteErrorKind::SizeMismatch {
+                            expected,
+                            found: len - left,
+                        },
+                        name,
+                    ));
+                }
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(self.err(WriteErrorKind::Io(e), name)),
+            };
+            crc = crc32c::crc32c_append(crc, &buf[..got]);
+            self.write_data(name, &buf[..got])?;
+            left -= got as u64;
+        }
+        self.record(name, dtype, shape, expected, crc)
+    }
+
+    /// Adds a `string` tensor (spec §3.7: varint lengths, masked length checksum, bytes).
+    pub fn add_strings<S: AsRef<[u8]>>(
+        &mut self,
+        name: &str,
+        shape: &[u64],
+        strings: &[S],
+    ) -> Result<(), WriteError> {
+        let n = self.check(name, shape)?;
+        if strings.len() as u64 != n {
+            return Err(self.err(
+                WriteErrorKind::SizeMismatch {
+                    expected: n,
+                    found: strings.len() as u64,
+                },
+                name,
+            ));
+        }
+        let mut head = Vec::with_capacity(strings.len() + 4);
+        let mut crc = 0u32;
+        let mut size = 4u64;
+        for s in strings {
+            let l = s.as_ref().len() as u64;
+            put_varint64(&mut head, l);
+            crc = match u32::try_from(l) {
+                Ok(l32) => crc32c::crc32c_append(crc, &l32.to_le_bytes()),
+                Err(_) => crc32c::crc32c_append(crc, &l.to_le_bytes()),
+            };
+            size = size
+                .checked_add(varint_len(l))
+                .and_then(|s| s.checked_add(l))
+                .ok_or_else(|| self.err(WriteErrorKind::TooLarge, name))?;
+        }
+        let len_crc = mask_crc(crc).to_le_bytes();
+        head.extend_from_slice(&len_crc);
+        crc = crc32c::crc32c_append(crc, &len_crc);
+        self.write_data(name, &head)?;
+        for s in strings {
+            crc = crc32c::crc32c_append(crc, s.as_ref());
+            self.write_data(name, s.as_ref())?;
+        }
+        self.record(name, DType::String, shape, size, crc)
+    }
+
+    /// Writes the data file and the `.index` (TF's table settings), fsyncs both and renames
+    /// them into place: data first, index last. On error nothing is left under the final names.
+    pub fn finish(mut self) -> Result<(), WriteError> {
+        let data_path = self.data_path.clone();
+        let io_err = |e: io::Error, p: &Path| WriteError::new(WriteErrorKind::Io(e), p, None);
+        if let Some(w) = self.data.take() {
+            let f = w
+                .into_inner()
+                .map_err(|e| io_err(e.into_error(), &data_path))?;
+            f.sync_all().map_err(|e| io_err(e, &data_path))?;
+        }
+        let index = self.index_bytes();
+        let index_path = index_file_name(&self.prefix);
+        let (index_tmp, mut f) = create_temp(&index_path).map_err(|e| io_err(e, &index_path))?;
+        let result = f
+            .write_all(&index)
+            .and_then(|()| f.sync_all())
+            .map_err(|e| io_err(e, &index_path));
+        drop(f);
+        if let Err(e) = result {
+            let _ = fs::remove_file(&index_tmp);
+            return Err(e);
+        }
+        if let Err(e) = fs::rename(&self.data_tmp, &data_path) {
+            let _ = fs::remove_file(&index_tmp);
+            return Err(io_err(e, &data_path));
+        }
+        if let Err(e) = fs::rename(&index_tmp, &index_path) {
+            let _ = fs::remove_file(&index_tmp);
+            let _ = fs::remove_file(&data_path);
+            return Err(io_err(e, &index_path));
+        }
+        sync_parent_dir(&index_path);
+        Ok(())
+    }
+
+    /// The serialized `.index` for the entries added so far (header `08 01 1a 02 08 01`).
+    fn index_bytes(&self) -> Vec<u8> {
+        let header = BundleHeaderProto {
+            num_shards: 1,
+            endianness: 0,
+            version: Some(VersionDef {
+                producer: 1,
+                min_consumer: 0,
+                bad_consumers: Vec::new(),
+            }),
+        };
+        let mut t = table::TableBuilder::new();
+        t.add(b"", &header.encode_to_vec());
+        for (k, e) in &self.entries {
+            t.add(k, &e.encode_to_vec());
+        }
+        t.finish()
+    }
+}
+
+impl Drop for BundleWriter {
+    fn drop(&mut self) {
+        if self.data.is_some() || self.data_tmp.exists() {
+            self.data = None;
+            let _ = fs::remove_file(&self.data_tmp);
+        }
+    }
+}
+
+fn shape_proto(shape: &[u64]) -> TensorShapeProto {
+    TensorShapeProto {
+        dim: shape
+            .iter()
+            .map(|&d| tensor_shape_proto::Dim {
+                size: d as i64,
+                name: String::new(),
+            })
+            .collect(),
+        unknown_rank: false,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,498 @@
+//! Existing-model discovery and model selection: RETURNN's `config_get_final_epoch`,
+//! `get_existing_models`, `get_epoch_model` and `get_train_start_epoch` (spec §3-§5, §9),
+//! as in RETURNN 1.20261022 ("pip").
+
+use std::collections::BTreeMap;
+
+use returnn_config::{py_int_from_str, py_str_repr, Config, ErrorKind as ConfigErrorKind};
+
+use crate::error::{SelectError, SelectErrorKind};
+use crate::fs::Fs;
+use crate::paths::{epoch_model_filename, get_checkpoint_filepattern, model_epoch_from_filename};
+use crate::Epoch;
+
+/// Above this many epochs to scan, existing models are found by listing the model's
+/// directory instead of probing every epoch (same result, bounded work).
+const PROBE_LIMIT: i64 = 20_000;
+
+/// The backend whose file rules apply (spec §2.2, §4, §9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// TF net-dict or RF-TF: `.meta` postfix, `.index`, `.pretrain.` names.
+    TensorFlow,
+    /// PyTorch: `.pt` postfix, `.opt.pt` needed for training.
+    Torch,
+}
+
+impl Backend {
+    /// RETURNN's `get_model_filename_postfix`.
+    pub fn model_postfix(self) -> &'static str {
+        match self {
+            Backend::TensorFlow => ".meta",
+            Backend::Torch => ".pt",
+        }
+    }
+
+    /// The backend a config selects: `backend` (`tensorflow`, `tensorflow-net-dict`, `torch`,
+    /// `jax`), else `use_tensorflow`; with neither set, TensorFlow (what this tool is for).
+    pub fn from_config(config: &Config) -> Result<Backend, SelectError> {
+        let backend = config.value("backend", None).map_err(config_err)?;
+        match backend.as_deref() {
+            Some("tensorflow") | Some("tensorflow-net-dict") => Ok(Backend::TensorFlow),
+            Some("torch") => Ok(Backend::Torch),
+            Some(other) => Err(SelectError::new(
+                SelectErrorKind::BackendNotSupported,
+                format!(
+                    "not supported: backend={} (model-file rules are implemented for 'tensorflow', 'tensorflow-net-dict' and 'torch')",
+                    py_str_repr(other)
+                ),
+            )),
+            None => Ok(Backend::TensorFlow),
+        }
+    }
+}
+
+/// The outcome of `get_epoch_model` (plus the train start epoch where it applies).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Selection {
+    /// Epoch of the selected model; `Some(0)` marks an `import_model_train_epoch1` import.
+    pub epoch: Option<Epoch>,
+    /// Path of the selected model, without extension (as RETURNN keeps it).
+    pub model: Option<String>,
+    /// Where training starts (`get_train_start_epoch`), for tasks that compute it
+    /// (`train`, `initialize_model`, `nop_init_net_train`); `None` otherwise.
+    pub start_epoch: Option<Epoch>,
+    /// Existing models found (epoch -> path without extension).
+    pub existing: BTreeMap<Epoch, String>,
+    /// The log lines RETURNN prints while deciding (`note: ...`, `warning: ...`).
+    pub notes: Vec<String>,
+    /// The task (`config.value("task", "train")`).
+    pub task: String,
+}
+
+/// Maps a config read error to a selection error.
+fn config_err(e: returnn_config::Error) -> SelectError {
+    SelectError::new(SelectErrorKind::Config, e.to_string())
+}
+
+/// `config.int(key, default)` with errors mapped to the kinds of `key`.
+fn read_int(
+    config: &Config,
+    key: &str,
+    default: i64,
+    not_int: SelectErrorKind,
+    none: SelectErrorKind,
+    none_msg: &str,
+) -> Result<i64, SelectError> {
+    match config.int(key, Some(default)) {
+        Ok(Some(v)) => Ok(v),
+        Ok(None) => Err(SelectError::new(none, none_msg.to_string())),
+        Err(e) => match e.kind() {
+            ConfigErrorKind::NotInt | ConfigErrorKind::InvalidInt | ConfigErrorKind::Index => Err(
+                SelectError::new(not_int, format!("{}: {}", e.kind().python_exception(), e)),
+            ),
+            _ => Err(config_err(e)),
+        },
+    }
+}
+
+/// RETURNN's `config_get_final_epoch`: `num_epochs` (default 5), or
+/// `max(num_epochs, load_epoch)` when the key `load_epoch` is present.
+pub fn config_get_final_epoch(config: &Config) -> Result<i64, SelectError> {
+    let num_epochs = read_int(
+        config,
+        "num_epochs",
+        5,
+        SelectErrorKind::NumEpochsNotInt,
+        SelectErrorKind::NumEpochsNone,
+        if config.has("load_epoch") {
+            "TypeError: '>' not supported between instances of 'int' and 'NoneType' (num_epochs=None; RETURNN computes max(num_epochs, load_epoch))"
+        } else {
+            "TypeError: unsupported operand type(s) for +: 'NoneType' and 'int' (num_epochs=None; RETURNN scans range(1, num_epochs + 1))"
+        },
+    )?;
+    if config.has("load_epoch") {
+        let load_epoch = read_int(
+            config,
+            "load_epoch",
+            0,
+            SelectErrorKind::LoadEpochNotInt,
+            SelectErrorKind::LoadEpochNone,
+            "TypeError: '>' not supported between instances of 'NoneType' and 'int' (load_epoch=None; RETURNN computes max(num_epochs, load_epoch))",
+        )?;
+        return Ok(num_epochs.max(load_epoch));
+    }
+    Ok(num_epochs)
+}
+
+/// RETURNN's `get_existing_models(config, for_training)`: epoch -> path without extension,
+/// scanning epochs `1..=config_get_final_epoch(config)` only.
+///
+/// TF: the first hit of `<model>.NNN`, `<model>.NNN.index`, `<model>.pretrain.NNN`,
+/// `<model>.pretrain.NNN.index` (a `.meta` or `.data-*` alone does not count).
+/// Torch: `<model>.NNN`, or `<model>.NNN.pt` (with `for_training`, only if
+/// `<model>.NNN.opt.pt` exists too).
+pub fn get_existing_models(
+    config: &Config,
+    fs: &dyn Fs,
+    backend: Backend,
+    for_training: bool,
+) -> Result<BTreeMap<Epoch, String>, SelectError> {
+    let model = config.value("model", Some("")).map_err(config_err)?;
+    let model = model.unwrap_or_default();
+    if model.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let final_epoch = config_get_final_epoch(config)?;
+    let mut out = BTreeMap::new();
+    if final_epoch < 1 {
+        return Ok(out);
+    }
+    let candidates: Vec<i64> = if final_epoch <= PROBE_LIMIT {
+        (1..=final_epoch).collect()
+    } else {
+        listed_epochs(fs, &model, final_epoch)
+    };
+    for epoch in candidates {
+        if let Some(path) = probe_epoch(fs, &model, epoch, backend, for_training) {
+            out.insert(epoch as Epoch, path);
+        }
+    }
+    Ok(out)
+}
+
+fn probe_epoch(
+    fs: &dyn Fs,
+    model: &str,
+    epoch: i64,
+    backend: Backend,
+    for_training: bool,
+) -> Option<String> {
+    let pretrain_variants: &[bool] = match backend {
+        Backend::TensorFlow => &[false, true],
+        Backend::Torch => &[false],
+    };
+    for &pretrain in pretrain_variants {
+        let name = epoch_model_filename(model, epoch, pretrain);
+        if fs.exists(&name) {
+            return Some(name);
+        }
+        match backend {
+            Backend::TensorFlow => {
+                if fs.exists(&format!("{name}.index")) {
+                    return Some(name);
+                }
+            }
+            Backend::Torch => {
+                if fs.exists(&format!("{name}.pt")) {
+                    if for_training && !fs.exists(&format!("{name}.opt.pt")) {
+                        continue;
+                    }
+                    return Some(name);
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Epochs in `1..=final_epoch` that have a name in the model's directory that could be a
+/// candidate (exact `%03d` formatting); each is then probed like RETURNN does.
+fn listed_epochs(fs: &dyn Fs, model: &str, final_epoch: i64) -> Vec<i64> {
+    let (dir, base) = match model.rfind('/') {
+        Some(0) => ("/", &model[1..]),
+        Some(p) => (&model[..p], &model[p + 1..]),
+        None => (".", model),
+    };
+    let Some(names) = fs.list_dir(dir) else {
+        return Vec::new();
+    };
+    let mut epochs: Vec<i64> = names
+        .iter()
+        .filter_map(|n| n.strip_prefix(base))
+        .filter_map(|rest| {
+            let rest = rest.strip_prefix(".pretrain").unwrap_or(rest);
+            let rest = rest.strip_prefix('.')?;
+            let digits_end = rest
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(rest.len());
+            let digits = &rest[..digits_end];
+            let e: i64 = digits.parse().ok()?;
+            (e >= 1 && e <= final_epoch && crate::paths::py_03d(e) == digits).then_some(e)
+        })
+        .collect();
+    epochs.sort_unstable();
+    epochs.dedup();
+    epochs
+}
+
+/// Python `repr((epoch, path))` for the log lines.
+fn tuple_repr(epoch: Option<Epoch>, path: Option<&str>) -> String {
+    let e = epoch.map_or("None".to_string(), |e| e.to_string());
+    let p = path.map_or("None".to_string(), py_str_repr);
+    format!("({e}, {p})")
+}
+
+/// RETURNN's `get_epoch_model(config)` (spec §5), plus `get_train_start_epoch` (§5.5) for
+/// the tasks that call it. Uses the backend the config selects.
+pub fn get_epoch_model(config: &Config, fs: &dyn Fs) -> Result<Selection, SelectError> {
+    let backend = Backend::from_config(config)?;
+    get_epoch_model_with(config, fs, backend)
+}
+
+/// [`get_epoch_model`] with an explicit backend.
+pub fn get_epoch_model_with(
+    config: &Config,
+    fs: &dyn Fs,
+    backend: Backend,
+) -> Result<Selection, SelectError> {
+    let task = config
+        .value("task", Some("train"))
+        .map_err(config_err)?
+        .unwrap_or_else(|| "train".into());
+    let computes_start = matches!(
+        task.as_str(),
+        "train" | "initialize_model" | "nop_init_net_train"
+    );
+    if computes_start {
+        // get_train_start_epoch checks start_batch before anything else.
+        let start_batch = config
+            .value("start_batch", Some("auto"))
+            .map_err(config_err)?
+            .unwrap_or_else(|| "auto".into());
+        if start_batch != "auto" {
+            return Err(SelectError::new(
+                SelectErrorKind::StartBatchNotAuto,
+                format!(
+                    "Exception: custom start_batch {} not supported",
+                    py_str_repr(&start_batch)
+                ),
+            ));
+        }
+    }
+    let mut sel = select(config, fs, backend, &task)?;
+    if computes_start {
+        sel.start_epoch = Some(match sel.epoch {
+            None => 1,
+            Some(e) => e + 1,
+        });
+    }
+    sel.task = task;
+    Ok(sel)
+}
+
+fn select(
+    config: &Config,
+    fs: &dyn Fs,
+    backend: Backend,
+    task: &str,
+) -> Result<Selection, SelectError> {
+    let is_train = task == "train";
+    let mut notes = Vec::new();
+
+    // 5.1.1 start_epoch
+    let start_mode = config
+        .value("start_epoch", Some("auto"))
+        .map_err(config_err)?
+        .unwrap_or_else(|| "auto".into());
+    let start_epoch: Option<Epoch> = if start_mode == "auto" {
+        None
+    } else {
+        match py_int_from_str(&start_mode) {
+            Ok(Some(s)) if s >= 1 => Some(s as Epoch),
+            Ok(Some(s)) => {
+                return Err(SelectError::new(
+                    SelectErrorKind::StartEpochLessThanOne,
+                    format!("AssertionError: start_epoch={s}, but it must be >= 1 (or 'auto')"),
+                ))
+            }
+            Ok(None) | Err(()) => {
+                return Err(SelectError::new(
+                    SelectErrorKind::StartEpochNotInt,
+                    format!(
+                        "ValueError: invalid literal for int() with base 10: {} (start_epoch must be 'auto' or an integer >= 1)",
+                        py_str_repr(&start_mode)
+                    ),
+                ))
+            }
+        }
+    };
+
+    // 5.1.2 load
+    let raw_load = config
+        .value("load", Some(""))
+        .map_err(config_err)?
+        .unwrap_or_default();
+    let load_given = !get_checkpoint_filepattern(&raw_load).is_empty();
+    let mut load: Option<String> = None;
+    if load_given {
+        let l = get_checkpoint_filepattern(&raw_load).to_string();
+        let with_postfix = format!("{l}{}", backend.model_postfix());
+        if !(fs.exists(&with_postfix) || fs.exists(&l)) {
+            return Err(SelectError::new(
+                SelectErrorKind::LoadNotFound,
+                format!(
+                    "AssertionError: config option load={}, file {} does not exist",
+                    py_str_repr(&raw_load),
+                    py_str_repr(&with_postfix)
+                ),
+            ));
+        }
+        load = Some(l);
+    }
+
+    // 5.1.3 import_model_train_epoch1 (checked for every task)
+    let raw_import = config
+        .value("import_model_train_epoch1", Some(""))
+        .map_err(config_err)?
+        .unwrap_or_default();
+    let import = get_checkpoint_filepattern(&raw_import).to_string();
+    if !import.is_empty() {
+        let with_postfix = format!("{import}{}", backend.model_postfix());
+        if !fs.exists(&with_postfix) {
+            return Err(SelectError::new(
+                SelectErrorKind::ImportNotFound,
+                format!(
+                    "AssertionError: config option import_model_train_epoch1={}: file {} does not exist (RETURNN requires the {} file)",
+                    py_str_repr(&raw_import),
+                    py_str_repr(&with_postfix),
+                    backend.model_postfix()
+                ),
+            ));
+        }
+    }
+
+    // 5.1.4 existing models
+    let existing = get_existing_models(config, fs, backend, is_train)?;
+
+    // 5.1.5 load_epoch
+    let load_epoch_cfg = read_int(
+        config,
+        "load_epoch",
+        -1,
+        SelectErrorKind::LoadEpochNotInt,
+        SelectErrorKind::LoadEpochNone,
+        if load.is_some() {
+            "TypeError: '<=' not supported between instances of 'NoneType' and 'int' (load_epoch=None)"
+        } else {
+            "TypeError: '>' not supported between instances of 'NoneType' and 'int' (load_epoch=None)"
+        },
+    )?;
+    let mut load_epoch: Option<Epoch> = None;
+    if let Some(l) = &load {
+        if load_epoch_cfg <= 0 {
+            load_epoch = model_epoch_from_filename(fs, l)?;
+        } else {
+            load_epoch = Some(load_epoch_cfg as Epoch);
+        }
+    } else if load_epoch_cfg > 0 {
+        let le = load_epoch_cfg as Epoch;
+        let Some(path) = existing.get(&le) else {
+            return Err(SelectError::new(
+                SelectErrorKind::LoadEpochMissing,
+                format!(
+                    "AssertionError: load_epoch={le}, but there is no model for epoch {le} (existing epochs: {:?}; RETURNN asserts load_epoch in existing_models)",
+                    existing.keys().collect::<Vec<_>>()
+                ),
+            ));
+        };
+        let from_name = model_epoch_from_filename(fs, path)?;
+        if from_name != Some(le) {
+            return Err(SelectError::new(
+                SelectErrorKind::LoadEpochSymlinkMismatch,
+                format!(
+                    "AssertionError: load_epoch={le} selects {path}, but its file name reads as epoch {} (a .meta symlink to another epoch?)",
+                    from_name.map_or("None".to_string(), |e| e.to_string())
+                ),
+            ));
+        }
+        load = Some(path.clone());
+        load_epoch = Some(le);
+    }
+
+    // 5.2 selection
+    let (mut epoch, mut model): (Option<Epoch>, Option<String>);
+    if load.is_some() && (!is_train || start_epoch.is_some()) {
+        if !is_train {
+            epoch = load_epoch;
+        } else {
+            let s = start_epoch.unwrap_or(1);
+            if s > 1 && !load_given {
+                // L came from load_epoch (pip behaviour).
+                if load_epoch != Some(s - 1) {
+                    return Err(SelectError::new(
+                        SelectErrorKind::StartEpochInconsistent,
+                        format!(
+                            "ValueError: start_epoch {s} with load_epoch {} is inconsistent: continuing the training at start_epoch loads epoch {}. To import a model for a new training, use 'load' or 'import_model_train_epoch1'.",
+                            load_epoch.map_or("None".to_string(), |e| e.to_string()),
+                            s - 1
+                        ),
+                    ));
+                }
+                epoch = load_epoch;
+            } else {
+                epoch = None;
+            }
+        }
+        model = load.clone();
+    } else if let Some((&e, p)) = existing.iter().next_back() {
+        epoch = Some(e);
+        model = Some(p.clone());
+        if load.is_some() {
+            notes.push("note: there is a 'load' which we ignore because of existing model".into());
+        }
+    } else if is_train && !import.is_empty() && matches!(start_epoch, None | Some(1)) {
+        epoch = Some(0);
+        model = Some(import.clone());
+    } else if load.is_some() {
+        epoch = load_epoch;
+        model = load.clone();
+    } else {
+        epoch = None;
+        model = None;
+    }
+
+    // 5.3 start_epoch post-processing
+    let truthy = matches!(epoch, Some(e) if e != 0);
+    if truthy && start_epoch == Some(1) {
+        notes.push(format!(
+            "warning: there is an existing model: {}",
+            tuple_repr(epoch, model.as_deref())
+        ));
+        epoch = None;
+        model = None;
+    } else if let Some(s) = start_epoch.filter(|&s| truthy && s > 1) {
+        if epoch != Some(s - 1) {
+            notes.push(format!(
+                "warning: start_epoch {s} but there is {}",
+                tuple_repr(epoch, model.as_deref())
+            ));
+        }
+        match existing.get(&(s - 1)) {
+            Some(p) => {
+                epoch = Some(s - 1);
+                model = Some(p.clone());
+            }
+            None => {
+                return Err(SelectError::new(
+                    SelectErrorKind::StartEpochModelMissing,
+                    format!(
+                        "KeyError: {} (start_epoch {s} continues from epoch {}, but there is no model for it; existing epochs: {:?})",
+                        s - 1,
+                        s - 1,
+                        existing.keys().collect::<Vec<_>>()
+                    ),
+                ))
+            }
+        }
+    }
+
+    Ok(Selection {
+        epoch,
+        model,
+        start_epoch: None,
+        existing,
+        notes,
+        task: String::new(),
+    })
+}

@@ -1,0 +1,813 @@
+//! The V2 tensor bundle (spec section 3): header and version rules, entries, size rules,
+//! data shards opened lazily and cached, CRC32C on every read, big-endian byte swapping,
+//! `DT_STRING` decoding with both checksums, and reassembly of partitioned tensors.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use prost::Message;
+
+use crate::crc;
+use crate::dtype::DType;
+use crate::error::{Error, ErrorKind, Result};
+use crate::io::{FileSource, ReadAt};
+use crate::ordered_code;
+use crate::proto::{BundleEntryProto, BundleHeaderProto, TensorShapeProto, VersionDef};
+use crate::slice;
+use crate::varint;
+use crate::{Endianness, Tensor, TensorData, TensorInfo};
+
+/// TF's `kTensorBundleVersion` / V1 consumer version.
+pub const CONSUMER_VERSION: i32 = 1;
+/// TF's `kTensorBundleMinProducer`.
+pub const MIN_PRODUCER: i32 = 0;
+/// TF's `TensorShape` rank limit.
+pub const MAX_RANK: usize = 254;
+/// Chunk size of streaming reads.
+const CHUNK: usize = 1 << 20;
+
+/// A raw `.index` entry (header excluded), in table order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RawEntry {
+    pub key: Vec<u8>,
+    /// The decoded entry, or the error decoding it.
+    pub entry: std::result::Result<BundleEntryProto, Error>,
+}
+
+/// A human-readable form of a table key: the UTF-8 text, a decoded slice key
+/// (`name[0,2:-]`), or hex.
+pub fn printable_key(key: &[u8]) -> String {
+    if key.first() == Some(&0) {
+        if let Some((name, ext)) = ordered_code::decode_slice_key(key) {
+            return format!(
+                "{}[{}]",
+                String::from_utf8_lossy(&name),
+                slice::display(&ext)
+            );
+        }
+    }
+    match std::str::from_utf8(key) {
+        Ok(s) if !s.contains('\0') => s.to_string(),
+        _ => format!(
+            "0x{}",
+            key.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        ),
+    }
+}
+
+/// The data file name of shard `shard` of `num_shards`: `PREFIX.data-%05d-of-%05d`.
+pub fn data_file_name(prefix: &Path, shard: i32, num_shards: i32) -> PathBuf {
+    let mut s = prefix.as_os_str().to_os_string();
+    s.push(format!(".data-{shard:05}-of-{num_shards:05}"));
+    PathBuf::from(s)
+}
+
+/// TF's version check (consumer 1, min producer 0), with TF's wording.
+pub fn check_version(v: &VersionDef) -> Result<()> {
+    if v.producer < MIN_PRODUCER {
+        return Err(Error::new(ErrorKind::Version(format!(
+            "Checkpoint producer version {} below min producer {MIN_PRODUCER} supported by this reader.  Please regenerate your checkpoint.",
+            v.producer
+        ))));
+    }
+    if v.min_consumer > CONSUMER_VERSION {
+        return Err(Error::new(ErrorKind::Version(format!(
+            "Checkpoint min consumer version {} above current version {CONSUMER_VERSION} for this reader.  Please upgrade.",
+            v.min_consumer
+        ))));
+    }
+    if v.bad_consumers.contains(&CONSUMER_VERSION) {
+        return Err(Error::new(ErrorKind::Version(format!(
+            "Checkpoint disallows consumer version {CONSUMER_VERSION}.  Please upgrade: this version is likely buggy."
+        ))));
+    }
+    Ok(())
+}
+
+/// Validates a shape like TF's `TensorShape::IsValid` (dims ≥ 0, ≤ 254 dims, element count
+/// fits i64) and rejects `unknown_rank`. An absent shape is a scalar.
+pub fn shape_from_proto(shape: Option<&TensorShapeProto>) -> Result<Vec<u64>> {
+    let Some(s) = shape else {
+        return Ok(Vec::new());
+    };
+    let text = || {
+        format!(
+            "[{}]",
+            s.dim
+                .iter()
+                .map(|d| d.size.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        )
+    };
+    if s.unknown_rank {
+        return Err(Error::corrupt("invalid tensor shape: unknown rank"));
+    }
+    if s.dim.len() > MAX_RANK {
+        return Err(Error::corrupt(format!(
+            "invalid tensor shape: {} dimensions, at most {MAX_RANK} allowed",
+            s.dim.len()
+        )));
+    }
+    let mut n: i64 = 1;
+    let mut out = Vec::with_capacity(s.dim.len());
+    for d in &s.dim {
+        if d.size < 0 {
+            return Err(Error::corrupt(format!(
+                "invalid tensor shape {}: negative dimension",
+                text()
+            )));
+        }
+        n = n.checked_mul(d.size).ok_or_else(|| {
+            Error::corrupt(format!(
+                "invalid tensor shape {}: too many elements",
+                text()
+            ))
+        })?;
+        out.push(d.size as u64);
+    }
+    Ok(out)
+}
+
+fn num_elements(shape: &[u64]) -> Option<u64> {
+    shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d))
+}
+
+/// Where the data shards come from.
+enum Shards {
+    Files {
+        prefix: PathBuf,
+        mmap: bool,
+        cache: BTreeMap<i32, OnceLock<Box<dyn ReadAt>>>,
+    },
+    Memory(Vec<Vec<u8>>),
+}
+
+/// An opened V2 bundle. Opening reads only the `.index`; data shards are opened on first use
+/// and cached.
+pub struct Bundle {
+    index_path: PathBuf,
+    header: BundleHeaderProto,
+    num_data_blocks: usize,
+    entries: Vec<RawEntry>,
+    shards: Shards,
+    verify_crc: bool,
+}
+
+impl std::fmt::Debug for Bundle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bundle")
+            .field("index_path", &self.index_path)
+            .field("header", &self.header)
+            .field("entries", &self.entries.len())
+            .finish()
+    }
+}
+
+/// The (validated) description of a bundle key that is a tensor.
+pub(crate) struct Described {
+    pub infos: Vec<TensorInfo>,
+    pub problems: Vec<crate::EntryProblem>,
+}
+
+impl Bundle {
+    /// Opens the bundle with this prefix (reads `PREFIX.index` only).
+    pub fn open(prefix: &Path, mmap: bool, verify_crc: bool) -> Result<Bundle> {
+        let mut index_path = prefix.as_os_str().to_os_string();
+        index_path.push(".index");
+        let index_path = PathBuf::from(index_path);
+        let src = FileSource::open(&index_path)?;
+        let mut b = Bundle::parse_index(&src, &index_path, verify_crc)?;
+        let mut cache = BTreeMap::new();
+        for e in &b.entries {
+            if let Ok(e) = &e.entry {
+                if e.slices.is_empty() && (0..b.header.num_shards).contains(&e.shard_id) {
+                    cache.entry(e.shard_id).or_insert_with(OnceLock::new);
+                }
+            }
+        }
+        b.shards = Shards::Files {
+            prefix: prefix.to_path_buf(),
+            mmap,
+            cache,
+        };
+        Ok(b)
+    }
+
+    /// A bundle from in-memory bytes: the `.index` file and the data shards in order (used by
+    /// tests and fuzzers; errors name the files `<memory>.index` / `<memory>.data-…`).
+    pub fn from_memory(index: &[u8], shards: Vec<Vec<u8>>) -> Result<Bundle> {
+        let mut b = Bundle::parse_index(&index, Path::new("<memory>.index"), true)?;
+        b.shards = Shards::Memory(shards);
+        Ok(b)
+    }
+
+    fn parse_index(src: &dyn ReadAt, index_path: &Path, verify_crc: bool) -> Result<Bundle> {
+        let at = |e: Error| e.with_path(index_path);
+        let table = crate::table::Table::parse(src).map_err(at)?;
+        let mut all = table.entries(src).map_err(at)?.into_iter();
+        let Some((first_key, header_bytes)) = all.next() else {
+            return Err(at(Error::corrupt(
+                "missing header: the index table is empty",
+            )));
+        };
+        if !first_key.is_empty() {
+            return Err(at(Error::corrupt(format!(
+                "missing header: the first key is {:?}, expected the empty key",
+                printable_key(&first_key)
+            ))));
+        }
+        let header = BundleHeaderProto::decode(header_bytes.as_slice())
+            .map_err(|e| at(Error::corrupt(format!("unable to parse header: {e}"))))?;
+        if let Some(v) = &header.version {
+            check_version(v).map_err(at)?;
+        }
+        if !(0..=1).contains(&header.endianness) {
+            return Err(at(Error::corrupt(format!(
+                "header endianness is {}, expected 0 (little) or 1 (big)",
+                header.endianness
+            ))));
+        }
+        let entries: Vec<RawEntry> = all
+            .map(|(key, value)| {
+                let entry = BundleEntryProto::decode(value.as_slice()).map_err(|e| {
+                    Error::corrupt(format!("entry not parseable: {e}"))
+                        .with_key(printable_key(&key))
+                        .with_path(index_path)
+                });
+                RawEntry { key, entry }
+            })
+            .collect();
+        if header.num_shards < 0
+            || (header.num_shards == 0
+                && entries.iter().any(|e| {
+                    e.entry
+                        .as_ref()
+                        .is_ok_and(|e| e.slices.is_empty() && e.size > 0)
+                }))
+        {
+            return Err(at(Error::corrupt(format!(
+                "header num_shards is {}, but the bundle has tensor data",
+                header.num_shards
+            ))));
+        }
+        Ok(Bundle {
+            index_path: index_path.to_path_buf(),
+            header,
+            num_data_blocks: table.num_data_blocks(),
+            entries,
+            shards: Shards::Memory(Vec::new()),
+            verify_crc,
+        })
+    }
+
+    /// The decoded header.
+    pub fn header(&self) -> &BundleHeaderProto {
+        &self.header
+    }
+
+    /// Number of data blocks of the `.index` table.
+    pub fn num_data_blocks(&self) -> usize {
+        self.num_data_blocks
+    }
+
+    /// Every raw entry except the header, in table order.
+    pub fn raw_entries(&self) -> &[RawEntry] {
+        &self.entries
+    }
+
+    /// The `.index` path.
+    pub fn index_path(&self) -> &Path {
+        &self.index_path
+    }
+
+    /// `Little` or `Big`.
+    pub fn endianness(&self) -> Endianness {
+        if self.header.endianness == 1 {
+            Endianness::Big
+        } else {
+            Endianness::Little
+        }
+    }
+
+    fn big(&self) -> bool {
+        self.header.endianness == 1
+    }
+
+    /// The entry under `key`.
+    pub fn entry(&self, key: &[u8]) -> Option<&RawEntry> {
+        self.entries
+            .binary_search_by(|e| e.key.as_slice().cmp(key))
+            .ok()
+            .map(|i| &self.entries[i])
+    }
+
+    /// Lists tensors like `tf.train.list_variables`: every key except the header and slice
+    /// keys (those starting with `0x00`), sorted; keys whose entry cannot be described become
+    /// problems.
+    pub(crate) fn describe(&self) -> Described {
+        let mut infos = Vec::new();
+        let mut problems = Vec::new();
+        for e in &self.entries {
+            if e.key.first() == Some(&0) {
+                continue;
+            }
+            let name = String::from_utf8_lossy(&e.key).into_owned();
+            match self.info_of(&name, e) {
+                Ok(i) => infos.push(i),
+                Err(error) => problems.push(crate::EntryProblem { name, error }),
+            }
+        }
+        Described { infos, problems }
+    }
+
+    fn info_of(&self, name: &str, e: &RawEntry) -> Result<TensorInfo> {
+        let entry = e.entry.as_ref().map_err(Clone::clone)?;
+        let at = |err: Error| err.with_key(name).with_path(&self.index_path);
+        let dtype = DType::from_proto(entry.dtype)
+            .map_err(|u| at(Error::new(ErrorKind::UnsupportedDtype(u.0))))?;
+        let shape = shape_from_proto(entry.shape.as_ref()).map_err(at)?;
+        Ok(TensorInfo {
+            name: name.to_string(),
+            dtype,
+            shape,
+            sliced: !entry.slices.is_empty(),
+        })
+    }
+
+    fn data_path(&self, shard: i32) -> PathBuf {
+        match &self.shards {
+            Shards::Files { prefix, .. } => data_file_name(prefix, shard, self.header.num_shards),
+            Shards::Memory(_) => {
+                data_file_name(Path::new("<memory>"), shard, self.header.num_shards)
+            }
+        }
+    }
+
+    fn shard(&self, shard: i32) -> Result<&dyn ReadAt> {
+        match &self.shards {
+            Shards::Memory(v) => usize::try_from(shard)
+                .ok()
+                .and_then(|i| v.get(i))
+                .map(|b| b as &dyn ReadAt)
+                .ok_or_else(|| Error::new(ErrorKind::MissingFile).with_path(self.data_path(shard))),
+            Shards::Files { mmap, cache, .. } => {
+                let lock = cache.get(&shard).ok_or_else(|| {
+                    Error::corrupt(format!(
+                        "shard id {shard} is outside 0..{}",
+                        self.header.num_shards
+                    ))
+                })?;
+                if let Some(s) = lock.get() {
+                    return Ok(s.as_ref());
+                }
+                let path = self.data_path(shard);
+                let src: Box<dyn ReadAt> = if *mmap {
+                    open_mmap(&path)?
+                } else {
+                    Box::new(FileSource::open(&path)?)
+                };
+                let _ = lock.set(src);
+                lock.get()
+                    .map(|s| s.as_ref())
+                    .ok_or_else(|| Error::corrupt("shard cache"))
+            }
+        }
+    }
+
+    /// Checks an unsliced entry's location and size rules and returns its shard and range.
+    fn locate(
+        &self,
+        entry: &BundleEntryProto,
+        dtype: DType,
+        n: u64,
+    ) -> Result<(&dyn ReadAt, u64, u64)> {
+        if !(0..self.header.num_shards).contains(&entry.shard_id) {
+            return Err(Error::corrupt(format!(
+                "shard_id {} is outside 0..{} (header num_shards)",
+                entry.shard_id, self.header.num_shards
+            ))
+            .with_path(&self.index_path));
+        }
+        if entry.offset < 0 || entry.size < 0 {
+            return Err(Error::corrupt(format!(
+                "negative offset {} or size {}",
+                entry.offset, entry.size
+            ))
+            .with_path(&self.index_path));
+        }
+        let (offset, size) = (entry.offset as u64, entry.size as u64);
+        match dtype.element_size() {
+            Some(es) => {
+                let expected = n.checked_mul(es as u64);
+                if expected != Some(size) {
+                    return Err(Error::corrupt(format!(
+                        "invalid size in bundle entry: stored size {size}; expected size {}",
+                        expected.map_or("overflow".into(), |e| e.to_string())
+                    ))
+                    .with_path(&self.index_path));
+                }
+            }
+            None => {
+                if size < n {
+                    return Err(Error::corrupt(format!(
+                        "invalid size in bundle entry: stored size {size}; expected size is at least {n}"
+                    ))
+                    .with_path(&self.index_path));
+                }
+            }
+        }
+        let path = self.data_path(entry.shard_id);
+        let src = self.shard(entry.shard_id).map_err(|e| e.with_path(&path))?;
+        let end = offset.checked_add(size);
+        if end.is_none_or(|e| e > src.size()) {
+            return Err(Error::truncated(format!(
+                "tensor bytes {offset}..{} lie past the end of the data file ({} bytes)",
+                end.map_or("overflow".into(), |e| e.to_string()),
+                src.size()
+            ))
+            .with_path(&path));
+        }
+        Ok((src, offset, size))
+    }
+
+    /// Reads the payload of an unsliced entry and checks its CRC (numeric dtypes) or decodes
+    /// and checks it (strings). Little-endian numeric data from an in-memory source is
+    /// borrowed.
+    fn read_plain(
+        &self,
+        entry: &BundleEntryProto,
+        dtype: DType,
+        shape: &[u64],
+    ) -> Result<PlainData<'_>> {
+        let n = num_elements(shape).ok_or_else(|| Error::corrupt("element count overflows"))?;
+        let (src, offset, size) = self.locate(entry, dtype, n)?;
+        let path = self.data_path(entry.shard_id);
+        let at = |e: Error| e.with_path(&path);
+        let bytes: Cow<'_, [u8]> = match src.as_slice() {
+            Some(all) => Cow::Borrowed(&all[offset as usize..(offset + size) as usize]),
+            None => Cow::Owned(crate::io::read_vec(src, offset, size).map_err(at)?),
+        };
+        if dtype == DType::String {
+            if size == 0 {
+                // TF returns N empty strings without reading (no writer produces this).
+                return Ok(PlainData::Strings(vec![Vec::new(); n as usize]));
+            }
+            let strings =
+                decode_string_tensor(&bytes, n, entry.crc32c, self.big(), self.verify_crc)
+                    .map_err(at)?;
+            return Ok(PlainData::Strings(strings));
+        }
+        if self.verify_crc {
+            check_crc(&bytes, entry.crc32c).map_err(at)?;
+        }
+        if self.big() && dtype.swap_unit() > 1 {
+            let mut v = bytes.into_owned();
+            swap_in_place(&mut v, dtype.swap_unit());
+            return Ok(PlainData::Bytes(Cow::Owned(v)));
+        }
+        Ok(PlainData::Bytes(bytes))
+    }
+
+    fn full_entry(&self, name: &str) -> Result<(&BundleEntryProto, TensorInfo)> {
+        let e = self
+            .entry(name.as_bytes())
+            .filter(|e| e.key.first() != Some(&0))
+            .ok_or_else(|| {
+                Error::new(ErrorKind::KeyNotFound)
+                    .with_key(name)
+                    .with_path(&self.index_path)
+            })?;
+        let info = self.info_of(name, e)?;
+        let entry = e.entry.as_ref().map_err(Clone::clone)?;
+        Ok((entry, info))
+    }
+
+    /// Reads a whole tensor (partitioned tensors assembled), CRC-checked, little-endian.
+    pub fn read(&self, name: &str) -> Result<Tensor> {
+        let (entry, info) = self.full_entry(name)?;
+        let at = |e: Error| e.with_key(name);
+        let data = if entry.slices.is_empty() {
+            match self
+                .read_plain(entry, info.dtype, &info.shape)
+                .map_err(at)?
+            {
+                PlainData::Bytes(b) => TensorData::Bytes(b.into_owned()),
+                PlainData::Strings(s) => TensorData::Strings(s),
+            }
+        } else {
+            self.assemble(name, entry, &info).map_err(at)?
+        };
+        Ok(Tensor {
+            dtype: info.dtype,
+            shape: info.shape,
+            data,
+        })
+    }
+
+    /// The little-endian bytes of a numeric tensor, borrowed when possible (unsliced,
+    /// little-endian, memory-mapped or in-memory shard).
+    pub fn read_bytes(&self, name: &str) -> Result<Cow<'_, [u8]>> {
+        let (entry, info) = self.full_entry(name)?;
+        let at = |e: Error| e.with_key(name);
+        if info.dtype == DType::String {
+            return Err(at(Error::new(ErrorKind::InvalidArgument(
+                "a string tensor has no raw bytes".into(),
+            ))));
+        }
+        if entry.slices.is_empty() {
+            match self
+                .read_plain(entry, info.dtype, &info.shape)
+                .map_err(at)?
+            {
+                PlainData::Bytes(b) => Ok(b),
+                PlainData::Strings(_) => Err(at(Error::corrupt("unexpected string data"))),
+            }
+        } else {
+            match self.assemble(name, entry, &info).map_err(at)? {
+                TensorData::Bytes(b) => Ok(Cow::Owned(b)),
+                TensorData::Strings(_) => Err(at(Error::corrupt("unexpected string data"))),
+            }
+        }
+    }
+
+    /// Streams a numeric tensor's little-endian bytes to `out` in bounded chunks, checking the
+    /// CRC at the end (a mismatch is an error after the bytes were written).
+    pub fn read_raw_to(&self, name: &str, out: &mut dyn std::io::Write) -> Result<u64> {
+        let (entry, info) = self.full_entry(name)?;
+        let at = |e: Error| e.with_key(name);
+        if info.dtype == DType::String {
+            return Err(at(Error::new(ErrorKind::InvalidArgument(
+                "a string tensor has no raw bytes".into(),
+            ))));
+        }
+        let write_err = |e: std::io::Error| at(Error::io("write", &e));
+        if !entry.slices.is_empty() {
+            let TensorData::Bytes(b) = self.assemble(name, entry, &info).map_err(at)? else {
+                return Err(at(Error::corrupt("unexpected string data")));
+            };
+            out.write_all(&b).map_err(write_err)?;
+            return Ok(b.len() as u64);
+        }
+        let n = info
+            .num_elements()
+            .ok_or_else(|| at(Error::corrupt("element count overflows")))?;
+        let (src, offset, size) = self.locate(entry, info.dtype, n).map_err(at)?;
+        let path = self.data_path(entry.shard_id);
+        let mut crc_acc = 0u32;
+        let mut buf = vec![0u8; CHUNK.min(size as usize)];
+        let mut done = 0u64;
+        while done < size {
+            let len = (size - done).min(CHUNK as u64) as usize;
+            let chunk = &mut buf[..len];
+            src.read_exact_at(offset + done, chunk)
+                .map_err(|e| at(Error::io("read", &e).with_path(&path)))?;
+            crc_acc = crc::extend(crc_acc, chunk);
+            if self.big() && info.dtype.swap_unit() > 1 {
+                swap_in_place(chunk, info.dtype.swap_unit());
+            }
+            out.write_all(chunk).map_err(write_err)?;
+            done += len as u64;
+        }
+        if self.verify_crc && crc::unmask(entry.crc32c) != crc_acc {
+            return Err(at(checksum_error(entry.crc32c, crc_acc).with_path(&path)));
+        }
+        Ok(size)
+    }
+
+    /// Reads and checks the payload of any raw entry that has data (used by `verify` to
+    /// check slice entries, including ones no tensor refers to).
+    pub fn check_raw_entry(&self, e: &RawEntry) -> Result<()> {
+        let key = printable_key(&e.key);
+        let at = |err: Error| err.with_key(key.clone());
+        let entry = e.entry.as_ref().map_err(|err| at(err.clone()))?;
+        if !entry.slices.is_empty() {
+            return Ok(());
+        }
+        let dtype = DType::from_proto(entry.dtype).map_err(|u| {
+            at(Error::new(ErrorKind::UnsupportedDtype(u.0)).with_path(&self.index_path))
+        })?;
+        let shape = shape_from_proto(entry.shape.as_ref())
+            .map_err(|err| at(err.with_path(&self.index_path)))?;
+        self.read_plain(entry, dtype, &shape).map_err(at)?;
+        Ok(())
+    }
+
+    fn assemble(
+        &self,
+        name: &str,
+        full: &BundleEntryProto,
+        info: &TensorInfo,
+    ) -> Result<TensorData> {
+        let total = info
+            .num_elements()
+            .ok_or_else(|| Error::corrupt("element count overflows"))?;
+        let stored: Vec<slice::Extents> = full.slices.iter().map(slice::from_proto).collect();
+        let mut regions = Vec::with_capacity(stored.len());
+        for ext in &stored {
+            regions
+                .push(slice::resolve(ext, &info.shape).map_err(|e| e.with_path(&self.index_path))?);
+        }
+        slice::check_cover(&regions, total, &stored).map_err(|e| e.with_path(&self.index_path))?;
+        // First pass: find and check every slice entry (so the output allocation is bounded
+        // by data that really exists).
+        let mut parts = Vec::with_capacity(stored.len());
+        for (ext, region) in stored.iter().zip(&regions) {
+            let key = ordered_code::encode_slice_key(name.as_bytes(), ext);
+            let what = format!("slice {} of {name}", slice::display(ext));
+            let raw = self.entry(&key).ok_or_else(|| {
+                Error::new(ErrorKind::Slices(format!(
+                    "{what}: its entry {} is not in the index",
+                    printable_key(&key)
+                )))
+                .with_path(&self.index_path)
+            })?;
+            let entry = raw.entry.as_ref().map_err(Clone::clone)?;
+            if entry.dtype != full.dtype {
+                return Err(Error::new(ErrorKind::Slices(format!(
+                    "{what}: dtype {} differs from the tensor's {}",
+                    entry.dtype, full.dtype
+                )))
+                .with_path(&self.index_path));
+            }
+            let shape = shape_from_proto(entry.shape.as_ref())
+                .map_err(|e| e.with_path(&self.index_path))?;
+            let want: Vec<u64> = region.iter().map(|r| r.1).collect();
+            if shape != want || !entry.slices.is_empty() {
+                return Err(Error::new(ErrorKind::Slices(format!(
+                    "{what}: stored shape {shape:?} differs from the slice shape {want:?}"
+                )))
+                .with_path(&self.index_path));
+            }
+            let n = slice::region_elements(region).unwrap_or(0);
+            self.locate(entry, info.dtype, n)?;
+            parts.push((entry, shape, region));
+        }
+        match info.dtype.element_size() {
+            Some(es) => {
+                let nbytes = usize::try_from(total.saturating_mul(es as u64))
+                    .map_err(|_| Error::corrupt("tensor too large for memory"))?;
+                let mut out = vec![0u8; nbytes];
+                for (entry, shape, region) in parts {
+                    let PlainData::Bytes(b) = self.read_plain(entry, info.dtype, &shape)? else {
+                        return Err(Error::corrupt("unexpected string data"));
+                    };
+                    slice::copy_region(&mut out, &info.shape, region, &b, es)?;
+                }
+                Ok(TensorData::Bytes(out))
+            }
+            None => {
+                let mut out = vec![Vec::new(); total as usize];
+                for (entry, shape, region) in parts {
+                    let PlainData::Strings(s) = self.read_plain(entry, info.dtype, &shape)? else {
+                        return Err(Error::corrupt("unexpected numeric data"));
+                    };
+                    slice::copy_region(&mut out, &info.shape, region, &s, 1)?;
+                }
+                Ok(TensorData::Strings(out))
+            }
+        }
+    }
+}
+
+enum PlainData<'a> {
+    Bytes(Cow<'a, [u8]>),
+    Strings(Vec<Vec<u8>>),
+}
+
+#[cfg(feature = "mmap")]
+fn open_mmap(path: &Path) -> Result<Box<dyn ReadAt>> {
+    Ok(Box::new(crate::io::MmapSource::open(path)?))
+}
+
+#[cfg(not(feature = "mmap"))]
+fn open_mmap(path: &Path) -> Result<Box<dyn ReadAt>> {
+    Err(Error::new(ErrorKind::Unsupported(
+        "memory-mapped reading: this build lacks the `mmap` feature".into(),
+    ))
+    .with_path(path))
+}
+
+fn checksum_error(stored_masked: u32, computed: u32) -> Error {
+    Error::new(ErrorKind::Checksum {
+        what: "tensor data".into(),
+        stored: crc::unmask(stored_masked),
+        computed,
+    })
+}
+
+/// Checks a numeric payload against the entry's masked CRC32C.
+pub fn check_crc(payload: &[u8], stored_masked: u32) -> Result<()> {
+    let c = crc::crc32c(payload);
+    if crc::unmask(stored_masked) != c {
+        return Err(checksum_error(stored_masked, c));
+    }
+    Ok(())
+}
+
+/// Reverses the byte order of every `unit`-byte group.
+pub fn swap_in_place(data: &mut [u8], unit: usize) {
+    if unit > 1 {
+        for c in data.chunks_exact_mut(unit) {
+            c.reverse();
+        }
+    }
+}
+
+/// Decodes a `DT_STRING` payload of `n` elements (spec 3.7): `n` varint64 lengths, the
+/// masked length checksum, the bytes. Checks the length checksum, that the payload is
+/// consumed exactly, and (if `verify`) the entry CRC `stored_masked`. `big_endian`: the
+/// lengths are hashed and the length checksum stored big-endian.
+pub fn decode_string_tensor(
+    payload: &[u8],
+    n: u64,
+    stored_masked: u32,
+    big_endian: bool,
+    verify: bool,
+) -> Result<Vec<Vec<u8>>> {
+    // Every element needs at least one length byte, plus 4 checksum bytes.
+    if n.checked_add(4)
+        .is_none_or(|need| need > payload.len() as u64)
+    {
+        return Err(Error::corrupt(format!(
+            "string tensor of {n} elements cannot fit in {} bytes",
+            payload.len()
+        )));
+    }
+    let mut lengths = Vec::with_capacity(n as usize);
+    let mut pos = 0usize;
+    let mut c = 0u32;
+    let mut total: u64 = 0;
+    for i in 0..n {
+        let (len, used) = varint::decode_u64(&payload[pos..]).ok_or_else(|| {
+            Error::corrupt(format!(
+                "string length {i} is not a valid varint at payload offset {pos}"
+            ))
+        })?;
+        pos += used;
+        if let Ok(l32) = u32::try_from(len) {
+            let b = if big_endian {
+                l32.to_be_bytes()
+            } else {
+                l32.to_le_bytes()
+            };
+            c = crc::extend(c, &b);
+        } else {
+            let b = if big_endian {
+                len.to_be_bytes()
+            } else {
+                len.to_le_bytes()
+            };
+            c = crc::extend(c, &b);
+        }
+        total = total
+            .checked_add(len)
+            .filter(|&t| t <= payload.len() as u64)
+            .ok_or_else(|| {
+                Error::corrupt(format!(
+                    "string lengths add up to more than the {}-byte payload",
+                    payload.len()
+                ))
+            })?;
+        lengths.push(len as usize);
+    }
+    let lc = payload.get(pos..pos + 4).ok_or_else(|| {
+        Error::corrupt(format!(
+            "string lengths longer than expected: they end at {pos} of a {}-byte payload",
+            payload.len()
+        ))
+    })?;
+    let stored_lc = if big_endian {
+        u32::from_be_bytes([lc[0], lc[1], lc[2], lc[3]])
+    } else {
+        u32::from_le_bytes([lc[0], lc[1], lc[2], lc[3]])
+    };
+    if verify && crc::unmask(stored_lc) != c {
+        return Err(Error::new(ErrorKind::Checksum {
+            what: "string length".into(),
+            stored: crc::unmask(stored_lc),
+            computed: c,
+        }));
+    }
+    c = crc::extend(c, lc);
+    pos += 4;
+    if (payload.len() - pos) as u64 != total {
+        return Err(Error::corrupt(format!(
+            "string payload has {} bytes after the lengths, the lengths add up to {total}",
+            payload.len() - pos
+        )));
+    }
+    let mut out = Vec::with_capacity(lengths.len());
+    for len in lengths {
+        let s = &payload[pos..pos + len];
+        c = crc::extend(c, s);
+        out.push(s.to_vec());
+        pos += len;
+    }
+    if verify && crc::unmask(stored_masked) != c {
+        return Err(checksum_error(stored_masked, c));
+    }
+    Ok(out)
+}

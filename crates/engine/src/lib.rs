@@ -1,7 +1,413 @@
 //! # engine
 //!
-//! The thin layer that joins the other crates: config -> model selection -> plan -> lazy tensor
-//! reads -> an output sink. It owns no format and no RETURNN rule of its own, never prints and
-//! never exits.
+//! The thin layer that joins the other crates: config -> model selection (model-files) -> the
+//! `preload_from_files` entries that apply for this task and epoch -> the main checkpoint
+//! (`load`, a resumed model or `import_model_train_epoch1`, with `load_ignore_missing_vars`)
+//! -> a complete [`param_map::Plan`] -> values, read lazily one variable at a time and handed
+//! to the caller's sink (`returnn-engine.md` §6-§8). It owns no format and no RETURNN mapping
+//! rule of its own, never prints and never exits.
+//!
+//! Paths in a config are relative to the process's current directory, as in RETURNN.
+//!
+//! Not supported (reported as `unsupported`): `custom_missing_load_func` (a Python callable),
+//! layers with `load_on_init` (`SubnetworkLayer`) and, when the main checkpoint is loaded,
+//! layers with `custom_param_importer`; `ignore_params` given as a plain string.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod error;
+pub mod source;
+pub mod targets;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use model_files::{get_checkpoint_filepattern, get_epoch_model, RealFs};
+use param_map::{Array, Assignment, LoaderOptions, Plan, Planner, TargetVar, TensorSource};
+use returnn_config::{Config, Value};
+
+pub use error::{EngineError, EngineErrorKind};
+pub use source::CheckpointSource;
+pub use targets::load_targets;
+
+/// A computed plan plus the opened source checkpoints it reads from.
+pub struct EnginePlan {
+    pub plan: Plan,
+    /// Opened checkpoints, by the file string the plan shows.
+    pub sources: BTreeMap<String, CheckpointSource>,
+    /// The task (`train`, `search`, ...).
+    pub task: String,
+    /// The epoch the network is built for (RETURNN's engine epoch).
+    pub epoch: Option<u64>,
+    /// The main checkpoint (if any) and whether it is an `import_model_train_epoch1` import.
+    pub main_checkpoint: Option<String>,
+}
+
+/// Loads a config file and applies `++key value` overrides.
+pub fn load_config(path: &Path, overrides: &[String]) -> Result<Config, EngineError> {
+    let mut c = Config::load(path)?;
+    c.apply_overrides(overrides)?;
+    Ok(c)
+}
+
+fn unsupported(msg: impl Into<String>) -> EngineError {
+    EngineError::new(EngineErrorKind::Unsupported, msg)
+}
+
+fn config_value_err(msg: impl Into<String>) -> EngineError {
+    EngineError::new(EngineErrorKind::Config("config_value"), msg)
+}
+
+/// Finds `key` with a value other than None anywhere inside a (network) value.
+fn find_key<'a>(v: &'a Value, key: &str, path: &mut Vec<String>) -> Option<(String, &'a Value)> {
+    match v {
+        Value::Dict(items) => {
+            for (k, val) in items {
+                if let Value::Str(ks) = k {
+                    if ks == key && *val != Value::None {
+                        return Some((path.join("/"), val));
+                    }
+                    path.push(ks.clone());
+                    let r = find_key(val, key, path);
+                    path.pop();
+                    if r.is_some() {
+                        return r;
+                    }
+                }
+            }
+            None
+        }
+        Value::List(items) | Value::Tuple(items) => {
+            items.iter().find_map(|x| find_key(x, key, path))
+        }
+        _ => None,
+    }
+}
+
+fn str_list(v: &Value, what: &str) -> Result<Vec<String>, EngineError> {
+    match v {
+        Value::None => Ok(Vec::new()),
+        Value::List(items) | Value::Tuple(items) | Value::Set(items) => items
+            .iter()
+            .map(|x| {
+                x.as_str().map(str::to_string).ok_or_else(|| {
+                    config_value_err(format!("{what}: expected strings, found {}", x.type_name()))
+                })
+            })
+            .collect(),
+        other => Err(config_value_err(format!(
+            "{what}: expected a list of strings, found {}",
+            other.type_name()
+        ))),
+    }
+}
+
+fn truthy(v: &Value, what: &str) -> Result<bool, EngineError> {
+    v.truthy()
+        .ok_or_else(|| unsupported(format!("{what}: non-literal Python value")))
+}
+
+/// One parsed `preload_from_files` entry.
+#[derive(Clone, Debug)]
+pub struct PreloadEntry {
+    pub key: String,
+    pub init_for_train: bool,
+    pub opts: LoaderOptions,
+}
+
+/// Parses `preload_from_files` (entries in ascending sorted key order).
+pub fn preload_entries(config: &Config) -> Result<Vec<PreloadEntry>, EngineError> {
+    let items = match config.get("preload_from_files") {
+        None | Some(Value::None) => return Ok(Vec::new()),
+        Some(Value::Dict(items)) => items,
+        Some(other) => {
+            return Err(config_value_err(format!(
+                "preload_from_files must be a dict, found {}",
+                other.type_name()
+            )))
+        }
+    };
+    let mut out = Vec::new();
+    for (k, opts) in items {
+        let key = k
+            .as_str()
+            .ok_or_else(|| config_value_err("preload_from_files keys must be strings"))?
+            .to_string();
+        let what = |o: &str| format!("preload_from_files[{key:?}][{o:?}]");
+        let Value::Dict(_) = opts else {
+            return Err(config_value_err(format!(
+                "preload_from_files[{key:?}] must be a dict, found {}",
+                opts.type_name()
+            )));
+        };
+        let get = |o: &str| opts.get_str_key(o);
+        let filename = match get("filename") {
+            None => {
+                return Err(EngineError::new(
+                    EngineErrorKind::PreloadFilename,
+                    format!("KeyError: 'filename' (preload_from_files[{key:?}] has no filename)"),
+                ))
+            }
+            Some(Value::Str(s)) => s.clone(),
+            Some(other) => {
+                return Err(EngineError::new(
+                    EngineErrorKind::PreloadFilename,
+                    format!(
+                        "{}: expected a str, found {}",
+                        what("filename"),
+                        other.type_name()
+                    ),
+                ))
+            }
+        };
+        if let Some(f) = get("custom_missing_load_func") {
+            if *f != Value::None {
+                return Err(unsupported(format!(
+                    "{}: a Python callable cannot be run by returnn-ckpt",
+                    what("custom_missing_load_func")
+                )));
+            }
+        }
+        let prefix = match get("prefix") {
+            None | Some(Value::None) => String::new(),
+            Some(Value::Str(s)) => s.clone(),
+            Some(other) => {
+                return Err(config_value_err(format!(
+                    "{}: expected a str, found {}",
+                    what("prefix"),
+                    other.type_name()
+                )))
+            }
+        };
+        let ignore_params = match get("ignore_params") {
+            None => Vec::new(),
+            Some(Value::Str(_)) => {
+                return Err(unsupported(format!(
+                    "{}: a plain string (RETURNN would test substrings); give a list",
+                    what("ignore_params")
+                )))
+            }
+            Some(v) => str_list(v, &what("ignore_params"))?,
+        };
+        let ignore_params_prefixes = match get("ignore_params_prefixes") {
+            None => Vec::new(),
+            // A plain string is iterated character by character, as Python does.
+            Some(Value::Str(s)) => s.chars().map(String::from).collect(),
+            Some(v) => str_list(v, &what("ignore_params_prefixes"))?,
+        };
+        let mut var_name_mapping = BTreeMap::new();
+        match get("var_name_mapping") {
+            None | Some(Value::None) => {}
+            Some(Value::Dict(m)) => {
+                for (a, b) in m {
+                    match (a.as_str(), b.as_str()) {
+                        (Some(a), Some(b)) => {
+                            var_name_mapping.insert(a.to_string(), b.to_string());
+                        }
+                        _ => {
+                            return Err(config_value_err(format!(
+                                "{}: expected str -> str",
+                                what("var_name_mapping")
+                            )))
+                        }
+                    }
+                }
+            }
+            Some(other) => {
+                return Err(config_value_err(format!(
+                    "{}: expected a dict, found {}",
+                    what("var_name_mapping"),
+                    other.type_name()
+                )))
+            }
+        }
+        let ignore_missing = match get("ignore_missing") {
+            None => false,
+            Some(v) => truthy(v, &what("ignore_missing"))?,
+        };
+        let init_for_train = match get("init_for_train") {
+            None => false,
+            Some(v) => truthy(v, &what("init_for_train"))?,
+        };
+        out.push(PreloadEntry {
+            key,
+            init_for_train,
+            opts: LoaderOptions {
+                filename,
+                params_prefix: String::new(),
+                load_if_prefix: prefix,
+                ignore_missing,
+                ignore_params,
+                ignore_params_prefixes,
+                var_name_mapping,
+                network: None,
+            },
+        });
+    }
+    out.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(out)
+}
+
+/// Computes the complete loading plan of `config` for a network with variables `targets`
+/// (`init_network_from_config`, spec `returnn-engine.md` §6.3, §7, §8). Opens the source
+/// checkpoints (index only); reads no tensor data.
+pub fn plan(config: &Config, targets: Vec<TargetVar>) -> Result<EnginePlan, EngineError> {
+    let sel = get_epoch_model(config, &RealFs)?;
+    let task = sel.task.clone();
+    let mut planner = Planner::new(targets);
+    for n in &sel.notes {
+        planner.note(n.clone());
+    }
+    let path = sel.model.clone().filter(|p| !p.is_empty());
+    let mut epoch = sel.epoch;
+    // §6.3 step 3: no model and no training start epoch.
+    if path.is_none() && sel.start_epoch.is_none() {
+        if config.bool("allow_random_model_init", false)? {
+            planner.note("No model will be loaded. Randomly initializing model.");
+            epoch = Some(1);
+        } else {
+            return Err(EngineError::new(
+                EngineErrorKind::NoModel,
+                "You are not using training, otherwise start_epoch would be set via self.init_train_from_config(). There was also no model found which we could load. Set one via 'load'.",
+            ));
+        }
+    }
+    let is_first_train_epoch =
+        matches!(epoch, None | Some(0)) && matches!(task.as_str(), "train" | "initialize_model");
+    let engine_epoch = if is_first_train_epoch {
+        sel.start_epoch.or(Some(1))
+    } else {
+        epoch
+    };
+    if !matches!(engine_epoch, Some(e) if e > 0) {
+        return Err(EngineError::new(
+            EngineErrorKind::NoEpoch,
+            format!("AssertionError: task '{task}' (no epoch for the selected model {path:?}; set load_epoch)"),
+        ));
+    }
+    if let Some(net) = config.get("network") {
+        if let Some((layer, _)) = find_key(net, "load_on_init", &mut Vec::new()) {
+            return Err(unsupported(format!(
+                "layer '{layer}' has load_on_init (SubnetworkLayer loading) which returnn-ckpt does not plan"
+            )));
+        }
+        if path.is_some() {
+            if let Some((layer, _)) = find_key(net, "custom_param_importer", &mut Vec::new()) {
+                return Err(unsupported(format!(
+                    "layer '{layer}' has custom_param_importer, which takes over the main checkpoint load"
+                )));
+            }
+        }
+    }
+    let mut sources: BTreeMap<String, CheckpointSource> = BTreeMap::new();
+    let open = |file: &str,
+                sources: &mut BTreeMap<String, CheckpointSource>|
+     -> Result<(), param_map::MapError> {
+        if !sources.contains_key(file) {
+            let s = CheckpointSource::open(file, get_checkpoint_filepattern(file))?;
+            sources.insert(file.to_string(), s);
+        }
+        Ok(())
+    };
+    // §7: preload entries, sorted by key, filtered by init_for_train against task and epoch.
+    for entry in preload_entries(config)? {
+        let applies = if entry.init_for_train {
+            is_first_train_epoch
+        } else {
+            task != "train"
+        };
+        if !applies {
+            planner.note(format!(
+                "preload_from_files[{:?}] not applied (init_for_train={}, task '{task}', first train epoch: {is_first_train_epoch})",
+                entry.key, entry.init_for_train
+            ));
+            continue;
+        }
+        let file = entry.opts.filename.clone();
+        let opened = open(&file, &mut sources);
+        let src: Result<&dyn TensorSource, param_map::MapError> = match opened {
+            Ok(()) => sources
+                .get(&file)
+                .map(|s| s as &dyn TensorSource)
+                .ok_or_else(|| {
+                    param_map::MapError::new(param_map::MapErrorKind::Read, "internal: source lost")
+                }),
+            Err(e) => Err(e),
+        };
+        planner
+            .preload(&entry.key, &entry.opts, src)
+            .map_err(|e| prefix_entry(&entry.key, e))?;
+    }
+    // §8: the main checkpoint.
+    if let Some(p) = &path {
+        let ignore_missing = config.bool("load_ignore_missing_vars", false)?;
+        planner.note(format!(
+            "main checkpoint ({}): {p} (epoch {}), load_ignore_missing_vars={ignore_missing}",
+            if sel.epoch == Some(0) {
+                "import_model_train_epoch1"
+            } else {
+                "load"
+            },
+            sel.epoch
+                .map(|e| e.to_string())
+                .unwrap_or_else(|| "None".into())
+        ));
+        let opts = LoaderOptions {
+            filename: p.clone(),
+            ignore_missing,
+            network: Some("<TFNetwork 'root'>".into()),
+            ..LoaderOptions::default()
+        };
+        let opened = open(p, &mut sources);
+        let src: Result<&dyn TensorSource, param_map::MapError> = match opened {
+            Ok(()) => sources
+                .get(p)
+                .map(|s| s as &dyn TensorSource)
+                .ok_or_else(|| {
+                    param_map::MapError::new(param_map::MapErrorKind::Read, "internal: source lost")
+                }),
+            Err(e) => Err(e),
+        };
+        planner.main_load(&opts, src)?;
+    }
+    Ok(EnginePlan {
+        plan: planner.finish(),
+        sources,
+        task,
+        epoch: engine_epoch,
+        main_checkpoint: path,
+    })
+}
+
+fn prefix_entry(key: &str, e: param_map::MapError) -> EngineError {
+    let mut ee = EngineError::from(e);
+    ee = EngineError::new(
+        ee.kind().clone(),
+        format!("preload_from_files[{key:?}]: {}", ee.message()),
+    );
+    ee
+}
+
+impl EnginePlan {
+    /// Computes each loaded variable's value in target order and hands it to `sink`, one at a
+    /// time (nothing is kept in memory between calls).
+    pub fn for_each_value(
+        &self,
+        sink: &mut dyn FnMut(&Assignment, Array) -> Result<(), EngineError>,
+    ) -> Result<(), EngineError> {
+        for a in self.plan.loaded() {
+            let src = self.sources.get(&a.file).ok_or_else(|| {
+                EngineError::new(
+                    EngineErrorKind::Map("read_error"),
+                    format!(
+                        "checkpoint '{}' of variable '{}' is not open",
+                        a.file, a.var
+                    ),
+                )
+            })?;
+            let value = a.evaluate(src)?;
+            sink(a, value)?;
+        }
+        Ok(())
+    }
+}

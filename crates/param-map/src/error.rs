@@ -31,6 +31,9 @@ pub enum MapErrorKind {
     ConversionFailed,
     /// A value cannot be converted to the variable's dtype (strings, complex, ...).
     DtypeMismatch,
+    /// TF `NotFoundError("Unsuccessful TensorSliceReader constructor: Failed to find any
+    /// matching files for <path>")`: the checkpoint does not exist.
+    CheckpointNotFound,
     /// Reading a source tensor failed (corrupt file, CRC, ...).
     Read,
     /// A feature RETURNN has but this tool cannot reproduce without Python (callables,
@@ -42,16 +45,17 @@ impl MapErrorKind {
     /// Stable short label, used as `"kind"` in JSON error output.
     pub fn label(&self) -> &'static str {
         match self {
-            MapErrorKind::NoSaveableVars => "no-saveable-vars",
-            MapErrorKind::ParamsPrefixMismatch => "params-prefix-mismatch",
-            MapErrorKind::MissingVars => "missing-vars",
-            MapErrorKind::KeyNotFound => "key-not-found",
-            MapErrorKind::NonCriticalMissing => "non-critical-missing",
-            MapErrorKind::NoVarsToLoad => "no-vars-to-load",
-            MapErrorKind::ShapeMismatch => "shape-mismatch",
-            MapErrorKind::ConversionFailed => "conversion-failed",
-            MapErrorKind::DtypeMismatch => "dtype-mismatch",
-            MapErrorKind::Read => "read-error",
+            MapErrorKind::NoSaveableVars => "no_saveable_vars",
+            MapErrorKind::ParamsPrefixMismatch => "params_prefix_mismatch",
+            MapErrorKind::MissingVars => "missing_vars",
+            MapErrorKind::KeyNotFound => "key_not_found",
+            MapErrorKind::NonCriticalMissing => "non_critical_missing",
+            MapErrorKind::NoVarsToLoad => "no_vars_to_load",
+            MapErrorKind::ShapeMismatch => "shape_mismatch",
+            MapErrorKind::ConversionFailed => "conversion_failed",
+            MapErrorKind::DtypeMismatch => "dtype_mismatch",
+            MapErrorKind::CheckpointNotFound => "checkpoint_not_found",
+            MapErrorKind::Read => "read_error",
             MapErrorKind::Unsupported => "unsupported",
         }
     }

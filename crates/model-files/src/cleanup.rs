@@ -74,10 +74,12 @@ impl CleanupOptions {
                 "keep" => {
                     let items = match v {
                         Value::List(x) | Value::Tuple(x) | Value::Set(x) => x,
-                        other => return Err(opt_err(format!(
+                        other => {
+                            return Err(opt_err(format!(
                             "cleanup_old_models['keep'] must be a collection of epochs, found {}",
                             other.type_name()
-                        ))),
+                        )))
+                        }
                     };
                     let mut set = BTreeSet::new();
                     for x in items {

@@ -316,12 +316,23 @@ fn number(e: &Expr) -> Option<(f64, bool)> {
             match base {
                 "float" | "float16" | "float32" | "float64" | "float128" | "longdouble"
                 | "double" | "single" | "half" => {
-                    if let Expr::Constant(c) = arg {
-                        if let Constant::Str(s) = &c.value {
-                            return py_float_from_str(s).map(|x| (x, false));
+                    let x = match arg {
+                        Expr::Constant(c) if matches!(c.value, Constant::Str(_)) => {
+                            let Constant::Str(s) = &c.value else {
+                                return None;
+                            };
+                            py_float_from_str(s)?
                         }
-                    }
-                    number(arg).map(|(x, _)| (x, false))
+                        _ => number(arg)?.0,
+                    };
+                    // numpy float32 values are printed with their float32 value; keep it
+                    // (float16 is approximated by float32 rounding).
+                    let x = if matches!(base, "float32" | "single" | "float16" | "half") {
+                        f64::from(x as f32)
+                    } else {
+                        x
+                    };
+                    Some((x, false))
                 }
                 "int" | "int8" | "int16" | "int32" | "int64" | "uint8" | "uint16" | "uint32"
                 | "uint64" => number(arg).map(|(x, _)| (x.trunc(), true)),

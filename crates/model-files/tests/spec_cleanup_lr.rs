@@ -192,10 +192,7 @@ fn lr_file_formats() {
     );
     assert_eq!(lr.epochs[&2].scores.len(), 1);
     assert!(lr.epochs[&3].scores.is_empty());
-    assert_eq!(
-        lr.epochs[&4].learning_rate,
-        Some(0.009999999776482582f32 as f64)
-    );
+    assert_eq!(lr.epochs[&4].learning_rate, Some(f64::from(0.01f32)));
     assert_eq!(
         lr.epochs[&4].scores,
         [("old_format_score".to_string(), 0.7)]

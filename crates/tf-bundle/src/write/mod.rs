@@ -19,8 +19,10 @@
 //! final names. After a `kill -9` only a `.tempstate*` file can remain, never a final name.
 //!
 //! Deviation from the cross-crate contract: errors are this module's [`WriteError`] (the reader's
-//! error type describes reading problems); `add(.., &TensorData)` accepts the reader's tensor
-//! values directly. Only little-endian, single-shard, unpartitioned bundles are written.
+//! error type describes reading problems). Besides the contract's `add` (the reader's
+//! [`crate::TensorData`]) and `add_raw_from` (streaming), [`BundleWriter::add_bytes`] and
+//! [`BundleWriter::add_strings`] take borrowed values. Only little-endian, single-shard,
+//! unpartitioned bundles are written.
 
 mod table;
 
@@ -315,6 +317,30 @@ impl BundleWriter {
         self.offset = end;
         self.entries.insert(name.as_bytes().to_vec(), entry);
         Ok(())
+    }
+
+    /// Adds a tensor as the reader returns it ([`crate::TensorData`]): bytes for numeric
+    /// dtypes, one byte string per element for `string`.
+    pub fn add(
+        &mut self,
+        name: &str,
+        dtype: DType,
+        shape: &[u64],
+        data: &crate::TensorData,
+    ) -> Result<(), WriteError> {
+        match data {
+            crate::TensorData::Bytes(b) => self.add_bytes(name, dtype, shape, b),
+            crate::TensorData::Strings(s) if dtype == DType::String => {
+                self.add_strings(name, shape, s)
+            }
+            crate::TensorData::Strings(_) => Err(self.err(
+                WriteErrorKind::DtypeMismatch {
+                    expected: format!("raw bytes for dtype {dtype}"),
+                    found: "strings".into(),
+                },
+                name,
+            )),
+        }
     }
 
     /// Adds a numeric (fixed-size) tensor from its raw little-endian bytes in C order.

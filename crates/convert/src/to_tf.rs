@@ -1,0 +1,204 @@
+//! `.safetensors` → TF bundle (`returnn-ckpt convert --to tf IN.safetensors OUT_PREFIX`), the
+//! way back.
+//!
+//! Only the header is held in memory: it is parsed and validated with the `safetensors`
+//! crate's own [`safetensors::tensor::Metadata`] (offsets must tile the data exactly, sizes must
+//! match shapes), the file length is checked against it, and each tensor is then streamed from
+//! the file into [`tf_bundle::write::BundleWriter::add_raw_from`] in bounded chunks.
+//! `string:<name>` entries of `__metadata__` written by `convert --strings metadata` become
+//! string tensors again. Tensors are added in file order, so the bundle's data file has the
+//! same order.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+
+use safetensors::tensor::Metadata;
+use tf_bundle::write::BundleWriter;
+use tf_bundle::DType;
+
+use crate::dtypes::tf_dtype;
+use crate::safetensors_out::MAX_HEADER_SIZE;
+use crate::select::Selection;
+use crate::to_safetensors::Skipped;
+use crate::{Error, ErrorKind, Progress};
+
+/// What a safetensors → TF conversion wrote.
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    /// `(source name, output name, dtype, shape)` written, in file order.
+    pub tensors: Vec<(String, String, DType, Vec<u64>)>,
+    /// Tensors TF has no dtype for (F4, F6, F8_E8M0).
+    pub skipped: Vec<Skipped>,
+    /// The file's `__metadata__`.
+    pub metadata: std::collections::BTreeMap<String, String>,
+}
+
+/// A safetensors file's header, read and validated without reading the data.
+pub struct Header {
+    /// Tensors in data order: name, dtype, shape, absolute file offset, byte length.
+    pub tensors: Vec<(String, safetensors::Dtype, Vec<u64>, u64, u64)>,
+    /// `__metadata__`.
+    pub metadata: std::collections::BTreeMap<String, String>,
+}
+
+/// Reads and validates the header of the safetensors file `path`.
+pub fn read_header(file: &mut File, path: &Path) -> Result<Header, Error> {
+    let bad = |m: String| Error::new(ErrorKind::Safetensors(m)).with_path(path);
+    let file_len = file.metadata().map_err(|e| Error::io(e, path))?.len();
+    let mut n8 = [0u8; 8];
+    file.read_exact(&mut n8).map_err(|_| {
+        bad(format!(
+            "file of {file_len} bytes is too short for a header"
+        ))
+    })?;
+    let n = u64::from_le_bytes(n8);
+    if n > MAX_HEADER_SIZE as u64 || n.saturating_add(8) > file_len {
+        return Err(bad(format!(
+            "header length {n} is invalid for a file of {file_len} bytes"
+        )));
+    }
+    let mut header = vec![0u8; n as usize];
+    file.read_exact(&mut header)
+        .map_err(|e| Error::io(e, path))?;
+    let meta: Metadata =
+        serde_json::from_slice(&header).map_err(|e| bad(format!("invalid header: {e}")))?;
+    let data_start = 8 + n;
+    if data_start.checked_add(meta.data_len() as u64) != Some(file_len) {
+        return Err(bad(format!(
+            "the header describes {} data bytes but the file has {}",
+            meta.data_len(),
+            file_len - data_start
+        )));
+    }
+    let infos = meta.tensors();
+    let mut tensors = Vec::with_capacity(infos.len());
+    for name in meta.offset_keys() {
+        let Some(info) = infos.get(&name) else {
+            continue;
+        };
+        let (b, e) = info.data_offsets;
+        tensors.push((
+            name,
+            info.dtype,
+            info.shape.iter().map(|&d| d as u64).collect(),
+            data_start + b as u64,
+            (e - b) as u64,
+        ));
+    }
+    let metadata = meta
+        .metadata()
+        .as_ref()
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    Ok(Header { tensors, metadata })
+}
+
+fn strings_from_metadata(value: &str) -> Option<(Vec<u64>, Vec<Vec<u8>>)> {
+    let v: serde_json::Value = serde_json::from_str(value).ok()?;
+    let shape: Vec<u64> = v
+        .get("shape")?
+        .as_array()?
+        .iter()
+        .map(|d| d.as_u64())
+        .collect::<Option<_>>()?;
+    let strings = if let Some(u) = v.get("utf8") {
+        u.as_array()?
+            .iter()
+            .map(|s| s.as_str().map(|s| s.as_bytes().to_vec()))
+            .collect::<Option<Vec<_>>>()?
+    } else {
+        v.get("hex")?
+            .as_array()?
+            .iter()
+            .map(|s| hex::decode(s.as_str()?).ok())
+            .collect::<Option<Vec<_>>>()?
+    };
+    Some((shape, strings))
+}
+
+/// Converts the safetensors file `input` into a TF bundle at `out_prefix`.
+pub fn safetensors_to_tf(
+    input: &Path,
+    out_prefix: &Path,
+    selection: &Selection,
+    strict: bool,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<Report, Error> {
+    let mut file = File::open(input).map_err(|e| Error::io(e, input))?;
+    let header = read_header(&mut file, input)?;
+    let mut report = Report {
+        metadata: header.metadata.clone(),
+        ..Report::default()
+    };
+    let string_entries: Vec<(String, &str)> = header
+        .metadata
+        .iter()
+        .filter_map(|(k, v)| {
+            k.strip_prefix("string:")
+                .map(|n| (n.to_string(), v.as_str()))
+        })
+        .collect();
+    let all_names = header
+        .tensors
+        .iter()
+        .map(|t| t.0.as_str())
+        .chain(string_entries.iter().map(|s| s.0.as_str()));
+    let selected: std::collections::HashMap<String, String> =
+        selection.apply(all_names)?.into_iter().collect();
+    for (name, st, ..) in &header.tensors {
+        if selected.contains_key(name) && tf_dtype(*st).is_none() {
+            let s = Skipped {
+                name: name.clone(),
+                dtype: None,
+                reason: format!("TensorFlow has no dtype for safetensors {st:?}"),
+            };
+            if strict {
+                return Err(Error::new(ErrorKind::Unsupported(s.reason))
+                    .with_path(input)
+                    .with_key(name));
+            }
+            report.skipped.push(s);
+        }
+    }
+    let mut w = BundleWriter::create(out_prefix)?;
+    let bytes_total = header.tensors.iter().map(|t| t.4).sum();
+    let mut p = Progress {
+        done: 0,
+        total: header.tensors.len() as u64,
+        bytes_done: 0,
+        bytes_total,
+    };
+    for (name, st, shape, offset, len) in &header.tensors {
+        p.done += 1;
+        p.bytes_done += len;
+        let (Some(out), Some(dtype)) = (selected.get(name), tf_dtype(*st)) else {
+            continue;
+        };
+        file.seek(SeekFrom::Start(*offset))
+            .map_err(|e| Error::io(e, input).with_key(name))?;
+        let mut src = (&mut file).take(*len);
+        w.add_raw_from(out, dtype, shape, &mut src, *len)?;
+        report
+            .tensors
+            .push((name.clone(), out.clone(), dtype, shape.clone()));
+        progress(&p);
+    }
+    for (name, value) in string_entries {
+        let Some(out) = selected.get(&name) else {
+            continue;
+        };
+        let (shape, strings) = strings_from_metadata(value).ok_or_else(|| {
+            Error::new(ErrorKind::Safetensors(format!(
+                "__metadata__ entry 'string:{name}' is not a string tensor"
+            )))
+            .with_path(input)
+        })?;
+        w.add_strings(out, &shape, &strings)?;
+        report
+            .tensors
+            .push((name.clone(), out.clone(), DType::String, shape));
+    }
+    w.finish()?;
+    Ok(report)
+}

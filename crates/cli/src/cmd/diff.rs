@@ -1,10 +1,85 @@
-//! `returnn-ckpt diff` (not built yet: see the open issue that owns it).
+//! `returnn-ckpt diff A B [--json] [--atol X] [--rtol Y]`: tensors only in A or only in B,
+//! dtype and shape changes, and value differences (count, max abs, max rel; see
+//! `convert::diff` for the exact rule). Exit 0 when equal within the tolerance, 1 otherwise.
+//!
+//! `--json` prints one object: `{"a", "b", "atol", "rtol", "equal", "only_in_a": [name],
+//! "only_in_b": [name], "dtype_changed": [{"name", "a", "b"}], "shape_changed": [{"name", "a",
+//! "b"}], "value_changed": [{"name", "dtype", "count", "num_elements", "max_abs", "max_rel"}],
+//! "compared"}` (`max_abs`/`max_rel` may be null).
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-#[derive(clap::Args)]
-pub struct Args {}
+use anyhow::Context;
+use tf_bundle::Checkpoint;
 
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("'diff' is not implemented yet")
+use super::convert::Bar;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// First checkpoint.
+    pub a: PathBuf,
+    /// Second checkpoint.
+    pub b: PathBuf,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+    /// Absolute tolerance: elements differ when |a - b| > atol + rtol * |b|.
+    #[arg(long, default_value_t = 0.0)]
+    pub atol: f64,
+    /// Relative tolerance (see --atol).
+    #[arg(long, default_value_t = 0.0)]
+    pub rtol: f64,
+}
+
+fn fmt_opt(v: Option<f64>) -> String {
+    v.map_or_else(|| "n/a".to_string(), |x| format!("{x:e}"))
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if !(args.atol >= 0.0 && args.rtol >= 0.0) {
+        anyhow::bail!("--atol and --rtol must be non-negative numbers");
+    }
+    let a = Checkpoint::open(&args.a).with_context(|| format!("opening {}", args.a.display()))?;
+    let b = Checkpoint::open(&args.b).with_context(|| format!("opening {}", args.b.display()))?;
+    let mut bar = Bar::new("diff");
+    let d = convert::diff::diff(&a, &b, args.atol, args.rtol, &mut |p| bar.update(p))?;
+    bar.finish();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&d)?);
+    } else {
+        for n in &d.only_in_a {
+            println!("only in A: {n}");
+        }
+        for n in &d.only_in_b {
+            println!("only in B: {n}");
+        }
+        for c in &d.dtype_changed {
+            println!("dtype changed: {}: {} -> {}", c.name, c.a, c.b);
+        }
+        for c in &d.shape_changed {
+            println!("shape changed: {}: {:?} -> {:?}", c.name, c.a, c.b);
+        }
+        for c in &d.value_changed {
+            println!(
+                "values differ: {} ({}): {} of {} elements, max abs {}, max rel {}",
+                c.name,
+                c.dtype,
+                c.count,
+                c.num_elements,
+                fmt_opt(c.max_abs),
+                fmt_opt(c.max_rel)
+            );
+        }
+        println!(
+            "{} tensors compared: {}",
+            d.compared,
+            if d.equal { "equal" } else { "different" }
+        );
+    }
+    Ok(if d.equal {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

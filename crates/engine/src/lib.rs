@@ -22,7 +22,7 @@ pub mod targets;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use model_files::{get_checkpoint_filepattern, get_epoch_model, RealFs};
+use model_files::{get_checkpoint_filepattern, get_epoch_model, Fs, RealFs};
 use param_map::{Array, Assignment, LoaderOptions, Plan, Planner, TargetVar, TensorSource};
 use returnn_config::{Config, Value};
 
@@ -252,7 +252,80 @@ pub fn preload_entries(config: &Config) -> Result<Vec<PreloadEntry>, EngineError
 /// (`init_network_from_config`, spec `returnn-engine.md` §6.3, §7, §8). Opens the source
 /// checkpoints (index only); reads no tensor data.
 pub fn plan(config: &Config, targets: Vec<TargetVar>) -> Result<EnginePlan, EngineError> {
-    let sel = get_epoch_model(config, &RealFs)?;
+    plan_with(config, targets, &PlanOptions::default())
+}
+
+/// Options of [`plan_with`].
+#[derive(Clone, Debug, Default)]
+pub struct PlanOptions {
+    /// Plan as at the start of a recorded run: the config's own model checkpoints
+    /// (`<model>.NNN*`, `<model>.pretrain.NNN*`) are treated as absent, since they are that
+    /// run's output. Without it, RETURNN (and this plan) would resume from them.
+    pub fresh: bool,
+}
+
+/// Hides the config's own model files (for [`PlanOptions::fresh`]).
+struct FreshFs {
+    model: String,
+}
+
+impl FreshFs {
+    fn hidden(&self, path: &str) -> bool {
+        !self.model.is_empty() && path.starts_with(&self.model) && path[self.model.len()..].starts_with('.')
+    }
+}
+
+impl Fs for FreshFs {
+    fn exists(&self, path: &str) -> bool {
+        !self.hidden(path) && RealFs.exists(path)
+    }
+    fn is_symlink(&self, path: &str) -> bool {
+        !self.hidden(path) && RealFs.is_symlink(path)
+    }
+    fn read_link(&self, path: &str) -> Option<String> {
+        if self.hidden(path) {
+            None
+        } else {
+            RealFs.read_link(path)
+        }
+    }
+    fn list_dir(&self, dir: &str) -> Option<Vec<String>> {
+        let names = RealFs.list_dir(dir)?;
+        let base = self.model.rsplit('/').next().unwrap_or(&self.model).to_string();
+        let model_dir = match self.model.rfind('/') {
+            Some(0) => "/",
+            Some(p) => &self.model[..p],
+            None => ".",
+        };
+        let same_dir = Path::new(model_dir) == Path::new(if dir.is_empty() { "." } else { dir });
+        Some(
+            names
+                .into_iter()
+                .filter(|n| !(same_dir && n.starts_with(&base) && n[base.len()..].starts_with('.')))
+                .collect(),
+        )
+    }
+    fn file_size(&self, path: &str) -> Option<u64> {
+        if self.hidden(path) {
+            None
+        } else {
+            RealFs.file_size(path)
+        }
+    }
+}
+
+/// [`plan`] with options.
+pub fn plan_with(
+    config: &Config,
+    targets: Vec<TargetVar>,
+    options: &PlanOptions,
+) -> Result<EnginePlan, EngineError> {
+    let sel = if options.fresh {
+        let model = config.value("model", None)?.unwrap_or_default();
+        get_epoch_model(config, &FreshFs { model })?
+    } else {
+        get_epoch_model(config, &RealFs)?
+    };
     let task = sel.task.clone();
     let mut planner = Planner::new(targets);
     for n in &sel.notes {

@@ -14,20 +14,15 @@ pub(crate) const DATA_RESTART_INTERVAL: usize = 16;
 pub(crate) const TABLE_MAGIC: u64 = 0xdb47_7524_8b80_fb57;
 /// Fixed footer length.
 pub(crate) const FOOTER_LEN: usize = 48;
-const MASK_DELTA: u32 = 0xa282_ead8;
 
-/// `mask(c) = rotate_right(c, 15) + 0xA282EAD8` (spec §1.3).
+/// `mask(c) = rotate_right(c, 15) + 0xA282EAD8` (spec §1.3; the reader's [`crate::crc::mask`]).
 pub(crate) fn mask_crc(c: u32) -> u32 {
-    c.rotate_right(15).wrapping_add(MASK_DELTA)
+    crate::crc::mask(c)
 }
 
-/// Appends `v` as a base-128 varint (spec §1.1).
-pub(crate) fn put_varint64(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
+/// Appends `v` as a base-128 varint (spec §1.1; the reader's [`crate::varint::encode_u64`]).
+pub(crate) fn put_varint64(out: &mut Vec<u8>, v: u64) {
+    crate::varint::encode_u64(v, out)
 }
 
 /// Number of bytes `put_varint64` writes for `v`.

@@ -329,3 +329,134 @@ fn rewriting_fixture_bundles_reproduces_tf_bytes() {
         );
     }
 }
+
+mod round_trip {
+    use super::*;
+    use crate::dtype::ALL_DTYPES;
+    use crate::{Checkpoint, TensorData};
+    use proptest::prelude::*;
+
+    #[derive(Clone, Debug)]
+    struct T {
+        name: String,
+        dtype: DType,
+        shape: Vec<u64>,
+        data: TensorData,
+    }
+
+    fn tensor() -> impl Strategy<Value = T> {
+        let name = prop_oneof![
+            "[a-z][a-z0-9_/]{0,20}",
+            "[a-zA-Z0-9_./:-]{1,40}\\.ATTRIBUTES/VARIABLE_VALUE",
+            "\\PC{1,8}".prop_filter("no NUL first", |s: &String| !s.starts_with('\0')),
+        ];
+        let shape = prop::collection::vec(0u64..4, 0..4);
+        (
+            name,
+            0..ALL_DTYPES.len(),
+            shape,
+            any::<u64>(),
+            prop::collection::vec(prop::collection::vec(any::<u8>(), 0..40), 0..64),
+        )
+            .prop_map(|(name, d, shape, seed, pool)| {
+                let dtype = ALL_DTYPES[d];
+                let n = shape.iter().product::<u64>() as usize;
+                let data = match dtype.element_size() {
+                    Some(es) => TensorData::Bytes(
+                        (0..n * es)
+                            .map(|i| (seed.rotate_left(i as u32 % 64) ^ i as u64) as u8)
+                            .collect(),
+                    ),
+                    None => TensorData::Strings(
+                        (0..n)
+                            .map(|i| pool.get(i % pool.len().max(1)).cloned().unwrap_or_default())
+                            .collect(),
+                    ),
+                };
+                T {
+                    name,
+                    dtype,
+                    shape,
+                    data,
+                }
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+        /// Our writer -> our reader gives back every name, dtype, shape and value.
+        #[test]
+        fn writer_then_reader_gives_back_the_tensors(ts in prop::collection::vec(tensor(), 0..10)) {
+            let mut ts = ts;
+            ts.sort_by(|a, b| a.name.cmp(&b.name));
+            ts.dedup_by(|a, b| a.name == b.name);
+            let dir = tempfile::tempdir().unwrap();
+            let prefix = dir.path().join("rt");
+            let mut w = BundleWriter::create(&prefix).unwrap();
+            // add in a scrambled order: the data file follows add order, the index key order
+            for t in ts.iter().rev() {
+                w.add(&t.name, t.dtype, &t.shape, &t.data).unwrap();
+            }
+            w.finish().unwrap();
+            let c = Checkpoint::open(&prefix).unwrap();
+            prop_assert_eq!(c.tensors().len(), ts.len());
+            for t in &ts {
+                let info = c.get(&t.name).unwrap();
+                prop_assert_eq!(info.dtype, t.dtype);
+                prop_assert_eq!(&info.shape, &t.shape);
+                let got = c.read(&t.name).unwrap();
+                prop_assert_eq!(&got.data, &t.data, "{}", t.name);
+            }
+        }
+    }
+
+    #[test]
+    fn large_and_edge_case_tensors_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let prefix = dir.path().join("big");
+        let big: Vec<u8> = (0..(4u64 << 20)).map(|i| (i * 31 % 255) as u8).collect();
+        let strings: Vec<Vec<u8>> = vec![
+            Vec::new(),
+            vec![0u8; 127],
+            vec![0xffu8; 128],
+            (0..=255u8).collect(),
+            vec![b'x'; 20_000],
+            vec![0u8; 0],
+        ];
+        let mut w = BundleWriter::create(&prefix).unwrap();
+        w.add_raw_from(
+            "big",
+            DType::Float32,
+            &[1024, 1024],
+            &mut &big[..],
+            big.len() as u64,
+        )
+        .unwrap();
+        w.add_strings("strings", &[2, 3], &strings).unwrap();
+        w.add_strings("long_scalar", &[], &[vec![b'y'; 17_000]])
+            .unwrap();
+        w.add_bytes("empty", DType::Int64, &[3, 0], &[]).unwrap();
+        w.add_strings::<Vec<u8>>("empty_strings", &[0], &[])
+            .unwrap();
+        w.add_bytes("scalar", DType::Bool, &[], &[1]).unwrap();
+        w.finish().unwrap();
+        let c = Checkpoint::open(&prefix).unwrap();
+        assert_eq!(c.read("big").unwrap().data, TensorData::Bytes(big));
+        assert_eq!(
+            c.read("strings").unwrap().data,
+            TensorData::Strings(strings)
+        );
+        assert_eq!(
+            c.read("long_scalar").unwrap().data,
+            TensorData::Strings(vec![vec![b'y'; 17_000]])
+        );
+        assert_eq!(c.read("empty").unwrap().shape, [3, 0]);
+        assert_eq!(
+            c.read("empty_strings").unwrap().data,
+            TensorData::Strings(vec![])
+        );
+        assert_eq!(c.read("scalar").unwrap().data, TensorData::Bytes(vec![1]));
+        let mut sink = Vec::new();
+        assert_eq!(c.read_raw_to("big", &mut sink).unwrap(), 4 << 20);
+    }
+}

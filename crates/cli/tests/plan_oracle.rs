@@ -19,18 +19,12 @@ fn manifest(case: &str) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
-/// Runs `plan --json` in the case directory (RETURNN's working directory).
+/// Runs `plan --json` in the case directory (RETURNN's working directory). The target being
+/// the run's own output checkpoint, the plan is made as at the start of the run by default.
 fn plan_json(case: &str, target: &str, extra: &[&str]) -> (i32, Value) {
     let out = bin()
         .current_dir(fixtures().join(case))
-        .args([
-            "plan",
-            "returnn.config",
-            "--target",
-            target,
-            "--json",
-            "--fresh",
-        ])
+        .args(["plan", "returnn.config", "--target", target, "--json"])
         .args(extra)
         .output()
         .unwrap();
@@ -141,7 +135,7 @@ fn import_oracle_from_checkpoint_target_equals_meta_target() {
 }
 
 #[test]
-fn without_fresh_the_existing_model_is_resumed() {
+fn with_resume_the_existing_model_is_resumed() {
     // The fixture directories hold the run's own output (network.001): RETURNN re-run there
     // resumes from it, so no preload entry applies.
     let out = bin()
@@ -152,6 +146,7 @@ fn without_fresh_the_existing_model_is_resumed() {
             "--target",
             "net-model/network.001",
             "--json",
+            "--resume",
         ])
         .output()
         .unwrap();
@@ -175,7 +170,7 @@ fn json_target_and_overrides() {
     let (code, v) = plan_json(
         "returnn_preload",
         target.to_str().unwrap(),
-        &["++task", "search"],
+        &["++task", "search", "--fresh"],
     );
     assert_eq!(code, 1);
     assert_eq!(v["kind"], "no_model");
@@ -184,7 +179,13 @@ fn json_target_and_overrides() {
     let (code, v) = plan_json(
         "returnn_preload",
         target.to_str().unwrap(),
-        &["++task", "search", "++allow_random_model_init", "1"],
+        &[
+            "++task",
+            "search",
+            "++allow_random_model_init",
+            "1",
+            "--fresh",
+        ],
     );
     assert_eq!(code, 0, "{v}");
     assert_eq!(v["variables"]["pre_fw0/rec/W"]["status"], "random-init");
@@ -201,7 +202,7 @@ fn errors_have_stable_kinds() {
                           {"name": "pre_nope/W", "shape": [2], "dtype": "float32"}]}"#,
     )
     .unwrap();
-    let (code, v) = plan_json("returnn_preload", target.to_str().unwrap(), &[]);
+    let (code, v) = plan_json("returnn_preload", target.to_str().unwrap(), &["--fresh"]);
     assert_eq!(code, 1);
     assert_eq!(v["kind"], "missing_vars");
     assert!(v["error"]
@@ -214,7 +215,7 @@ fn errors_have_stable_kinds() {
         r#"{"variables": [{"name": "pre_fw0/rec/W", "shape": [8, 40], "dtype": "float32"}]}"#,
     )
     .unwrap();
-    let (code, v) = plan_json("returnn_preload", target.to_str().unwrap(), &[]);
+    let (code, v) = plan_json("returnn_preload", target.to_str().unwrap(), &["--fresh"]);
     assert_eq!(code, 1);
     assert_eq!(v["kind"], "shape_mismatch");
     assert!(v["error"].as_str().unwrap().contains("(9, 40)"));
@@ -224,7 +225,7 @@ fn errors_have_stable_kinds() {
         r#"{"variables": [{"name": "ff/W", "shape": [10, 10], "dtype": "float32"}]}"#,
     )
     .unwrap();
-    let (code, v) = plan_json("returnn_preload", target.to_str().unwrap(), &[]);
+    let (code, v) = plan_json("returnn_preload", target.to_str().unwrap(), &["--fresh"]);
     assert_eq!(code, 1);
     assert_eq!(v["kind"], "no_saveable_vars");
     // A preload file that does not exist.

@@ -271,7 +271,9 @@ struct FreshFs {
 
 impl FreshFs {
     fn hidden(&self, path: &str) -> bool {
-        !self.model.is_empty() && path.starts_with(&self.model) && path[self.model.len()..].starts_with('.')
+        !self.model.is_empty()
+            && path.starts_with(&self.model)
+            && path[self.model.len()..].starts_with('.')
     }
 }
 
@@ -291,7 +293,12 @@ impl Fs for FreshFs {
     }
     fn list_dir(&self, dir: &str) -> Option<Vec<String>> {
         let names = RealFs.list_dir(dir)?;
-        let base = self.model.rsplit('/').next().unwrap_or(&self.model).to_string();
+        let base = self
+            .model
+            .rsplit('/')
+            .next()
+            .unwrap_or(&self.model)
+            .to_string();
         let model_dir = match self.model.rfind('/') {
             Some(0) => "/",
             Some(p) => &self.model[..p],
@@ -312,6 +319,54 @@ impl Fs for FreshFs {
             RealFs.file_size(path)
         }
     }
+}
+
+/// Whether `target` (a checkpoint path, possibly with `.meta`/`.index`/`.data-*`) is one of
+/// the config's own model checkpoints (`<model>.NNN` or `<model>.pretrain.NNN`), i.e. the output
+/// of the run the config describes. Paths are compared after canonicalisation.
+pub fn target_is_own_model(config: &Config, target: &Path) -> bool {
+    let Ok(Some(model)) = config.value("model", None) else {
+        return false;
+    };
+    if model.is_empty() {
+        return false;
+    }
+    let model = Path::new(&model);
+    let (Some(mdir), Some(mbase)) = (model.parent(), model.file_name()) else {
+        return false;
+    };
+    let mdir = if mdir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        mdir
+    };
+    let (Some(tdir), Some(tname)) = (target.parent(), target.file_name()) else {
+        return false;
+    };
+    let tdir = if tdir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        tdir
+    };
+    let (Ok(a), Ok(b)) = (mdir.canonicalize(), tdir.canonicalize()) else {
+        return false;
+    };
+    if a != b {
+        return false;
+    }
+    let base = mbase.to_string_lossy();
+    let name = tname.to_string_lossy();
+    let Some(rest) = name.strip_prefix(base.as_ref()) else {
+        return false;
+    };
+    let rest = rest.strip_prefix(".pretrain").unwrap_or(rest);
+    let Some(rest) = rest.strip_prefix('.') else {
+        return false;
+    };
+    let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+    let tail = &rest[digits.len()..];
+    !digits.is_empty()
+        && (tail.is_empty() || tail == ".meta" || tail == ".index" || tail.starts_with(".data-"))
 }
 
 /// [`plan`] with options.

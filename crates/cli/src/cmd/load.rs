@@ -23,10 +23,15 @@ pub struct Args {
     /// Output: FILE.safetensors, or a TF checkpoint prefix
     #[arg(long)]
     pub out: PathBuf,
-    /// Plan as at the start of a recorded run: ignore the config's own model checkpoints
-    /// (`model`.NNN), which are that run's output (RETURNN would resume from them)
-    #[arg(long)]
+    /// Plan as at the start of a recorded run: treat the config's own model checkpoints
+    /// (`model`.NNN, the run's output) as absent. This is the default when TARGET is one of
+    /// them
+    #[arg(long, conflicts_with = "resume")]
     pub fresh: bool,
+    /// Plan a re-run: the config's own existing model checkpoints are resumed from, as RETURNN
+    /// would (the default unless TARGET is one of them)
+    #[arg(long)]
+    pub resume: bool,
     /// Run as if started in this directory (RETURNN's working directory)
     #[arg(short = 'C', long = "dir")]
     pub dir: Option<PathBuf>,
@@ -79,7 +84,18 @@ pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
         args.dir.as_deref(),
         &mut [&mut args.config, &mut args.target, &mut args.out],
     )?;
-    let ep = match compute(&args.config, &args.target, &args.overrides, args.fresh) {
+    let ep = match compute(
+        &args.config,
+        &args.target,
+        &args.overrides,
+        if args.fresh {
+            Some(true)
+        } else if args.resume {
+            Some(false)
+        } else {
+            None
+        },
+    ) {
         Ok(ep) => ep,
         Err(e) => return Ok(report_error(&e, args.json)),
     };

@@ -21,10 +21,15 @@ pub struct Args {
     /// existing checkpoint (its tensor list), or a .meta MetaGraphDef (its global variables)
     #[arg(long)]
     pub target: PathBuf,
-    /// Plan as at the start of a recorded run: ignore the config's own model checkpoints
-    /// (`model`.NNN), which are that run's output (RETURNN would resume from them)
-    #[arg(long)]
+    /// Plan as at the start of a recorded run: treat the config's own model checkpoints
+    /// (`model`.NNN, the run's output) as absent. This is the default when TARGET is one of
+    /// them
+    #[arg(long, conflicts_with = "resume")]
     pub fresh: bool,
+    /// Plan a re-run: the config's own existing model checkpoints are resumed from, as RETURNN
+    /// would (the default unless TARGET is one of them)
+    #[arg(long)]
+    pub resume: bool,
     /// Run as if started in this directory (RETURNN's working directory: relative paths in the
     /// config are relative to it). Default: the current directory
     #[arg(short = 'C', long = "dir")]
@@ -58,11 +63,22 @@ pub(crate) fn compute(
     config: &Path,
     target: &Path,
     overrides: &[String],
-    fresh: bool,
+    fresh: Option<bool>,
 ) -> Result<EnginePlan, EngineError> {
     let cfg = engine::load_config(config, overrides)?;
     let targets = engine::load_targets(target)?;
-    engine::plan_with(&cfg, targets, &engine::PlanOptions { fresh })
+    let fresh = match fresh {
+        Some(f) => f,
+        None => engine::target_is_own_model(&cfg, target),
+    };
+    let mut ep = engine::plan_with(&cfg, targets, &engine::PlanOptions { fresh })?;
+    if fresh {
+        ep.plan.notes.insert(
+            0,
+            "planned as at the start of the run: the config's own model checkpoints (the run's output) are treated as absent (--resume plans a re-run instead)".to_string(),
+        );
+    }
+    Ok(ep)
 }
 
 /// The plan as the JSON contract.
@@ -145,7 +161,18 @@ pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
         args.dir.as_deref(),
         &mut [&mut args.config, &mut args.target],
     )?;
-    let ep = match compute(&args.config, &args.target, &args.overrides, args.fresh) {
+    let ep = match compute(
+        &args.config,
+        &args.target,
+        &args.overrides,
+        if args.fresh {
+            Some(true)
+        } else if args.resume {
+            Some(false)
+        } else {
+            None
+        },
+    ) {
         Ok(ep) => ep,
         Err(e) => return Ok(report_error(&e, args.json)),
     };

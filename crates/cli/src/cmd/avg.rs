@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use tf_bundle::Checkpoint;
 
-use super::convert::{bundle_files, check_output, Bar};
+use super::convert::{bundle_files, check_output, print_out, Bar};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -60,13 +60,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             inputs.len()
         );
     }
-    println!(
-        "wrote {}: {} tensors averaged over {} checkpoints, {} taken from the last input",
+    print_out(&format!(
+        "wrote {}: {} tensors averaged over {} checkpoints, {} taken from the last input\n",
         args.out.display(),
         report.averaged.len(),
         inputs.len(),
         report.copied_from_last.len()
-    );
+    ))?;
     Ok(ExitCode::SUCCESS)
 }
 

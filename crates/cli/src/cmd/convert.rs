@@ -116,6 +116,17 @@ impl Bar {
     }
 }
 
+/// Writes `text` to stdout; a closed pipe (`| head`) ends the output quietly instead of
+/// panicking like `println!`.
+pub fn print_out(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
 /// Refuses to replace an existing output unless `force`.
 pub fn check_output(paths: &[PathBuf], force: bool) -> anyhow::Result<()> {
     if force {
@@ -164,12 +175,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             for s in &report.skipped {
                 eprintln!("skipped {}: {}", s.name, s.reason);
             }
-            println!(
-                "wrote {} ({} tensors{})",
+            print_out(&format!(
+                "wrote {} ({} tensors{})\n",
                 args.out.display(),
                 report.tensors.len(),
                 skipped_note(report.skipped.len())
-            );
+            ))?;
         }
         To::Safetensors => {
             check_output(std::slice::from_ref(&args.out), args.force)?;
@@ -195,13 +206,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     None => eprintln!("skipped {}: {}", s.name, s.reason),
                 }
             }
-            println!(
-                "wrote {} ({} tensors, {} bytes{})",
+            print_out(&format!(
+                "wrote {} ({} tensors, {} bytes{})\n",
                 args.out.display(),
                 report.tensors.len(),
                 report.bytes,
                 skipped_note(report.skipped.len())
-            );
+            ))?;
         }
     }
     Ok(ExitCode::SUCCESS)

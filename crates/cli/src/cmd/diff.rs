@@ -13,7 +13,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use tf_bundle::Checkpoint;
 
-use super::convert::Bar;
+use std::fmt::Write as _;
+
+use super::convert::{print_out, Bar};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -45,23 +47,25 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut bar = Bar::new("diff");
     let d = convert::diff::diff(&a, &b, args.atol, args.rtol, &mut |p| bar.update(p))?;
     bar.finish();
+    let mut text = String::new();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&d)?);
+        text = serde_json::to_string_pretty(&d)? + "\n";
     } else {
         for n in &d.only_in_a {
-            println!("only in A: {n}");
+            let _ = writeln!(text, "only in A: {n}");
         }
         for n in &d.only_in_b {
-            println!("only in B: {n}");
+            let _ = writeln!(text, "only in B: {n}");
         }
         for c in &d.dtype_changed {
-            println!("dtype changed: {}: {} -> {}", c.name, c.a, c.b);
+            let _ = writeln!(text, "dtype changed: {}: {} -> {}", c.name, c.a, c.b);
         }
         for c in &d.shape_changed {
-            println!("shape changed: {}: {:?} -> {:?}", c.name, c.a, c.b);
+            let _ = writeln!(text, "shape changed: {}: {:?} -> {:?}", c.name, c.a, c.b);
         }
         for c in &d.value_changed {
-            println!(
+            let _ = writeln!(
+                text,
                 "values differ: {} ({}): {} of {} elements, max abs {}, max rel {}",
                 c.name,
                 c.dtype,
@@ -71,12 +75,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 fmt_opt(c.max_rel)
             );
         }
-        println!(
-            "{} tensors compared: {}",
-            d.compared,
-            if d.equal { "equal" } else { "different" }
-        );
+        let verdict = if d.equal { "equal" } else { "different" };
+        let _ = writeln!(text, "{} tensors compared: {verdict}", d.compared);
     }
+    print_out(&text)?;
     Ok(if d.equal {
         ExitCode::SUCCESS
     } else {

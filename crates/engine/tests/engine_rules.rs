@@ -1,0 +1,186 @@
+//! Engine-level rules (`returnn-engine.md` §6-§8, `returnn-mapping.md` R-ENG, R-PREC, R-LPF):
+//! which preload entries apply for a task and epoch, their order, and the main checkpoint.
+
+use std::path::{Path, PathBuf};
+
+use engine::{plan, EnginePlan};
+use param_map::{Status, TargetVar};
+use returnn_config::Config;
+use tf_bundle::DType;
+
+fn src() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures/returnn_train_nativelstm/net-model/network.003")
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn model_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/returnn_train_nativelstm/net-model")
+}
+
+/// The variables of the source network (same names), plus `extra`.
+fn targets(extra: &[&str]) -> Vec<TargetVar> {
+    let ck = tf_bundle::Checkpoint::open(src()).unwrap();
+    let mut v: Vec<TargetVar> = ck
+        .tensors()
+        .iter()
+        .map(|t| TargetVar::new(t.name.clone(), t.dtype, t.shape.clone()))
+        .collect();
+    for e in extra {
+        v.push(TargetVar::new(*e, DType::Float32, vec![2]));
+    }
+    v
+}
+
+fn cfg(body: &str) -> Config {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tmp.path().join("nothing/network");
+    let text = format!("#!rnn.py\nmodel = {:?}\n{body}\n", model.to_string_lossy());
+    Config::from_text(&text, "test.config").unwrap()
+}
+
+fn entry_of(p: &EnginePlan, name: &str) -> (Status, Option<String>) {
+    let v = p
+        .plan
+        .variables
+        .iter()
+        .find(|v| v.var.name == name)
+        .unwrap();
+    (v.status, v.entry.clone())
+}
+
+fn three_entries(task: &str, extra: &str) -> String {
+    let s = src();
+    format!(
+        r#"task = "{task}"
+{extra}
+preload_from_files = {{
+  "t_true": {{"filename": "{s}", "init_for_train": True, "ignore_params_prefixes": ["output/", "fw0/"]}},
+  "t_always": {{"filename": "{s}", "init_for_train": "always", "ignore_params_prefixes": ["hid/", "fw0/"]}},
+  "t_false": {{"filename": "{s}", "init_for_train": False, "ignore_params_prefixes": ["hid/", "output/"]}},
+}}
+"#
+    )
+}
+
+#[test]
+fn r_eng_2_3_init_for_train_against_task() {
+    // task=train, fresh start: True and "always" entries apply, False does not.
+    let p = plan(&cfg(&three_entries("train", "")), targets(&[])).unwrap();
+    assert_eq!(
+        entry_of(&p, "hid/W"),
+        (Status::Loaded, Some("t_true".into()))
+    );
+    assert_eq!(
+        entry_of(&p, "output/W"),
+        (Status::Loaded, Some("t_always".into()))
+    );
+    assert_eq!(entry_of(&p, "fw0/rec/W"), (Status::RandomInit, None));
+    assert_eq!(entry_of(&p, "global_step"), (Status::RandomInit, None));
+    // task=forward with load: only the False entry, then the main checkpoint for the rest.
+    let load = format!("load = {:?}", src());
+    let p = plan(&cfg(&three_entries("forward", &load)), targets(&[])).unwrap();
+    assert_eq!(
+        entry_of(&p, "fw0/rec/W"),
+        (Status::Loaded, Some("t_false".into()))
+    );
+    assert_eq!(entry_of(&p, "hid/W"), (Status::Loaded, Some("load".into())));
+    assert_eq!(
+        entry_of(&p, "global_step"),
+        (Status::Loaded, Some("load".into()))
+    );
+    assert_eq!(p.epoch, Some(3));
+}
+
+#[test]
+fn resumed_training_applies_no_preload() {
+    let model = model_dir().join("network");
+    let text = format!(
+        "#!rnn.py\nmodel = {:?}\nnum_epochs = 3\n{}",
+        model.to_string_lossy(),
+        three_entries("train", "")
+    );
+    let c = Config::from_text(&text, "test.config").unwrap();
+    let p = plan(&c, targets(&[])).unwrap();
+    assert_eq!(p.epoch, Some(3));
+    for v in &p.plan.variables {
+        assert_eq!(v.entry.as_deref(), Some("load"), "{}", v.var.name);
+    }
+}
+
+#[test]
+fn r_prec_1_sorted_key_order_first_registrant_wins() {
+    let s = src();
+    let body = format!(
+        r#"preload_from_files = {{
+  "z_A": {{"filename": "{s}", "init_for_train": True}},
+  "y_B": {{"filename": "{s}", "init_for_train": True}},
+}}"#
+    );
+    let p = plan(&cfg(&body), targets(&[])).unwrap();
+    for v in &p.plan.variables {
+        if v.var.name != "global_step" {
+            assert_eq!(v.entry.as_deref(), Some("y_B"), "{}", v.var.name);
+        }
+    }
+    assert!(p
+        .plan
+        .notes
+        .iter()
+        .any(|n| n.contains("[z_A] Not loading pre-initialized variable")));
+}
+
+#[test]
+fn r_prec_4_import_never_overwrites_preloaded_and_load_ignore_missing_vars() {
+    let s = src();
+    let preload = format!(
+        r#"import_model_train_epoch1 = "{s}"
+preload_from_files = {{"a": {{"filename": "{s}", "init_for_train": True, "ignore_params_prefixes": ["output/", "fw0/", "new/"]}}}}"#
+    );
+    // new/W is missing in the import: RETURNN's main load fails...
+    let e = plan(&cfg(&preload), targets(&["new/W"])).err().unwrap();
+    assert_eq!(e.label(), "missing_vars");
+    assert!(e.message().contains("could_not_find_map_list: ['new/W']"));
+    // ... unless load_ignore_missing_vars.
+    let body = format!("{preload}\nload_ignore_missing_vars = True");
+    let p = plan(&cfg(&body), targets(&["new/W"])).unwrap();
+    assert_eq!(entry_of(&p, "hid/W"), (Status::Loaded, Some("a".into())));
+    assert_eq!(
+        entry_of(&p, "output/W"),
+        (Status::Loaded, Some("load".into()))
+    );
+    assert_eq!(
+        entry_of(&p, "new/W"),
+        (Status::MissingIgnored, Some("load".into()))
+    );
+    assert_eq!(p.epoch, Some(1));
+}
+
+#[test]
+fn config_errors_and_unsupported_features() {
+    let s = src();
+    // Python KeyError: 'filename'.
+    let c = cfg(r#"preload_from_files = {"a": {"init_for_train": True}}"#);
+    let e = plan(&c, targets(&[])).err().unwrap();
+    assert_eq!(e.label(), "preload_filename_missing");
+    // A Python callable cannot be run.
+    let c = cfg(&format!(
+        "def f(name, shape, reader):\n  return None\npreload_from_files = {{\"a\": {{\"filename\": \"{s}\", \"init_for_train\": True, \"custom_missing_load_func\": f}}}}"
+    ));
+    let e = plan(&c, targets(&[])).err().unwrap();
+    assert_eq!(e.label(), "unsupported");
+    // A missing preload file: TF's NotFoundError wording.
+    let c = cfg(
+        r#"preload_from_files = {"a": {"filename": "/nonexistent/x", "init_for_train": True}}"#,
+    );
+    let e = plan(&c, targets(&[])).err().unwrap();
+    assert_eq!(e.label(), "checkpoint_not_found");
+    assert!(e
+        .message()
+        .contains("Failed to find any matching files for /nonexistent/x"));
+    // Non-train task with nothing to load.
+    let c = cfg("task = \"search\"");
+    let e = plan(&c, targets(&[])).err().unwrap();
+    assert_eq!(e.label(), "no_model");
+}

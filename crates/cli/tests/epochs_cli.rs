@@ -40,6 +40,8 @@ fn epochs_on_fixtures() {
     assert_eq!(eps[1]["scores"]["dev_score"], 0.30974021553993225);
     assert!(eps[1]["scores"].get(":meta:global_train_step").is_none());
     assert!(v.get("best").is_none());
+    assert_eq!(v["tf_checkpoint_state"]["latest"], "net-model/network.003");
+    assert_eq!(v["tf_checkpoint_state"]["all"].as_array().unwrap().len(), 3);
 
     let v = epochs("returnn_pretrain", &["--best"]);
     let eps = v["epochs"].as_array().unwrap();

@@ -365,6 +365,20 @@ impl Config {
         if let Some(prev) = self.typed.get(key) {
             let new = if matches!(prev, Value::Str(_)) {
                 Value::Str(value.to_string())
+            } else if matches!(prev, Value::Unsupported(_)) {
+                // A computed value: its Python type is unknown here. Take the literal if the
+                // text is one, else the raw string (what RETURNN does for a computed `str`).
+                match python::parse_expression(value) {
+                    Ok(expr) => {
+                        let v = python::eval_in(&expr, &|_| None);
+                        if v.contains_unsupported() {
+                            Value::Str(value.to_string())
+                        } else {
+                            v
+                        }
+                    }
+                    Err(_) => Value::Str(value.to_string()),
+                }
             } else {
                 match python::parse_expression(value) {
                     Err(_) => {

@@ -263,6 +263,16 @@ fn overrides_typed_like_returnn() {
         .apply_overrides(&["++num_epochs".to_string(), "abc".to_string()])
         .unwrap_err();
     assert_eq!(e.kind(), &ErrorKind::NameError);
+    // A computed (non-literal) value takes the override as a literal or as the raw string.
+    let mut c2 = Config::from_text(
+        "#!x\nimport os\nmodel = os.path.join('a', 'b')\nn = len('ab')\n",
+        "c",
+    )
+    .unwrap();
+    c2.apply_overrides(&["++model", "out/net", "++n", "3"].map(String::from))
+        .unwrap();
+    assert_eq!(c2.get("model"), Some(&s("out/net")));
+    assert_eq!(c2.get("n"), Some(&Value::Int(3)));
     // Malformed argument lists.
     assert_eq!(
         c.apply_overrides(&["++x".to_string()]).unwrap_err().kind(),

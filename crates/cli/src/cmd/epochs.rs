@@ -60,11 +60,24 @@ struct BestJson {
 }
 
 #[derive(Serialize)]
+struct TfStateJson {
+    /// The `checkpoint` state file read.
+    file: String,
+    /// `model_checkpoint_path`, resolved against the state file's directory as TF does.
+    latest: String,
+    /// `all_model_checkpoint_paths`, resolved the same way.
+    all: Vec<String>,
+}
+
+#[derive(Serialize)]
 struct EpochsJson {
     model: String,
     final_epoch: i64,
     learning_rate_file: Option<String>,
     epochs: Vec<EpochJson>,
+    /// TF's `checkpoint` state file next to the model (RETURNN does not use it to select a
+    /// model; shown for comparison), or null.
+    tf_checkpoint_state: Option<TfStateJson>,
     #[serde(skip_serializing_if = "Option::is_none")]
     best: Option<BestJson>,
     notes: Vec<String>,
@@ -218,14 +231,51 @@ fn collect(
             })
         }
     };
+    let tf_checkpoint_state = tf_state(&model, &mut notes);
     Ok(EpochsJson {
         model,
         final_epoch,
         learning_rate_file: lr_path,
         epochs,
+        tf_checkpoint_state,
         best,
         notes,
     })
+}
+
+/// Reads TF's `checkpoint` state file in the model's directory (if any).
+fn tf_state(model: &str, notes: &mut Vec<String>) -> Option<TfStateJson> {
+    if model.is_empty() {
+        return None;
+    }
+    let dir = match model.rfind('/') {
+        Some(0) => Path::new("/"),
+        Some(p) => Path::new(&model[..p]),
+        None => Path::new("."),
+    };
+    match tf_bundle::CheckpointState::read_dir(dir) {
+        Ok(Some(st)) => {
+            let show = |p: &str| tf_bundle::state::resolve_in(dir, p).display().to_string();
+            Some(TfStateJson {
+                file: dir.join("checkpoint").display().to_string(),
+                latest: if st.model_checkpoint_path.is_empty() {
+                    String::new()
+                } else {
+                    show(&st.model_checkpoint_path)
+                },
+                all: st
+                    .all_model_checkpoint_paths
+                    .iter()
+                    .map(|p| show(p))
+                    .collect(),
+            })
+        }
+        Ok(None) => None,
+        Err(e) => {
+            notes.push(format!("TF checkpoint state file unreadable: {e}"));
+            None
+        }
+    }
 }
 
 fn print_human(out: &EpochsJson) {
@@ -265,6 +315,9 @@ fn print_human(out: &EpochsJson) {
         for f in &e.files {
             println!("         {f}");
         }
+    }
+    if let Some(st) = &out.tf_checkpoint_state {
+        println!("TF state file {}: latest {}", st.file, st.latest);
     }
     if let Some(b) = &out.best {
         println!(

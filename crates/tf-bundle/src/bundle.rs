@@ -471,9 +471,15 @@ impl Bundle {
         Ok(PlainData::Bytes(bytes))
     }
 
-    fn full_entry(&self, name: &str) -> Result<(&BundleEntryProto, TensorInfo)> {
+    fn full_entry(&self, name: &str) -> Result<(&[u8], &BundleEntryProto, TensorInfo)> {
+        // Keys that are not UTF-8 are listed under their lossy name: find those too.
         let e = self
             .entry(name.as_bytes())
+            .or_else(|| {
+                self.entries.iter().find(|e| {
+                    std::str::from_utf8(&e.key).is_err() && String::from_utf8_lossy(&e.key) == name
+                })
+            })
             .filter(|e| e.key.first() != Some(&0))
             .ok_or_else(|| {
                 Error::new(ErrorKind::KeyNotFound)
@@ -482,12 +488,12 @@ impl Bundle {
             })?;
         let info = self.info_of(name, e)?;
         let entry = e.entry.as_ref().map_err(Clone::clone)?;
-        Ok((entry, info))
+        Ok((&e.key, entry, info))
     }
 
     /// Reads a whole tensor (partitioned tensors assembled), CRC-checked, little-endian.
     pub fn read(&self, name: &str) -> Result<Tensor> {
-        let (entry, info) = self.full_entry(name)?;
+        let (key, entry, info) = self.full_entry(name)?;
         let at = |e: Error| e.with_key(name);
         let data = if entry.slices.is_empty() {
             match self
@@ -498,7 +504,7 @@ impl Bundle {
                 PlainData::Strings(s) => TensorData::Strings(s),
             }
         } else {
-            self.assemble(name, entry, &info).map_err(at)?
+            self.assemble(name, key, entry, &info).map_err(at)?
         };
         Ok(Tensor {
             dtype: info.dtype,
@@ -510,7 +516,7 @@ impl Bundle {
     /// The little-endian bytes of a numeric tensor, borrowed when possible (unsliced,
     /// little-endian, memory-mapped or in-memory shard).
     pub fn read_bytes(&self, name: &str) -> Result<Cow<'_, [u8]>> {
-        let (entry, info) = self.full_entry(name)?;
+        let (key, entry, info) = self.full_entry(name)?;
         let at = |e: Error| e.with_key(name);
         if info.dtype == DType::String {
             return Err(at(Error::new(ErrorKind::InvalidArgument(
@@ -526,7 +532,7 @@ impl Bundle {
                 PlainData::Strings(_) => Err(at(Error::corrupt("unexpected string data"))),
             }
         } else {
-            match self.assemble(name, entry, &info).map_err(at)? {
+            match self.assemble(name, key, entry, &info).map_err(at)? {
                 TensorData::Bytes(b) => Ok(Cow::Owned(b)),
                 TensorData::Strings(_) => Err(at(Error::corrupt("unexpected string data"))),
             }
@@ -536,7 +542,7 @@ impl Bundle {
     /// Streams a numeric tensor's little-endian bytes to `out` in bounded chunks, checking the
     /// CRC at the end (a mismatch is an error after the bytes were written).
     pub fn read_raw_to(&self, name: &str, out: &mut dyn std::io::Write) -> Result<u64> {
-        let (entry, info) = self.full_entry(name)?;
+        let (key, entry, info) = self.full_entry(name)?;
         let at = |e: Error| e.with_key(name);
         if info.dtype == DType::String {
             return Err(at(Error::new(ErrorKind::InvalidArgument(
@@ -545,7 +551,7 @@ impl Bundle {
         }
         let write_err = |e: std::io::Error| at(Error::io("write", &e));
         if !entry.slices.is_empty() {
-            let TensorData::Bytes(b) = self.assemble(name, entry, &info).map_err(at)? else {
+            let TensorData::Bytes(b) = self.assemble(name, key, entry, &info).map_err(at)? else {
                 return Err(at(Error::corrupt("unexpected string data")));
             };
             out.write_all(&b).map_err(write_err)?;
@@ -598,6 +604,7 @@ impl Bundle {
     fn assemble(
         &self,
         name: &str,
+        full_key: &[u8],
         full: &BundleEntryProto,
         info: &TensorInfo,
     ) -> Result<TensorData> {
@@ -615,7 +622,7 @@ impl Bundle {
         // by data that really exists).
         let mut parts = Vec::with_capacity(stored.len());
         for (ext, region) in stored.iter().zip(&regions) {
-            let key = ordered_code::encode_slice_key(name.as_bytes(), ext);
+            let key = ordered_code::encode_slice_key(full_key, ext);
             let what = format!("slice {} of {name}", slice::display(ext));
             let raw = self.entry(&key).ok_or_else(|| {
                 Error::new(ErrorKind::Slices(format!(

@@ -706,3 +706,31 @@ fn zero_size_and_scalar_tensors() {
     assert_eq!(ck.get("x").unwrap().num_elements(), Some(1));
     assert!(ck.read("nope").unwrap_err().kind() == &ErrorKind::KeyNotFound);
 }
+
+#[test]
+fn non_utf8_keys_are_listed_lossily_and_still_read() {
+    let (idx, shards) = partitioned("w\u{1}", &[4], &[(vec![(0, 2)], 0), (vec![(2, 2)], 0)], 1);
+    // Rename the tensor to a non-UTF-8 key (slice keys are recomputed from the raw key).
+    let ck = Checkpoint::from_memory(&idx, shards.clone()).unwrap();
+    let mut entries: Vec<(Vec<u8>, BundleEntryProto)> = Vec::new();
+    for e in ck.bundle().unwrap().raw_entries() {
+        let key = if e.key == b"w\x01" {
+            b"w\xff".to_vec()
+        } else {
+            let (_, ext) = tf_bundle::ordered_code::decode_slice_key(&e.key).unwrap();
+            tf_bundle::ordered_code::encode_slice_key(b"w\xff", &ext)
+        };
+        entries.push((key, e.entry.clone().unwrap()));
+    }
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    let ck = Checkpoint::from_memory(
+        &index(&header(1, 0), &entries, TableOptions::default()),
+        shards,
+    )
+    .unwrap();
+    assert_eq!(ck.tensors().len(), 1);
+    let name = ck.tensors()[0].name.clone();
+    assert_eq!(name, "w\u{fffd}");
+    let want: Vec<u8> = (0..4).flat_map(|i| (i as f32).to_le_bytes()).collect();
+    assert_eq!(ck.read(&name).unwrap().data, TensorData::Bytes(want));
+}

@@ -404,3 +404,39 @@ fn any_bundle_file_name_resolves_to_its_prefix() {
     let ck = Checkpoint::open(&meta).unwrap();
     assert!(ck.prefix().ends_with("network.003"));
 }
+
+#[test]
+fn tf2_object_graph_names_every_key() {
+    let d = fixtures().join("tf2_object_keras");
+    for p in ["ckpt-1", "ckpt-2"] {
+        let ck = Checkpoint::open(d.join(p)).unwrap();
+        let names = tf_bundle::object_graph::from_checkpoint(&ck)
+            .unwrap()
+            .unwrap();
+        assert!(!names.is_empty());
+        for n in &names {
+            assert!(ck.get(&n.checkpoint_key).is_some(), "{}", n.checkpoint_key);
+            // Plain variables: key = object path + "/.ATTRIBUTES/" + attribute.
+            if !n.checkpoint_key.contains(".OPTIMIZER_SLOT") {
+                assert_eq!(
+                    n.checkpoint_key,
+                    format!("{}/.ATTRIBUTES/{}", n.object_path, n.attribute),
+                );
+            }
+        }
+        // Every variable key except the graph itself is named by the graph.
+        for t in ck.tensors() {
+            if t.name != "_CHECKPOINTABLE_OBJECT_GRAPH" {
+                assert!(
+                    names.iter().any(|n| n.checkpoint_key == t.name),
+                    "{}",
+                    t.name
+                );
+            }
+        }
+    }
+    let plain = Checkpoint::open(fixtures().join("tf1_saver_dtypes/model.ckpt")).unwrap();
+    assert!(tf_bundle::object_graph::from_checkpoint(&plain)
+        .unwrap()
+        .is_none());
+}

@@ -621,6 +621,8 @@ impl Bundle {
         // First pass: find and check every slice entry (so the output allocation is bounded
         // by data that really exists).
         let mut parts = Vec::with_capacity(stored.len());
+        let mut claimed: u64 = 0;
+        let mut shard_sizes: BTreeMap<i32, u64> = BTreeMap::new();
         for (ext, region) in stored.iter().zip(&regions) {
             let key = ordered_code::encode_slice_key(full_key, ext);
             let what = format!("slice {} of {name}", slice::display(ext));
@@ -649,8 +651,19 @@ impl Bundle {
                 .with_path(&self.index_path));
             }
             let n = slice::region_elements(region).unwrap_or(0);
-            self.locate(entry, info.dtype, n)?;
+            let (src, _, size) = self.locate(entry, info.dtype, n)?;
+            claimed = claimed.saturating_add(size);
+            shard_sizes.insert(entry.shard_id, src.size());
             parts.push((entry, shape, region));
+        }
+        // Slices of one tensor occupy disjoint bytes: more than the shards hold means entries
+        // share bytes, which would let a small file demand a huge output buffer.
+        let available: u64 = shard_sizes.values().fold(0u64, |a, &b| a.saturating_add(b));
+        if claimed > available {
+            return Err(Error::corrupt(format!(
+                "the slices of {name} claim {claimed} bytes, but their data files hold only {available}"
+            ))
+            .with_path(&self.index_path));
         }
         match info.dtype.element_size() {
             Some(es) => {

@@ -734,3 +734,27 @@ fn non_utf8_keys_are_listed_lossily_and_still_read() {
     let want: Vec<u8> = (0..4).flat_map(|i| (i as f32).to_le_bytes()).collect();
     assert_eq!(ck.read(&name).unwrap().data, TensorData::Bytes(want));
 }
+
+#[test]
+fn slices_sharing_bytes_cannot_demand_more_than_the_files_hold() {
+    let (idx, shards) = partitioned("w", &[4], &[(vec![(0, 2)], 0), (vec![(2, 2)], 0)], 1);
+    let ck = Checkpoint::from_memory(&idx, shards.clone()).unwrap();
+    let mut entries: Vec<(Vec<u8>, BundleEntryProto)> = ck
+        .bundle()
+        .unwrap()
+        .raw_entries()
+        .iter()
+        .map(|e| (e.key.clone(), e.entry.clone().unwrap()))
+        .collect();
+    // Both slice entries point at the first 8 bytes; the data file holds only those.
+    let first = entries[0].1.clone();
+    entries[1].1 = first;
+    let data = vec![shards[0][..8].to_vec()];
+    let ck = Checkpoint::from_memory(
+        &index(&header(1, 0), &entries, TableOptions::default()),
+        data,
+    )
+    .unwrap();
+    let e = ck.read("w").unwrap_err();
+    assert!(e.to_string().contains("claim 16 bytes"), "{e}");
+}

@@ -271,11 +271,16 @@ pub fn plan_cleanup(
             opts.unknown_keys
         )));
     }
+    let mut listings: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for e in &delete {
         let Some(path) = existing.get(e) else {
             continue;
         };
-        let files = epoch_files(fs, path, backend);
+        let dir = split_dir(path).0.to_string();
+        let names = listings
+            .entry(dir)
+            .or_insert_with_key(|d| fs.list_dir(d).unwrap_or_default());
+        let files = epoch_files_in(fs, names, path, backend);
         if backend == Backend::TensorFlow && !files.iter().any(|(f, _)| f.ends_with(".index")) {
             return Err(SelectError::new(
                 SelectErrorKind::CleanupIndexMissing,
@@ -292,16 +297,28 @@ pub fn plan_cleanup(
 
 /// The files that belong to the checkpoint `path` (exact names only).
 pub fn epoch_files(fs: &dyn Fs, path: &str, backend: Backend) -> Vec<(String, u64)> {
-    let (dir, base) = match path.rfind('/') {
+    let (dir, _) = split_dir(path);
+    let names = fs.list_dir(dir).unwrap_or_default();
+    epoch_files_in(fs, &names, path, backend)
+}
+
+fn split_dir(path: &str) -> (&str, &str) {
+    match path.rfind('/') {
         Some(0) => ("/", &path[1..]),
         Some(p) => (&path[..p], &path[p + 1..]),
         None => (".", path),
-    };
+    }
+}
+
+/// [`epoch_files`] with the directory already listed (`names`, any order).
+fn epoch_files_in(
+    fs: &dyn Fs,
+    names: &[String],
+    path: &str,
+    backend: Backend,
+) -> Vec<(String, u64)> {
+    let (dir, base) = split_dir(path);
     let mut out = Vec::new();
-    let Some(mut names) = fs.list_dir(dir) else {
-        return out;
-    };
-    names.sort();
     for name in names {
         let Some(rest) = name.strip_prefix(base) else {
             continue;
@@ -325,6 +342,7 @@ pub fn epoch_files(fs: &dyn Fs, path: &str, backend: Backend) -> Vec<(String, u6
         let size = fs.file_size(&full).unwrap_or(0);
         out.push((full, size));
     }
+    out.sort();
     out
 }
 

@@ -80,11 +80,38 @@ impl LrFile {
             message: m,
         };
         let trimmed = text.trim();
-        let mut out = LrFile::default();
         if trimmed.is_empty() {
-            return Ok(out);
+            return Ok(LrFile::default());
         }
         let lead = text.len() - text.trim_start().len();
+        returnn_config::python::with_parser_stack(|| {
+            LrFile::parse_trimmed(text, trimmed, lead, path)
+        })
+        .unwrap_or_else(|| Err(err(None, "internal error while parsing".into())))
+    }
+
+    fn parse_trimmed(
+        text: &str,
+        trimmed: &str,
+        lead: usize,
+        path: &Path,
+    ) -> Result<LrFile, LrFileError> {
+        let line_of = |off: usize| text[..off.min(text.len())].matches('\n').count() + 1;
+        let err = |off: Option<usize>, m: String| LrFileError {
+            file: path.to_path_buf(),
+            line: off.map(line_of),
+            message: m,
+        };
+        let mut out = LrFile::default();
+        returnn_config::python::check_nesting(trimmed, rustpython_parser::Mode::Expression)
+            .map_err(|e| {
+                let line = e.line + text[..lead].matches('\n').count();
+                LrFileError {
+                    file: path.to_path_buf(),
+                    line: Some(line),
+                    message: format!("line {line}: {}", e.message),
+                }
+            })?;
         let expr = Expr::parse(trimmed, &path.to_string_lossy()).map_err(|e| {
             let off = usize::from(e.offset) + lead;
             err(

@@ -305,3 +305,14 @@ fn fixture_newbob_files() {
         ("effective_learning_rate".to_string(), 0.009999999776482582)
     );
 }
+
+#[test]
+fn lr_file_hostile_nesting_is_an_error() {
+    let text = format!(
+        "{{1: EpochData(learningRate=0.1, error={}0.5{})}}",
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
+    let e = LrFile::parse(&text, Path::new("newbob.data")).unwrap_err();
+    assert!(e.message.contains("too many nested parentheses"), "{e}");
+}

@@ -28,7 +28,6 @@ mod json;
 pub mod python;
 pub mod value;
 
-use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -368,19 +367,12 @@ impl Config {
             } else if matches!(prev, Value::Unsupported(_)) {
                 // A computed value: its Python type is unknown here. Take the literal if the
                 // text is one, else the raw string (what RETURNN does for a computed `str`).
-                match python::parse_expression(value) {
-                    Ok(expr) => {
-                        let v = python::eval_in(&expr, &|_| None);
-                        if v.contains_unsupported() {
-                            Value::Str(value.to_string())
-                        } else {
-                            v
-                        }
-                    }
-                    Err(_) => Value::Str(value.to_string()),
+                match python::eval_literal_text(value) {
+                    Ok((v, None)) if !v.contains_unsupported() => v,
+                    _ => Value::Str(value.to_string()),
                 }
             } else {
-                match python::parse_expression(value) {
+                match python::eval_literal_text(value) {
                     Err(_) => {
                         self.warnings.push(format!(
                             "WARNING: can't evaluate config param {} to previous type: <class '{}'>. Keeping as string.",
@@ -389,13 +381,8 @@ impl Config {
                         ));
                         Value::Str(value.to_string())
                     }
-                    Ok(expr) => {
-                        let missing: RefCell<Option<String>> = RefCell::new(None);
-                        let v = python::eval_in(&expr, &|name| {
-                            missing.borrow_mut().get_or_insert_with(|| name.to_string());
-                            None
-                        });
-                        if let Some(name) = missing.into_inner() {
+                    Ok((v, missing)) => {
+                        if let Some(name) = missing {
                             return Err(Error::new(
                                 ErrorKind::NameError,
                                 format!(

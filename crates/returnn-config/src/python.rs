@@ -62,6 +62,23 @@ pub fn eval_module(
     source_path: &str,
     line_offset: usize,
 ) -> Result<Module, SyntaxError> {
+    with_parser_stack(|| eval_module_inner(text, source_path, line_offset)).unwrap_or_else(|| {
+        Err(SyntaxError {
+            line: 0,
+            message: "internal error while parsing".into(),
+        })
+    })
+}
+
+fn eval_module_inner(
+    text: &str,
+    source_path: &str,
+    line_offset: usize,
+) -> Result<Module, SyntaxError> {
+    check_nesting(text, rustpython_parser::Mode::Module).map_err(|e| SyntaxError {
+        line: e.line + line_offset,
+        message: e.message,
+    })?;
     let suite = ast::Suite::parse(text, source_path).map_err(|e| SyntaxError {
         line: line_of(text, usize::from(e.offset)) + line_offset,
         message: e.error.to_string(),
@@ -405,9 +422,116 @@ fn constant(c: &Constant) -> Value {
 }
 
 /// Parses a single Python expression (for `++key value` evaluation, as RETURNN's `eval`).
+/// The expression must be small enough for the caller's stack: `check_nesting` is applied.
 pub fn parse_expression(text: &str) -> Result<Expr, SyntaxError> {
+    check_nesting(text, rustpython_parser::Mode::Expression)?;
     Expr::parse(text, "<string>").map_err(|e| SyntaxError {
         line: line_of(text, usize::from(e.offset)),
         message: e.error.to_string(),
+    })
+}
+
+/// Nesting limits checked before parsing, so that hostile input cannot exhaust the stack of
+/// the recursive parser and evaluator. Brackets and indentation use CPython's own limits
+/// (both are a `SyntaxError` there); the operator chain limit is ours.
+const MAX_BRACKET_DEPTH: usize = 200;
+const MAX_INDENT_DEPTH: usize = 100;
+const MAX_OPERATOR_CHAIN: usize = 2000;
+
+/// Checks bracket depth, indentation depth and the length of operator chains (tokens that
+/// make the syntax tree deeper without a `,`/`:`/`=`/newline in between) with the
+/// non-recursive lexer. Lexical errors are left to the parser.
+pub fn check_nesting(text: &str, mode: rustpython_parser::Mode) -> Result<(), SyntaxError> {
+    use rustpython_parser::Tok;
+    let mut brackets = 0usize;
+    let mut indent = 0usize;
+    let mut chain = 0usize;
+    for item in rustpython_parser::lexer::lex(text, mode) {
+        let Ok((tok, range)) = item else {
+            return Ok(());
+        };
+        let err = |message: &str| SyntaxError {
+            line: line_of(text, usize::from(range.start())),
+            message: message.to_string(),
+        };
+        match tok {
+            Tok::Lpar | Tok::Lsqb | Tok::Lbrace => {
+                brackets += 1;
+                chain += 1;
+                if brackets > MAX_BRACKET_DEPTH {
+                    return Err(err("too many nested parentheses"));
+                }
+            }
+            Tok::Rpar | Tok::Rsqb | Tok::Rbrace => brackets = brackets.saturating_sub(1),
+            Tok::Indent => {
+                indent += 1;
+                if indent > MAX_INDENT_DEPTH {
+                    return Err(err("too many levels of indentation"));
+                }
+            }
+            Tok::Dedent => indent = indent.saturating_sub(1),
+            Tok::Comma | Tok::Colon | Tok::Semi | Tok::Equal | Tok::Newline => chain = 0,
+            Tok::Name { .. }
+            | Tok::Int { .. }
+            | Tok::Float { .. }
+            | Tok::Complex { .. }
+            | Tok::String { .. }
+            | Tok::True
+            | Tok::False
+            | Tok::None => {}
+            _ => {
+                chain += 1;
+                if chain > MAX_OPERATOR_CHAIN {
+                    return Err(err(
+                        "expression nested too deeply (more than 2000 chained operators); not supported",
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs `f` on a thread with a large stack (the parser and the evaluators recurse over the
+/// syntax tree; [`check_nesting`] bounds the depth, this gives the bounded depth room in
+/// every caller, including test threads with small stacks). Runs `f` on the current thread
+/// if no thread can be spawned; `None` only if `f` panicked (it does not on any input).
+pub fn with_parser_stack<T: Send>(f: impl FnOnce() -> T + Send) -> Option<T> {
+    let mut f = Some(f);
+    let spawned: Option<Option<T>> = std::thread::scope(|s| {
+        let job = &mut f;
+        let handle = std::thread::Builder::new()
+            .name("python-parse".into())
+            .stack_size(64 << 20)
+            .spawn_scoped(s, move || job.take().map(|g| g()));
+        match handle {
+            Ok(h) => Some(h.join().ok().flatten()),
+            Err(_) => None,
+        }
+    });
+    match spawned {
+        Some(result) => result,
+        None => f.take().map(|g| g()),
+    }
+}
+
+/// Parses and evaluates one Python expression as RETURNN's `eval` of a `++` value would, for
+/// literals only: `Ok((value, Some(name)))` if it names an undefined `name` (a `NameError` in
+/// Python); a syntax error is `Err`. Runs on a large stack.
+pub fn eval_literal_text(text: &str) -> Result<(Value, Option<String>), SyntaxError> {
+    with_parser_stack(|| {
+        let expr = parse_expression(text)?;
+        let missing: std::cell::RefCell<Option<String>> = std::cell::RefCell::new(None);
+        let v = eval_in(&expr, &|name| {
+            missing.borrow_mut().get_or_insert_with(|| name.to_string());
+            None
+        });
+        Ok((v, missing.into_inner()))
+    })
+    .unwrap_or_else(|| {
+        Err(SyntaxError {
+            line: 0,
+            message: "internal error while parsing".into(),
+        })
     })
 }

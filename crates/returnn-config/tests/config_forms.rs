@@ -353,3 +353,37 @@ fn fixture_configs() {
     );
     assert_eq!(c.int("num_epochs", None).unwrap(), Some(1));
 }
+
+#[test]
+fn hostile_nesting_is_an_error_not_a_crash() {
+    let deep = format!("#!x\na = {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
+    let e = Config::from_text(&deep, "deep.config").unwrap_err();
+    assert_eq!(e.kind(), &ErrorKind::Syntax { line: 2 });
+    assert!(e.to_string().contains("too many nested parentheses"), "{e}");
+    let ok = format!("#!x\na = {}{}\n", "[".repeat(200), "]".repeat(200));
+    assert!(Config::from_text(&ok, "ok.config").is_ok());
+    let unary = format!("#!x\na = {}1\n", "-".repeat(100_000));
+    assert!(matches!(
+        Config::from_text(&unary, "u.config").unwrap_err().kind(),
+        ErrorKind::Syntax { .. }
+    ));
+    let unary_ok = format!("#!x\na = {}1\n", "-".repeat(1_999));
+    assert_eq!(
+        Config::from_text(&unary_ok, "u.config").unwrap().get("a"),
+        Some(&Value::Int(-1))
+    );
+    let chain = format!("#!x\na = {}\n", vec!["1"; 100_000].join("+"));
+    assert!(Config::from_text(&chain, "c.config").is_err());
+    let mut indent = String::from("#!x\n");
+    for i in 0..150 {
+        indent.push_str(&format!("{}if a:\n", " ".repeat(i)));
+    }
+    indent.push_str(&format!("{}b = 1\n", " ".repeat(150)));
+    assert!(Config::from_text(&indent, "i.config").is_err());
+    let mut c = Config::from_text("#!x\nn = 1\n", "c").unwrap();
+    let e = c
+        .apply_overrides(&["++n".to_string(), "(".repeat(50_000)])
+        .map(|_| c.get("n").cloned());
+    // A syntax error keeps the raw string (RETURNN's behaviour), and does not crash.
+    assert!(matches!(e, Ok(Some(Value::Str(_)))));
+}

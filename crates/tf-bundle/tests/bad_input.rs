@@ -758,3 +758,26 @@ fn slices_sharing_bytes_cannot_demand_more_than_the_files_hold() {
     let e = ck.read("w").unwrap_err();
     assert!(e.to_string().contains("claim 16 bytes"), "{e}");
 }
+
+#[test]
+fn empty_payloads_need_no_data_file() {
+    // An empty checkpoint (header only) and zero-size tensors read without any shard.
+    let entries = vec![(b"e".to_vec(), entry(1, &[0], 0, 0, &[]))];
+    let ck = Checkpoint::from_memory(
+        &index(&header(1, 0), &entries, TableOptions::default()),
+        vec![],
+    )
+    .unwrap();
+    assert_eq!(ck.read("e").unwrap().data, TensorData::Bytes(vec![]));
+    assert!(ck.verify_all().is_empty());
+    let ck = Checkpoint::from_memory(&index(&header(1, 0), &[], TableOptions::default()), vec![])
+        .unwrap();
+    assert!(ck.tensors().is_empty());
+}
+
+#[test]
+fn checkpoint_is_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Checkpoint>();
+    check::<tf_bundle::Error>();
+}

@@ -1071,3 +1071,69 @@ fn overrides_are_typed_like_returnn() {
     let sel = get_epoch_model(&cfg, &fs).unwrap();
     assert_eq!(sel.epoch, Some(2));
 }
+
+#[test]
+fn torch_discovery_needs_opt_for_training() {
+    // Spec §9 [run]: network.001.pt+.opt.pt, network.002.pt, bare network.003:
+    // training sees {1, 3}, non-training sees {1, 2, 3}.
+    let fs = build_fs(&[
+        "net-model/network.001.pt",
+        "net-model/network.001.opt.pt",
+        "net-model/network.002.pt",
+        "net-model/network.003",
+    ]);
+    for (task, want) in [("train", vec![1u64, 3]), ("search", vec![1, 2, 3])] {
+        let cfg = Config::from_text(
+            &format!("#!x\nbackend = 'torch'\nmodel = 'net-model/network'\ntask = '{task}'\n"),
+            "c",
+        )
+        .unwrap();
+        let sel = get_epoch_model(&cfg, &fs).unwrap();
+        let got: Vec<u64> = sel.existing.keys().copied().collect();
+        assert_eq!(got, want, "{task}");
+    }
+    // load via .pt; import needs .pt
+    let cfg = Config::from_text(
+        "#!x\nbackend = 'torch'\nmodel = 'none/x'\ntask = 'search'\nload = 'net-model/network.002.pt'\n",
+        "c",
+    )
+    .unwrap();
+    let sel = get_epoch_model(&cfg, &fs).unwrap();
+    assert_eq!(
+        (sel.epoch, sel.model.as_deref()),
+        (Some(2), Some("net-model/network.002"))
+    );
+    let cfg = Config::from_text("#!x\nbackend = 'jax'\n", "c").unwrap();
+    assert_eq!(
+        get_epoch_model(&cfg, &fs).unwrap_err().kind_label(),
+        "backend_not_supported"
+    );
+}
+
+#[test]
+fn error_messages_carry_returnn_text() {
+    let fs = build_fs(E123);
+    let rows: &[(&str, &str)] = &[
+        (
+            "load = 'other/model.007'",
+            "AssertionError: config option load='other/model.007', file 'other/model.007.meta' does not exist",
+        ),
+        ("start_epoch = 'x'", "ValueError: invalid literal for int() with base 10: 'x'"),
+        ("start_epoch = 6", "KeyError: 5"),
+        (
+            "start_epoch = 3\nload_epoch = 1",
+            "ValueError: start_epoch 3 with load_epoch 1 is inconsistent: continuing the training at start_epoch loads epoch 2. To import a model for a new training, use 'load' or 'import_model_train_epoch1'.",
+        ),
+        ("load_epoch = None", "TypeError: '>' not supported between instances of 'NoneType' and 'int'"),
+        ("start_batch = 'x'", "Exception: custom start_batch 'x' not supported"),
+    ];
+    for (cfg_text, want) in rows {
+        let cfg = Config::from_text(
+            &format!("#!x\nmodel = 'net-model/network'\n{cfg_text}\n"),
+            "c",
+        )
+        .unwrap();
+        let e = get_epoch_model(&cfg, &fs).unwrap_err();
+        assert!(e.to_string().starts_with(want), "{cfg_text}: {e}");
+    }
+}

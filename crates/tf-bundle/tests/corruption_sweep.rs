@@ -212,6 +212,8 @@ fn sweep_file(
     )
 }
 
+// Same signature as `truncate`: both are `fn(&mut Vec<u8>, usize)` mutators.
+#[allow(clippy::ptr_arg)]
 fn flip(buf: &mut Vec<u8>, bit: usize) {
     buf[bit / 8] ^= 1 << (bit % 8);
 }

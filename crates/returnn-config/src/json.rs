@@ -73,9 +73,58 @@ impl<'de> de::DeserializeSeed<'de> for Seed {
     }
 }
 
-/// Parses JSON text into a [`Value`].
+/// RETURNN's `json_remove_comments`: drops `// ...` (to the end of the line) and `/* ... */`
+/// outside of double-quoted strings before parsing.
+pub fn remove_comments(text: &str) -> String {
+    let b = text.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let (mut in_string, mut in_single, mut in_multi) = (false, false, false);
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        let next = b.get(i + 1).copied();
+        if in_string {
+            out.push(c);
+            if c == b'\\' {
+                if let Some(n) = next {
+                    out.push(n);
+                    i += 1;
+                }
+            } else if c == b'"' {
+                in_string = false;
+            }
+        } else if in_single {
+            if c == b'\n' || c == b'\r' {
+                in_single = false;
+                out.push(c);
+            }
+        } else if in_multi {
+            if c == b'*' && next == Some(b'/') {
+                in_multi = false;
+                i += 1;
+            }
+        } else if c == b'/' && next == Some(b'/') {
+            in_single = true;
+            i += 1;
+        } else if c == b'/' && next == Some(b'*') {
+            in_multi = true;
+            i += 1;
+        } else {
+            if c == b'"' {
+                in_string = true;
+            }
+            out.push(c);
+        }
+        i += 1;
+    }
+    // Only ASCII bytes were removed, so the rest is still valid UTF-8.
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Parses JSON text (after [`remove_comments`]) into a [`Value`].
 pub fn parse(text: &str) -> Result<Value, serde_json::Error> {
-    let mut de = serde_json::Deserializer::from_str(text);
+    let text = remove_comments(text);
+    let mut de = serde_json::Deserializer::from_str(&text);
     let v = de::DeserializeSeed::deserialize(Seed, &mut de)?;
     de.end()?;
     Ok(v)

@@ -270,7 +270,7 @@ impl Config {
         let v = json::parse(text.trim()).map_err(|e| {
             Error::new(
                 ErrorKind::Json,
-                format!("{filename}: invalid JSON config: {e}"),
+                format!("{filename}: config looks like JSON but invalid json content: {e}"),
             )
             .with_file(filename)
         })?;

@@ -213,6 +213,14 @@ fn json_config() {
             )
         ]))
     );
+    // RETURNN strips `//` and `/* */` comments outside strings.
+    let c = Config::from_text(
+        "{\"a\": 1, // one\n /* block */ \"b\": \"x//y/*z*/\"}",
+        "c.json",
+    )
+    .unwrap();
+    assert_eq!(c.get("a"), Some(&Value::Int(1)));
+    assert_eq!(c.get("b"), Some(&s("x//y/*z*/")));
     let e = Config::from_text("{\"a\": }", "c.json").unwrap_err();
     assert_eq!(e.kind(), &ErrorKind::Json);
 }

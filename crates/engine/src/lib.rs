@@ -10,8 +10,9 @@
 //! Paths in a config are relative to the process's current directory, as in RETURNN.
 //!
 //! Not supported (reported as `unsupported`): `custom_missing_load_func` (a Python callable),
-//! layers with `load_on_init` (`SubnetworkLayer`) and, when the main checkpoint is loaded,
-//! layers with `custom_param_importer`; `ignore_params` given as a plain string.
+//! layers with `load_on_init` (`SubnetworkLayer`), `custom_param_importer` given as a Python
+//! callable or `"subset"` with a shape change (the result depends on the random init), and
+//! `ignore_params` given as a plain string.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
@@ -23,7 +24,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use model_files::{get_checkpoint_filepattern, get_epoch_model, Fs, RealFs};
-use param_map::{Array, Assignment, LoaderOptions, Plan, Planner, TargetVar, TensorSource};
+use param_map::{
+    Array, Assignment, Importer, ImporterMode, LoaderOptions, Plan, Planner, TargetVar,
+    TensorSource,
+};
 use returnn_config::{Config, Value};
 
 pub use error::{EngineError, EngineErrorKind};
@@ -241,6 +245,7 @@ pub fn preload_entries(config: &Config) -> Result<Vec<PreloadEntry>, EngineError
                 ignore_params_prefixes,
                 var_name_mapping,
                 network: None,
+                importers: Vec::new(),
             },
         });
     }
@@ -419,14 +424,8 @@ pub fn plan_with(
                 "layer '{layer}' has load_on_init (SubnetworkLayer loading) which returnn-ckpt does not plan"
             )));
         }
-        if path.is_some() {
-            if let Some((layer, _)) = find_key(net, "custom_param_importer", &mut Vec::new()) {
-                return Err(unsupported(format!(
-                    "layer '{layer}' has custom_param_importer, which takes over the main checkpoint load"
-                )));
-            }
-        }
     }
+    let importers = network_importers(config)?;
     let mut sources: BTreeMap<String, CheckpointSource> = BTreeMap::new();
     let open = |file: &str,
                 sources: &mut BTreeMap<String, CheckpointSource>|
@@ -484,6 +483,7 @@ pub fn plan_with(
             filename: p.clone(),
             ignore_missing,
             network: Some("<TFNetwork 'root'>".into()),
+            importers,
             ..LoaderOptions::default()
         };
         let opened = open(p, &mut sources);
@@ -505,6 +505,45 @@ pub fn plan_with(
         epoch: engine_epoch,
         main_checkpoint: path,
     })
+}
+
+/// The `custom_param_importer` of the network's top-level layers (string modes), with the
+/// layer's name scope prefix (`<layer>/`, `<layer>/rec/` for a `rec` layer).
+pub fn network_importers(config: &Config) -> Result<Vec<Importer>, EngineError> {
+    let mut out = Vec::new();
+    let Some(Value::Dict(layers)) = config.get("network") else {
+        return Ok(out);
+    };
+    for (name, layer) in layers {
+        let (Some(name), Some(v)) = (name.as_str(), layer.get_str_key("custom_param_importer"))
+        else {
+            continue;
+        };
+        let mode = match v {
+            Value::Str(m) if m.is_empty() => continue,
+            Value::Str(m) => ImporterMode::parse(m),
+            Value::Unsupported(what) => {
+                return Err(unsupported(format!(
+                    "layer '{name}': custom_param_importer {what} is a Python callable, which returnn-ckpt cannot run"
+                )))
+            }
+            other => match other.truthy() {
+                Some(false) => continue,
+                _ => ImporterMode::Other(other.py_repr().unwrap_or_default()),
+            },
+        };
+        let is_rec = layer.get_str_key("class").and_then(Value::as_str) == Some("rec");
+        out.push(Importer {
+            layer: name.to_string(),
+            prefix: if is_rec {
+                format!("{name}/rec/")
+            } else {
+                format!("{name}/")
+            },
+            mode,
+        });
+    }
+    Ok(out)
 }
 
 fn prefix_entry(key: &str, e: param_map::MapError) -> EngineError {

@@ -184,3 +184,34 @@ fn config_errors_and_unsupported_features() {
     let e = plan(&c, targets(&[])).err().unwrap();
     assert_eq!(e.label(), "no_model");
 }
+
+#[test]
+fn custom_param_importer_of_top_level_layers_in_the_main_load_only() {
+    let s = src();
+    let net = r#"network = {"hid": {"class": "linear", "custom_param_importer": "reset", "n_out": 10},
+  "fw0": {"class": "rec", "unit": "nativelstm2", "custom_param_importer": "ifpossible"},
+  "output": {"class": "softmax"}}"#;
+    let body = format!("{net}\nimport_model_train_epoch1 = \"{s}\"");
+    let p = plan(&cfg(&body), targets(&[])).unwrap();
+    assert_eq!(entry_of(&p, "hid/W"), (Status::RandomInit, None));
+    assert_eq!(
+        entry_of(&p, "fw0/rec/W"),
+        (Status::Loaded, Some("load".into()))
+    );
+    assert_eq!(
+        entry_of(&p, "output/W"),
+        (Status::Loaded, Some("load".into()))
+    );
+    // Preload entries do not pass the network: the importer does not apply there.
+    let body = format!(
+        "{net}\npreload_from_files = {{\"a\": {{\"filename\": \"{s}\", \"init_for_train\": True}}}}"
+    );
+    let p = plan(&cfg(&body), targets(&[])).unwrap();
+    assert_eq!(entry_of(&p, "hid/W"), (Status::Loaded, Some("a".into())));
+    // A callable cannot be run.
+    let body = format!(
+        "def imp(**kwargs):\n  pass\nnetwork = {{\"hid\": {{\"class\": \"linear\", \"custom_param_importer\": imp}}}}\nimport_model_train_epoch1 = \"{s}\""
+    );
+    let e = plan(&cfg(&body), targets(&[])).err().unwrap();
+    assert_eq!(e.label(), "unsupported");
+}

@@ -34,6 +34,9 @@ pub enum MapErrorKind {
     /// TF `NotFoundError("Unsuccessful TensorSliceReader constructor: Failed to find any
     /// matching files for <path>")`: the checkpoint does not exist.
     CheckpointNotFound,
+    /// A layer's `custom_param_importer` raised (unknown mode, a checkpoint key that is not a
+    /// param of the layer).
+    ImporterFailed,
     /// Reading a source tensor failed (corrupt file, CRC, ...).
     Read,
     /// A feature RETURNN has but this tool cannot reproduce without Python (callables,
@@ -55,6 +58,7 @@ impl MapErrorKind {
             MapErrorKind::ConversionFailed => "conversion_failed",
             MapErrorKind::DtypeMismatch => "dtype_mismatch",
             MapErrorKind::CheckpointNotFound => "checkpoint_not_found",
+            MapErrorKind::ImporterFailed => "importer_failed",
             MapErrorKind::Read => "read_error",
             MapErrorKind::Unsupported => "unsupported",
         }

@@ -31,8 +31,8 @@ pub use array::Array;
 pub use convert::Transform;
 pub use error::{MapError, MapErrorKind};
 pub use loader::{
-    plan_loader, Assignment, LoaderOptions, LoaderOutcome, Rule, TargetVar, TensorMeta,
-    TensorSource,
+    plan_loader, Assignment, Importer, ImporterMode, LoaderOptions, LoaderOutcome, Rule, TargetVar,
+    TensorMeta, TensorSource,
 };
 pub use mem::MemSource;
 pub use plan::{Plan, Planner, Status, VarPlan};

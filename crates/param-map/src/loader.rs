@@ -88,6 +88,53 @@ pub struct LoaderOptions {
     pub var_name_mapping: BTreeMap<String, String>,
     /// `network=` of the loader repr: `None` for preload entries.
     pub network: Option<String>,
+    /// Custom param importers of the network's top-level layers (only loaders that get
+    /// `network=`, i.e. the main checkpoint load; spec §9).
+    pub importers: Vec<Importer>,
+}
+
+/// A layer's `custom_param_importer` (string modes; callables cannot be run).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Importer {
+    /// Layer name (for messages).
+    pub layer: String,
+    /// The layer's absolute name scope prefix with trailing `/` (`l1/`, `lstm/rec/`).
+    pub prefix: String,
+    pub mode: ImporterMode,
+}
+
+/// `custom_param_importer` string modes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ImporterMode {
+    /// Nothing is assigned.
+    Reset,
+    /// Same shape -> assigned; other shape -> skipped.
+    IfPossible,
+    /// Same shape -> assigned; other shape -> overlap copied into the current value (needs the
+    /// variable's random init: not supported here).
+    Subset,
+    /// Any other truthy string: RETURNN raises a bare `AssertionError`.
+    Other(String),
+}
+
+impl ImporterMode {
+    /// Parses RETURNN's string mode.
+    pub fn parse(s: &str) -> ImporterMode {
+        match s {
+            "reset" => ImporterMode::Reset,
+            "ifpossible" => ImporterMode::IfPossible,
+            "subset" => ImporterMode::Subset,
+            other => ImporterMode::Other(other.to_string()),
+        }
+    }
+    fn label(&self) -> &str {
+        match self {
+            ImporterMode::Reset => "reset",
+            ImporterMode::IfPossible => "ifpossible",
+            ImporterMode::Subset => "subset",
+            ImporterMode::Other(s) => s,
+        }
+    }
 }
 
 impl LoaderOptions {
@@ -364,8 +411,26 @@ pub fn plan_loader(
     }
     let src = src?;
     let file = src.file().to_string();
-    let ckpt: BTreeMap<&str, &TensorMeta> =
+    let all: BTreeMap<&str, &TensorMeta> =
         src.tensors().iter().map(|t| (t.name.as_str(), t)).collect();
+    // §2 step 6: importers take every checkpoint key under their prefix out of C (and so out
+    // of M and O).
+    let mut ckpt = all.clone();
+    let mut importer_keys: Vec<Vec<String>> = Vec::with_capacity(opts.importers.len());
+    for imp in &opts.importers {
+        let taken: Vec<String> = ckpt
+            .keys()
+            .filter(|k| k.starts_with(imp.prefix.as_str()))
+            .map(|k| k[imp.prefix.len()..].to_string())
+            .collect();
+        ckpt.retain(|k, _| !k.starts_with(imp.prefix.as_str()));
+        importer_keys.push(taken);
+    }
+    let under_importer = |n: &str| -> bool {
+        opts.importers
+            .iter()
+            .any(|imp| n.starts_with(imp.prefix.as_str()))
+    };
     let net_names: BTreeSet<&str> = kept.iter().map(|(_, n)| n.as_str()).collect();
     let nc_names: BTreeSet<&str> = kept
         .iter()
@@ -375,7 +440,7 @@ pub fn plan_loader(
     let missing: Vec<&str> = net_names
         .iter()
         .copied()
-        .filter(|n| !ckpt.contains_key(n) && !nc_names.contains(n))
+        .filter(|n| !ckpt.contains_key(n) && !nc_names.contains(n) && !under_importer(n))
         .collect();
     let missing_set: BTreeSet<&str> = missing.iter().copied().collect();
     let obsolete: BTreeSet<&str> = ckpt
@@ -386,7 +451,7 @@ pub fn plan_loader(
 
     let direct = |i: usize, name: &str| -> Result<Assignment, MapError> {
         let var = params[i];
-        let meta = ckpt.get(name).copied();
+        let meta = all.get(name).copied();
         let (dtype, shape) = match meta {
             Some(m) => (m.dtype, m.shape.clone()),
             None => {
@@ -411,7 +476,7 @@ pub fn plan_loader(
         })
     };
 
-    if missing.is_empty() {
+    if missing.is_empty() && opts.importers.is_empty() {
         // Fast path (§4).
         for (i, name) in &kept {
             if ckpt.contains_key(name.as_str()) {
@@ -447,14 +512,38 @@ pub fn plan_loader(
             )
             .with_file(file.clone()));
         }
+        let mut importer_done = vec![false; opts.importers.len()];
+        let mut got_value = 0usize;
         for (i, name) in &kept {
             let var = params[*i];
-            if ckpt.contains_key(name.as_str()) {
+            if let Some(ix) = opts
+                .importers
+                .iter()
+                .position(|imp| name.starts_with(imp.prefix.as_str()))
+            {
+                // §9: routed to the layer's importer, which assigns all its keys at once.
+                got_value += 1;
+                if !importer_done[ix] {
+                    importer_done[ix] = true;
+                    run_importer(
+                        entry,
+                        &opts.importers[ix],
+                        &importer_keys[ix],
+                        &kept,
+                        params,
+                        &all,
+                        &file,
+                        &mut out,
+                    )?;
+                }
+            } else if ckpt.contains_key(name.as_str()) {
+                got_value += 1;
                 out.assigned.push((*i, direct(*i, name)?));
             } else if let Some(p) = map.get(name.as_str()) {
+                got_value += 1;
                 let mut metas = Vec::with_capacity(p.keys.len());
                 for k in &p.keys {
-                    match ckpt.get(k.as_str()) {
+                    match all.get(k.as_str()) {
                         Some(m) => metas.push((m.dtype, m.shape.clone())),
                         None => {
                             return Err(key_not_found(k)
@@ -502,7 +591,7 @@ pub fn plan_loader(
                 .with_file(file.clone()));
             }
         }
-        if out.assigned.is_empty() {
+        if got_value == 0 {
             let saveable: Vec<String> = kept.iter().map(|(i, _)| params[*i].py_repr()).collect();
             return Err(MapError::new(
                 MapErrorKind::NoVarsToLoad,
@@ -552,6 +641,116 @@ pub fn plan_loader(
         }
     }
     Ok(out)
+}
+
+/// A custom param importer's one-time assignment (§9, R-IMP-1..5): `values_dict` = every
+/// checkpoint key it took, relative to its prefix; the mode decides what is assigned.
+#[allow(clippy::too_many_arguments)]
+fn run_importer(
+    entry: &str,
+    imp: &Importer,
+    keys: &[String],
+    kept: &[(usize, String)],
+    params: &[&TargetVar],
+    all: &BTreeMap<&str, &TensorMeta>,
+    file: &str,
+    out: &mut LoaderOutcome,
+) -> Result<(), MapError> {
+    let layer_repr = format!("<layer {}>", py_str(&imp.layer));
+    match &imp.mode {
+        ImporterMode::Reset => {
+            out.notes.push(format!(
+                "[{entry}] custom_param_importer 'reset' of layer '{}': its parameters keep their fresh init",
+                imp.layer
+            ));
+            return Ok(());
+        }
+        ImporterMode::Other(m) => {
+            return Err(MapError::new(
+                MapErrorKind::ImporterFailed,
+                format!(
+                    "AssertionError: {layer_repr}: unknown custom_param_importer mode {}",
+                    py_str(m)
+                ),
+            )
+            .with_file(file));
+        }
+        ImporterMode::IfPossible | ImporterMode::Subset => {}
+    }
+    out.notes.push(format!(
+        "[{entry}] Custom param import of layer '{}' ({}) with original params {}",
+        imp.layer,
+        imp.mode.label(),
+        py_str_list(keys)
+    ));
+    for rel in keys {
+        let ckpt_name = format!("{}{rel}", imp.prefix);
+        let Some((i, _)) = kept.iter().find(|(_, n)| *n == ckpt_name) else {
+            if params.iter().any(|v| v.name == ckpt_name) {
+                out.notes.push(format!(
+                    "[{entry}] custom_param_importer of layer '{}': {ckpt_name} is not assigned (already initialised or ignored)",
+                    imp.layer
+                ));
+                continue;
+            }
+            return Err(MapError::new(
+                MapErrorKind::ImporterFailed,
+                format!(
+                    "AssertionError: {layer_repr}: param {} unknown",
+                    py_str(rel)
+                ),
+            )
+            .with_var(ckpt_name)
+            .with_file(file));
+        };
+        let var = params[*i];
+        let Some(meta) = all.get(ckpt_name.as_str()) else {
+            return Err(key_not_found(&ckpt_name).with_file(file));
+        };
+        if meta.shape == var.shape {
+            out.assigned.push((
+                *i,
+                Assignment {
+                    var: var.name.clone(),
+                    ckpt_name: ckpt_name.clone(),
+                    file: file.to_string(),
+                    entry: entry.to_string(),
+                    keys: vec![ckpt_name.clone()],
+                    rule: if ckpt_name == var.name {
+                        Rule::Direct
+                    } else {
+                        Rule::Prefix
+                    },
+                    transform: Transform::Identity,
+                    source_dtype: meta.dtype,
+                    dtype: var.dtype,
+                    shape: meta.shape.clone(),
+                },
+            ));
+        } else if imp.mode == ImporterMode::IfPossible {
+            out.notes.push(format!(
+                "[{entry}] custom_param_importer 'ifpossible' of layer '{}': {} not loaded, shape {} in the checkpoint vs {}",
+                imp.layer,
+                var.name,
+                py_shape(&meta.shape),
+                py_shape(&var.shape)
+            ));
+        } else {
+            return Err(MapError::new(
+                MapErrorKind::Unsupported,
+                format!(
+                    "custom_param_importer 'subset' of layer '{}' copies the overlap of {} {} into the variable's current value {}: the result depends on the random init, which returnn-ckpt cannot reproduce",
+                    imp.layer,
+                    ckpt_name,
+                    py_shape(&meta.shape),
+                    py_shape(&var.shape)
+                ),
+            )
+            .with_var(var.name.clone())
+            .with_file(file));
+        }
+    }
+    Ok(())
 }
 
 fn key_not_found(key: &str) -> MapError {

@@ -828,3 +828,100 @@ fn checkpoint_open_error_comes_after_the_saveable_count() {
     let e = p.preload("e", &opts(), Err(open_err)).unwrap_err();
     assert_eq!(e.kind(), &MapErrorKind::Read);
 }
+
+fn main_with_importer(
+    vars: Vec<TargetVar>,
+    s: &MemSource,
+    layer: &str,
+    prefix: &str,
+    mode: &str,
+) -> Result<param_map::Plan, param_map::MapError> {
+    let o = LoaderOptions {
+        network: Some("<TFNetwork>".into()),
+        importers: vec![param_map::Importer {
+            layer: layer.into(),
+            prefix: prefix.into(),
+            mode: param_map::ImporterMode::parse(mode),
+        }],
+        ..opts()
+    };
+    let mut p = Planner::new(vars);
+    p.main_load(&o, Ok(s as &dyn TensorSource))?;
+    Ok(p.finish())
+}
+
+/// R-IMP-1..5 (string modes): the importer takes every key under its prefix; its vars are
+/// never missing; same shapes are assigned (§13.5 numbers for the overlapping case).
+#[test]
+fn r_imp_custom_param_importer_modes() {
+    let s = src(&[
+        ("l1/W", &[2, 2], 30100.0),
+        ("l1/b", &[2], 30200.0),
+        ("out/W", &[2], 1.0),
+    ]);
+    let vars = || vec![var("l1/W", &[2, 2]), var("l1/b", &[2]), var("out/W", &[2])];
+    // ifpossible / subset, same shapes: assigned.
+    for mode in ["ifpossible", "subset"] {
+        let plan = main_with_importer(vars(), &s, "l1", "l1/", mode).unwrap();
+        assert_eq!(
+            value(&plan, "l1/W", &s),
+            vec![30100.0, 30101.0, 30102.0, 30103.0]
+        );
+        assert_eq!(value(&plan, "l1/b", &s), vec![30200.0, 30201.0]);
+        assert_eq!(status(&plan, "out/W").0, Status::Loaded);
+    }
+    // reset: nothing assigned, and no missing-var error.
+    let plan = main_with_importer(vars(), &s, "l1", "l1/", "reset").unwrap();
+    assert_eq!(status(&plan, "l1/W").0, Status::RandomInit);
+    assert_eq!(status(&plan, "out/W").0, Status::Loaded);
+    // ifpossible with a shape change: skipped (target (2,3) vs ckpt (2,2)).
+    let plan = main_with_importer(
+        vec![var("l1/W", &[2, 3]), var("l1/b", &[2]), var("out/W", &[2])],
+        &s,
+        "l1",
+        "l1/",
+        "ifpossible",
+    )
+    .unwrap();
+    assert_eq!(status(&plan, "l1/W").0, Status::RandomInit);
+    assert_eq!(status(&plan, "l1/b").0, Status::Loaded);
+    // subset with a shape change needs the random init: reported, not guessed.
+    let e = main_with_importer(
+        vec![var("l1/W", &[2, 3]), var("l1/b", &[3]), var("out/W", &[2])],
+        &s,
+        "l1",
+        "l1/",
+        "subset",
+    )
+    .unwrap_err();
+    assert_eq!(e.kind(), &MapErrorKind::Unsupported);
+    // R-IMP-5: a key under the prefix that is not a layer param.
+    let s2 = s.clone().with("l1/extra", ident(&[1], 0.0));
+    let e = main_with_importer(vars(), &s2, "l1", "l1/", "ifpossible").unwrap_err();
+    assert_eq!(e.kind(), &MapErrorKind::ImporterFailed);
+    assert!(e.message().contains("param 'extra' unknown"));
+    // R-IMP-5: an importer whose prefix matches no key still captures its vars silently.
+    let plan = main_with_importer(
+        vec![var("new/W", &[2]), var("out/W", &[2])],
+        &s,
+        "new",
+        "new/",
+        "ifpossible",
+    )
+    .unwrap();
+    assert_eq!(status(&plan, "new/W").0, Status::RandomInit);
+    assert_eq!(status(&plan, "out/W").0, Status::Loaded);
+    // Another truthy string: bare AssertionError.
+    let e = main_with_importer(vars(), &s, "l1", "l1/", "bogus").unwrap_err();
+    assert_eq!(e.kind(), &MapErrorKind::ImporterFailed);
+    // Only the importer's vars are exempt from the missing-var check.
+    let e = main_with_importer(
+        vec![var("l1/W", &[2, 2]), var("x/lstm_cell/bias", &[2])],
+        &s,
+        "l1",
+        "l1/",
+        "reset",
+    )
+    .unwrap_err();
+    assert_eq!(e.kind(), &MapErrorKind::MissingVars);
+}

@@ -274,7 +274,12 @@ pub fn get_epoch_model_with(
     if computes_start {
         sel.start_epoch = Some(match sel.epoch {
             None => 1,
-            Some(e) => e + 1,
+            Some(e) => e.checked_add(1).ok_or_else(|| {
+                SelectError::new(
+                    SelectErrorKind::EpochOverflow,
+                    format!("the selected epoch {e} is the largest 64-bit number; the next epoch does not fit"),
+                )
+            })?,
         });
     }
     sel.task = task;

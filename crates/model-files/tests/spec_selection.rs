@@ -1137,3 +1137,28 @@ fn error_messages_carry_returnn_text() {
         assert!(e.to_string().starts_with(want), "{cfg_text}: {e}");
     }
 }
+
+#[test]
+fn huge_epochs_do_not_overflow() {
+    let fs = build_fs(&[
+        "ckpt:other/model.18446744073709551615",
+        "ckpt:other/model.4294967296",
+    ]);
+    let cfg = Config::from_text("#!x\nload = 'other/model.4294967296'\n", "c").unwrap();
+    let sel = get_epoch_model(&cfg, &fs).unwrap();
+    assert_eq!(
+        (sel.epoch, sel.start_epoch),
+        (Some(4294967296), Some(4294967297))
+    );
+    let cfg = Config::from_text("#!x\nload = 'other/model.18446744073709551615'\n", "c").unwrap();
+    assert_eq!(
+        get_epoch_model(&cfg, &fs).unwrap_err().kind_label(),
+        "epoch_overflow"
+    );
+    let cfg = Config::from_text(
+        "#!x\nload = 'other/model.18446744073709551615'\ntask = 'search'\n",
+        "c",
+    )
+    .unwrap();
+    assert_eq!(get_epoch_model(&cfg, &fs).unwrap().epoch, Some(u64::MAX));
+}

@@ -119,14 +119,14 @@ pub(crate) fn plan_text(ep: &EnginePlan) -> String {
         }
         let detail = match &v.assignment {
             Some(a) => format!(
-                "{:<26} [{}] {}: {}",
+                "{:<36} [{}] {}: {}",
                 a.rule.label(),
                 a.entry,
                 a.file,
                 a.keys.join(", ")
             ),
             None => match (&v.entry, &v.file) {
-                (Some(e), Some(f)) => format!("{:<26} [{e}] {f}", "-"),
+                (Some(e), Some(f)) => format!("{:<36} [{e}] {f}", "-"),
                 _ => "-".to_string(),
             },
         };

@@ -219,3 +219,33 @@ fn resolve_human_output_and_verbose() {
     );
     assert!(stdout.contains("training starts at epoch 4"), "{stdout}");
 }
+
+#[test]
+fn resolve_on_real_symlinks() {
+    use std::os::unix::fs::symlink;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for ext in ["index", "meta", "data-00000-of-00001"] {
+        write(d, &format!("m/network.042.{ext}"), "");
+    }
+    symlink("network.042.meta", d.join("m/network.best.meta")).unwrap();
+    symlink("gone.index", d.join("m/network.001.index")).unwrap(); // dangling: not a model
+    write(d, "c.config", "#!rnn.py\nmodel = 'm/network'\nnum_epochs = 50\ntask = 'search'\nload = 'm/network.best.meta'\n");
+    let (code, got) = run_json(d, &["resolve", "c.config", "--json"]);
+    assert_eq!(code, 0);
+    // `load` keeps the link's name; its epoch comes from the link target.
+    assert_eq!(got["epoch"], 42);
+    assert_eq!(got["model"], "m/network.best");
+    assert_eq!(got["existing"], json!({"42": "m/network.042"}));
+    // load_epoch with a .meta link to another epoch: RETURNN's assertion.
+    write(d, "m/network.043.index", "");
+    symlink("network.042.meta", d.join("m/network.043.meta")).unwrap();
+    write(
+        d,
+        "c2.config",
+        "#!rnn.py\nmodel = 'm/network'\nnum_epochs = 50\nload_epoch = 43\ntask = 'search'\n",
+    );
+    let (code, got) = run_json(d, &["resolve", "c2.config", "--json"]);
+    assert_eq!(code, 1);
+    assert_eq!(got["kind"], "load_epoch_symlink_mismatch");
+}

@@ -316,3 +316,15 @@ fn lr_file_hostile_nesting_is_an_error() {
     let e = LrFile::parse(&text, Path::new("newbob.data")).unwrap_err();
     assert!(e.message.contains("too many nested parentheses"), "{e}");
 }
+
+#[test]
+fn best_epoch_key_pitfall_train_score_only() {
+    // Spec §12 [run]: if the last epoch only has train_score (dev eval not done yet), the
+    // automatic key becomes train_score.
+    let text = "{\n1: EpochData(learningRate=0.1, error={'dev_score': 1.0, 'train_score': 2.0}),\n\
+                2: EpochData(learningRate=0.1, error={'train_score': 1.5}),\n}";
+    let lr = LrFile::parse(text, Path::new("f")).unwrap();
+    let last = lr.last_epoch_with_scores().unwrap();
+    assert_eq!(last, 2);
+    assert_eq!(lr.get_error_key(last, &[]).as_deref(), Some("train_score"));
+}

@@ -152,6 +152,26 @@ fn existing_output_needs_force() {
     assert!(run(os!("convert", &src, &out, "--force")).status.success());
     assert_eq!(safetensors_names(&out).len(), 8);
     assert_eq!(dir_entries(tmp.path()), ["o.safetensors"]);
+
+    // never over a file of the input checkpoint, even with --force (on a copy)
+    let copy = tmp.path().join("copy");
+    std::fs::create_dir(&copy).unwrap();
+    for f in ["network.001.index", "network.001.data-00000-of-00001"] {
+        std::fs::copy(src.with_file_name(f), copy.join(f)).unwrap();
+    }
+    let index = std::fs::read(copy.join("network.001.index")).unwrap();
+    let o = run(os!(
+        "convert",
+        &copy.join("network.001"),
+        &copy.join("network.001.index"),
+        "--force"
+    ));
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("file of the input checkpoint"));
+    assert_eq!(
+        std::fs::read(copy.join("network.001.index")).unwrap(),
+        index
+    );
 }
 
 #[test]

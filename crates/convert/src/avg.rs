@@ -9,14 +9,15 @@
 //! [`ErrorKind::Mismatch`] names the tensor and the inputs. With `ignore_missing`, a tensor
 //! missing from some inputs is averaged over the inputs that have it (dtype and shape
 //! mismatches stay errors). Everything is checked before the output is created. Memory: one
-//! float64 accumulator plus one input tensor at a time.
+//! float64 accumulator per tensor (8 bytes per element); inputs are streamed into it and the mean
+//! is streamed out, so no input tensor is held in memory.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use half::{bf16, f16};
 use tf_bundle::write::BundleWriter;
-use tf_bundle::{Checkpoint, DType, TensorData};
+use tf_bundle::{Checkpoint, DType};
 
 use crate::{Error, ErrorKind, Progress};
 
@@ -32,38 +33,99 @@ pub struct Report {
     pub partial: Vec<(String, usize)>,
 }
 
-fn to_f64(dtype: DType, bytes: &[u8]) -> Vec<f64> {
-    match dtype {
-        DType::Float16 => bytes
-            .chunks_exact(2)
-            .map(|c| f16::from_le_bytes([c[0], c[1]]).to_f64())
-            .collect(),
-        DType::BFloat16 => bytes
-            .chunks_exact(2)
-            .map(|c| bf16::from_le_bytes([c[0], c[1]]).to_f64())
-            .collect(),
-        DType::Float32 => bytes
-            .chunks_exact(4)
-            .map(|c| f64::from(f32::from_le_bytes([c[0], c[1], c[2], c[3]])))
-            .collect(),
-        _ => bytes
-            .chunks_exact(8)
-            .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
-            .collect(),
+fn element_to_f64(dtype: DType, c: &[u8]) -> f64 {
+    match (dtype, c.len()) {
+        (DType::Float16, 2) => f16::from_le_bytes([c[0], c[1]]).to_f64(),
+        (DType::BFloat16, 2) => bf16::from_le_bytes([c[0], c[1]]).to_f64(),
+        (DType::Float32, 4) => f64::from(f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+        (_, 8) => f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]),
+        _ => f64::NAN,
     }
 }
 
-fn from_f64(dtype: DType, values: &[f64]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(values.len() * dtype.element_size().unwrap_or(8));
-    for &v in values {
-        match dtype {
-            DType::Float16 => out.extend_from_slice(&f16::from_f64(v).to_le_bytes()),
-            DType::BFloat16 => out.extend_from_slice(&bf16::from_f64(v).to_le_bytes()),
-            DType::Float32 => out.extend_from_slice(&(v as f32).to_le_bytes()),
-            _ => out.extend_from_slice(&v.to_le_bytes()),
-        }
+fn push_element(dtype: DType, v: f64, out: &mut Vec<u8>) {
+    match dtype {
+        DType::Float16 => out.extend_from_slice(&f16::from_f64(v).to_le_bytes()),
+        DType::BFloat16 => out.extend_from_slice(&bf16::from_f64(v).to_le_bytes()),
+        DType::Float32 => out.extend_from_slice(&(v as f32).to_le_bytes()),
+        _ => out.extend_from_slice(&v.to_le_bytes()),
     }
-    out
+}
+
+/// A `Write` sink that adds little-endian elements into a float64 accumulator as they stream
+/// in (so an input tensor is never held in memory).
+struct Accumulate<'a> {
+    dtype: DType,
+    size: usize,
+    acc: &'a mut [f64],
+    idx: usize,
+    carry: Vec<u8>,
+}
+
+impl Accumulate<'_> {
+    fn add(&mut self, c: &[u8]) -> std::io::Result<()> {
+        let slot = self.acc.get_mut(self.idx).ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "more elements than the shape",
+            )
+        })?;
+        *slot += element_to_f64(self.dtype, c);
+        self.idx += 1;
+        Ok(())
+    }
+}
+
+impl std::io::Write for Accumulate<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut data = buf;
+        if !self.carry.is_empty() {
+            let need = (self.size - self.carry.len()).min(data.len());
+            self.carry.extend_from_slice(&data[..need]);
+            data = &data[need..];
+            if self.carry.len() == self.size {
+                let c = std::mem::take(&mut self.carry);
+                self.add(&c)?;
+            }
+        }
+        let mut chunks = data.chunks_exact(self.size);
+        for c in &mut chunks {
+            self.add(c)?;
+        }
+        self.carry.extend_from_slice(chunks.remainder());
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A `Read` source producing `acc[i] / n` rounded to `dtype`, in bounded chunks.
+struct Emit<'a> {
+    dtype: DType,
+    acc: &'a [f64],
+    n: f64,
+    idx: usize,
+    buf: Vec<u8>,
+    pos: usize,
+}
+
+impl std::io::Read for Emit<'_> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if self.pos == self.buf.len() {
+            self.buf.clear();
+            self.pos = 0;
+            let end = (self.idx + 65_536).min(self.acc.len());
+            for &v in &self.acc[self.idx..end] {
+                push_element(self.dtype, v / self.n, &mut self.buf);
+            }
+            self.idx = end;
+        }
+        let k = out.len().min(self.buf.len() - self.pos);
+        out[..k].copy_from_slice(&self.buf[self.pos..self.pos + k]);
+        self.pos += k;
+        Ok(k)
+    }
 }
 
 /// Averages `inputs` into a TF bundle at `out_prefix` (see the module docs).
@@ -137,31 +199,43 @@ pub fn average(
             .ok_or_else(|| Error::new(ErrorKind::Usage("listed tensor vanished".into())))?;
         let (dtype, shape) = (info.dtype, info.shape.clone());
         if dtype.is_float() {
-            let mut acc: Vec<f64> = Vec::new();
+            let (Some(count), Some(nbytes), Some(size)) =
+                (info.num_elements(), info.nbytes(), dtype.element_size())
+            else {
+                return Err(Error::new(ErrorKind::Usage("tensor too large".into())).with_key(*name));
+            };
+            let count = usize::try_from(count).map_err(|_| {
+                Error::new(ErrorKind::Usage("tensor too large".into())).with_key(*name)
+            })?;
+            let mut acc = vec![0f64; count];
             for &i in idx {
-                let t = inputs[i].read(name)?;
-                let TensorData::Bytes(b) = &t.data else {
-                    return Err(
-                        Error::new(ErrorKind::Usage("float tensor without bytes".into()))
-                            .with_key(*name),
-                    );
+                let mut sink = Accumulate {
+                    dtype,
+                    size,
+                    acc: &mut acc,
+                    idx: 0,
+                    carry: Vec::new(),
                 };
-                let v = to_f64(dtype, b);
-                if acc.is_empty() {
-                    acc = v;
-                } else {
-                    for (a, x) in acc.iter_mut().zip(v) {
-                        *a += x;
-                    }
+                inputs[i].read_raw_to(name, &mut sink)?;
+                if sink.idx != count || !sink.carry.is_empty() {
+                    return Err(Error::new(ErrorKind::Usage(format!(
+                        "read {} of {count} elements",
+                        sink.idx
+                    )))
+                    .with_path(inputs[i].prefix())
+                    .with_key(*name));
                 }
             }
-            let n = idx.len() as f64;
-            for a in &mut acc {
-                *a /= n;
-            }
-            let bytes = from_f64(dtype, &acc);
-            p.bytes_done += bytes.len() as u64;
-            w.add_bytes(name, dtype, &shape, &bytes)?;
+            let mut src = Emit {
+                dtype,
+                acc: &acc,
+                n: idx.len() as f64,
+                idx: 0,
+                buf: Vec::new(),
+                pos: 0,
+            };
+            w.add_raw_from(name, dtype, &shape, &mut src, nbytes)?;
+            p.bytes_done += nbytes;
             report.averaged.push(name.to_string());
         } else {
             let last = idx[idx.len() - 1];
@@ -174,4 +248,59 @@ pub fn average(
     }
     w.finish()?;
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    #[test]
+    fn accumulate_handles_elements_split_across_writes_and_emit_rounds_once() {
+        let vals = [1.5f32, -2.25, 3.0e-8, f32::MAX];
+        let bytes: Vec<u8> = vals.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let mut acc = vec![0f64; 4];
+        for split in [1usize, 3, 5, 16] {
+            let mut s = Accumulate {
+                dtype: DType::Float32,
+                size: 4,
+                acc: &mut acc,
+                idx: 0,
+                carry: Vec::new(),
+            };
+            for c in bytes.chunks(split) {
+                s.write_all(c).unwrap();
+            }
+            assert_eq!((s.idx, s.carry.len()), (4, 0));
+        }
+        let expected: Vec<f64> = vals.iter().map(|&v| 4.0 * f64::from(v)).collect();
+        assert_eq!(acc, expected);
+        let mut out = Vec::new();
+        Emit {
+            dtype: DType::Float32,
+            acc: &acc,
+            n: 4.0,
+            idx: 0,
+            buf: Vec::new(),
+            pos: 0,
+        }
+        .read_to_end(&mut out)
+        .unwrap();
+        assert_eq!(out, bytes);
+        // bfloat16: rounding from f64 happens once, to nearest even (1 + 2^-8 is a tie -> 1.0)
+        let mut b = Vec::new();
+        push_element(DType::BFloat16, 1.0 + 2f64.powi(-8), &mut b);
+        assert_eq!(b, [0x80, 0x3f]);
+        let mut s = Accumulate {
+            dtype: DType::Float16,
+            size: 2,
+            acc: &mut [0f64][..],
+            idx: 0,
+            carry: Vec::new(),
+        };
+        assert!(
+            s.write_all(&[0, 0x3c, 0, 0x3c]).is_err(),
+            "more elements than the shape"
+        );
+    }
 }

@@ -186,6 +186,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             check_output(std::slice::from_ref(&args.out), args.force)?;
             let ckpt = Checkpoint::open(&args.path)
                 .with_context(|| format!("opening {}", args.path.display()))?;
+            if is_checkpoint_file(ckpt.prefix(), &args.out) {
+                bail!(
+                    "{} is a file of the input checkpoint; choose another output",
+                    args.out.display()
+                );
+            }
             let opts = Options {
                 selection,
                 strict: args.strict,
@@ -218,10 +224,56 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// True if `path` is one of the files of the checkpoint at `prefix` (`PREFIX.index`,
+/// `PREFIX.meta`, `PREFIX.data-*`); `PREFIX.safetensors` is not.
+pub fn is_checkpoint_file(prefix: &Path, path: &Path) -> bool {
+    let (Some(dir), Some(base)) = (prefix.parent(), prefix.file_name()) else {
+        return false;
+    };
+    let (Some(pdir), Some(pname)) = (path.parent(), path.file_name()) else {
+        return false;
+    };
+    let canon = |d: &Path| {
+        let d = if d.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            d
+        };
+        d.canonicalize().ok()
+    };
+    let (base, pname) = (base.to_string_lossy(), pname.to_string_lossy());
+    let Some(rest) = pname
+        .strip_prefix(base.as_ref())
+        .and_then(|r| r.strip_prefix('.'))
+    else {
+        return false;
+    };
+    (rest == "index" || rest == "meta" || rest.starts_with("data-"))
+        && canon(dir).is_some()
+        && canon(dir) == canon(pdir)
+}
+
 fn skipped_note(n: usize) -> String {
     if n == 0 {
         String::new()
     } else {
         format!(", {n} skipped")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkpoint_files_are_recognised() {
+        let dir = std::env::temp_dir();
+        let p = dir.join("model.ckpt");
+        assert!(is_checkpoint_file(&p, &dir.join("model.ckpt.index")));
+        assert!(is_checkpoint_file(&p, &dir.join("model.ckpt.data-00000-of-00001")));
+        assert!(is_checkpoint_file(&p, &dir.join("model.ckpt.meta")));
+        assert!(!is_checkpoint_file(&p, &dir.join("model.ckpt.safetensors")));
+        assert!(!is_checkpoint_file(&p, &dir.join("model.ckpt2.index")));
+        assert!(!is_checkpoint_file(&p, &dir.join("other.index")));
     }
 }

@@ -393,8 +393,9 @@ pub fn plan_with(
     }
     let path = sel.model.clone().filter(|p| !p.is_empty());
     let mut epoch = sel.epoch;
-    // §6.3 step 3: no model and no training start epoch.
-    if path.is_none() && sel.start_epoch.is_none() {
+    // §6.3 step 3: no model and no training start epoch (`eval` sets a start epoch via
+    // init_train_from_config, so it fails at step 6 instead).
+    if path.is_none() && sel.start_epoch.is_none() && task != "eval" {
         if config.bool("allow_random_model_init", false)? {
             planner.note("No model will be loaded. Randomly initializing model.");
             epoch = Some(1);

@@ -183,6 +183,11 @@ fn config_errors_and_unsupported_features() {
     let c = cfg("task = \"search\"");
     let e = plan(&c, targets(&[])).err().unwrap();
     assert_eq!(e.label(), "no_model");
+    // eval sets a start epoch first, so RETURNN fails at `assert self.epoch` instead.
+    let c = cfg("task = \"eval\"");
+    let e = plan(&c, targets(&[])).err().unwrap();
+    assert_eq!(e.label(), "no_epoch");
+    assert!(e.message().starts_with("AssertionError: task 'eval'"));
 }
 
 #[test]

@@ -27,10 +27,11 @@ pub struct TargetVar {
 }
 
 impl TargetVar {
-    /// A layer parameter; `global_step` is recognised as a non-layer saveable.
+    /// A layer parameter; `global_step` and optimizer variables (`optimize/...`, saved with
+    /// `debug_save_updater_vars`) are recognised as non-layer saveables.
     pub fn new(name: impl Into<String>, dtype: DType, shape: Vec<u64>) -> TargetVar {
         let name = name.into();
-        let layer_param = name != "global_step";
+        let layer_param = name != "global_step" && !name.starts_with("optimize/");
         TargetVar {
             name,
             dtype,

@@ -240,10 +240,27 @@ fn human_row(s: &mut String, r: &Row) {
 fn fmt_stat(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
-        Value::Number(n) => n
-            .as_f64()
-            .map_or_else(|| n.to_string(), |f| format!("{f:.6}")),
+        Value::Number(n) => n.as_f64().map_or_else(|| n.to_string(), fmt_g),
         other => other.to_string(),
+    }
+}
+
+/// Six significant digits, like C's `%g`.
+fn fmt_g(f: f64) -> String {
+    if f == 0.0 || (1e-4..1e6).contains(&f.abs()) {
+        let digits = if f == 0.0 {
+            0
+        } else {
+            (5 - f.abs().log10().floor() as i32).max(0) as usize
+        };
+        let s = format!("{f:.digits$}");
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s
+        }
+    } else {
+        format!("{f:.5e}")
     }
 }
 
@@ -430,30 +447,23 @@ pub fn stats(t: &Tensor) -> Option<Stats> {
     if n == 0 {
         return None;
     }
-    let value = |i| match element(t, i) {
-        Elem::F(v) => v,
-        Elem::I(v) => v as f64,
-        Elem::U(v) => v as f64,
-        Elem::B(v) => f64::from(u8::from(v)),
-        Elem::C(..) | Elem::S(_) => f64::NAN,
-    };
+    // Chunked, with the dtype dispatch outside the inner loops (tensors can be large).
+    const CHUNK: usize = 1 << 16;
+    let mut buf = Vec::with_capacity(CHUNK.min(n));
     let (mut min, mut max, mut sum, mut sumsq) = (f64::INFINITY, f64::NEG_INFINITY, 0.0, 0.0);
     let mut nan = false;
-    for i in 0..n {
-        let v = value(i);
-        if v.is_nan() {
-            nan = true;
+    let mut at = 0;
+    while at < n {
+        let end = (at + CHUNK).min(n);
+        decode_chunk(t, at, end, &mut buf);
+        for &v in &buf {
+            nan |= v.is_nan();
+            min = min.min(v);
+            max = max.max(v);
+            sum += v;
+            sumsq += v * v;
         }
-        min = min.min(v);
-        max = max.max(v);
-        sum += v;
-        sumsq += v * v;
-    }
-    let mean = sum / n as f64;
-    let mut var = 0.0;
-    for i in 0..n {
-        let d = value(i) - mean;
-        var += d * d;
+        at = end;
     }
     if nan {
         return Some(Stats {
@@ -464,6 +474,18 @@ pub fn stats(t: &Tensor) -> Option<Stats> {
             rms: f64::NAN,
         });
     }
+    let mean = sum / n as f64;
+    let mut var = 0.0;
+    let mut at = 0;
+    while at < n {
+        let end = (at + CHUNK).min(n);
+        decode_chunk(t, at, end, &mut buf);
+        for &v in &buf {
+            let d = v - mean;
+            var += d * d;
+        }
+        at = end;
+    }
     Some(Stats {
         min,
         max,
@@ -471,6 +493,31 @@ pub fn stats(t: &Tensor) -> Option<Stats> {
         stddev: (var / n as f64).sqrt(),
         rms: (sumsq / n as f64).sqrt(),
     })
+}
+
+/// Elements `start..end` of a numeric tensor as f64 into `out`.
+fn decode_chunk(t: &Tensor, start: usize, end: usize, out: &mut Vec<f64>) {
+    out.clear();
+    let TensorData::Bytes(b) = &t.data else {
+        return;
+    };
+    let es = t.dtype.element_size().unwrap_or(1);
+    let bytes = &b[start * es..end * es];
+    match t.dtype {
+        DType::Float32 => out.extend(
+            bytes
+                .chunks_exact(4)
+                .map(|c| f64::from(f32::from_le_bytes([c[0], c[1], c[2], c[3]]))),
+        ),
+        DType::Float64 => out.extend(bytes.chunks_exact(8).map(|c| f64::from_le_bytes(le(c)))),
+        _ => out.extend((start..end).map(|i| match element(t, i) {
+            Elem::F(v) => v,
+            Elem::I(v) => v as f64,
+            Elem::U(v) => v as f64,
+            Elem::B(v) => f64::from(u8::from(v)),
+            Elem::C(..) | Elem::S(_) => f64::NAN,
+        })),
+    }
 }
 
 fn fmt_elem(e: Elem<'_>) -> String {
@@ -617,6 +664,16 @@ mod tests {
             let s = stats(&t).unwrap();
             assert_eq!((s.min, s.max, s.mean), (-2.0, 1.0, -0.5), "{dtype}");
         }
+    }
+
+    #[test]
+    fn stat_numbers() {
+        assert_eq!(fmt_g(0.020937028), "0.020937");
+        assert_eq!(fmt_g(-0.507483), "-0.507483");
+        assert_eq!(fmt_g(21.0), "21");
+        assert_eq!(fmt_g(0.0), "0");
+        assert_eq!(fmt_g(123456.7), "123457");
+        assert_eq!(fmt_g(3.4e38), "3.40000e38");
     }
 
     #[test]

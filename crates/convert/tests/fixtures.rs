@@ -374,3 +374,42 @@ fn diff_of_two_epochs_matches_a_direct_comparison() {
     let d = convert::diff::diff(&a, &a, 0.0, 0.0, &mut |_| {}).unwrap();
     assert!(d.equal);
 }
+
+#[test]
+fn float8_maps_only_with_the_option_and_keeps_the_bytes() {
+    let case = fixtures().join("rawop_exotic_dtypes");
+    let m: serde_json::Value = serde_json::from_slice(&load(&case.join("manifest.json"))).unwrap();
+    let ckpt = Checkpoint::open(case.join("raw_savev2")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let plain = to_safetensors::plan(&ckpt, &Options::default()).unwrap();
+    assert!(
+        plain.tensors.is_empty(),
+        "nothing mappable without --float8"
+    );
+    assert!(plain.skipped.iter().any(|s| s.reason.contains("--float8")));
+    let out = dir.path().join("f8.safetensors");
+    let opts = Options {
+        float8: true,
+        ..Options::default()
+    };
+    to_safetensors::to_safetensors(&ckpt, &out, &opts, &mut |_| {}).unwrap();
+    let bytes = load(&out);
+    let st = SafeTensors::deserialize(&bytes).unwrap();
+    let mut n = 0;
+    for t in m["checkpoints"][0]["tensors"].as_array().unwrap() {
+        let dtype = t["dtype"].as_str().unwrap();
+        if !dtype.starts_with("float8") {
+            continue;
+        }
+        let v = st.tensor(t["name"].as_str().unwrap()).unwrap();
+        let want = if dtype == "float8_e4m3fn" {
+            safetensors::Dtype::F8_E4M3
+        } else {
+            safetensors::Dtype::F8_E5M2
+        };
+        assert_eq!(v.dtype(), want);
+        assert_eq!(hex::encode(v.data()), t["raw_hex"].as_str().unwrap());
+        n += 1;
+    }
+    assert_eq!(n, 2);
+}

@@ -270,7 +270,10 @@ mod tests {
         let dir = std::env::temp_dir();
         let p = dir.join("model.ckpt");
         assert!(is_checkpoint_file(&p, &dir.join("model.ckpt.index")));
-        assert!(is_checkpoint_file(&p, &dir.join("model.ckpt.data-00000-of-00001")));
+        assert!(is_checkpoint_file(
+            &p,
+            &dir.join("model.ckpt.data-00000-of-00001")
+        ));
         assert!(is_checkpoint_file(&p, &dir.join("model.ckpt.meta")));
         assert!(!is_checkpoint_file(&p, &dir.join("model.ckpt.safetensors")));
         assert!(!is_checkpoint_file(&p, &dir.join("model.ckpt2.index")));

@@ -46,6 +46,14 @@ pub enum SelectErrorKind {
     CleanupNoScores,
     /// Cleanup would delete a TF checkpoint without `.index` (`AssertionError`).
     CleanupIndexMissing,
+    /// `task = "eval"` without `load` needs `epoch` or `load_epoch` >= 0 (`AssertionError`).
+    EvalEpochMissing,
+    /// `task = "eval"`: `epoch` and `load_epoch` differ (`AssertionError`).
+    EvalEpochMismatch,
+    /// `epoch` is typed but not an int, or a string `int()` rejects.
+    EpochNotInt,
+    /// `epoch = None` (typed), compared with an int (`TypeError`).
+    EpochNone,
 }
 
 impl SelectErrorKind {
@@ -73,6 +81,10 @@ impl SelectErrorKind {
             SelectErrorKind::CleanupOptions => "cleanup_options",
             SelectErrorKind::CleanupNoScores => "cleanup_no_scores",
             SelectErrorKind::CleanupIndexMissing => "cleanup_index_missing",
+            SelectErrorKind::EvalEpochMissing => "eval_epoch_missing",
+            SelectErrorKind::EvalEpochMismatch => "eval_epoch_mismatch",
+            SelectErrorKind::EpochNotInt => "epoch_not_int",
+            SelectErrorKind::EpochNone => "epoch_none",
         }
     }
 
@@ -82,7 +94,9 @@ impl SelectErrorKind {
             SelectErrorKind::StartEpochNotInt | SelectErrorKind::StartEpochInconsistent => {
                 "ValueError"
             }
-            SelectErrorKind::LoadEpochNone | SelectErrorKind::NumEpochsNone => "TypeError",
+            SelectErrorKind::LoadEpochNone
+            | SelectErrorKind::NumEpochsNone
+            | SelectErrorKind::EpochNone => "TypeError",
             SelectErrorKind::StartEpochModelMissing => "KeyError",
             SelectErrorKind::StartBatchNotAuto => "Exception",
             SelectErrorKind::EpochOverflow

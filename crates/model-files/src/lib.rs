@@ -34,6 +34,6 @@ pub use paths::{
     model_epoch_from_filename,
 };
 pub use select::{
-    config_get_final_epoch, get_epoch_model, get_epoch_model_with, get_existing_models, Backend,
-    Selection,
+    config_get_final_epoch, get_epoch_model, get_epoch_model_with, get_existing_models,
+    main_task_config, resolve, Backend, Selection,
 };

@@ -59,8 +59,9 @@ pub struct Selection {
     pub epoch: Option<Epoch>,
     /// Path of the selected model, without extension (as RETURNN keeps it).
     pub model: Option<String>,
-    /// Where training starts (`get_train_start_epoch`), for tasks that compute it
-    /// (`train`, `initialize_model`, `nop_init_net_train`); `None` otherwise.
+    /// Where training starts (`get_train_start_epoch`), for the tasks that call
+    /// `init_train_from_config` (`train`, `eval`, `initialize_model`, `nop_init_net_train`);
+    /// `None` otherwise.
     pub start_epoch: Option<Epoch>,
     /// Existing models found (epoch -> path without extension).
     pub existing: BTreeMap<Epoch, String>,
@@ -233,6 +234,97 @@ fn tuple_repr(epoch: Option<Epoch>, path: Option<&str>) -> String {
     format!("({e}, {p})")
 }
 
+/// What RETURNN's `__main__` does to the config before the engine selects a model (spec
+/// §6.2), for TF net-dict: `task = "eval"` without `load` needs `epoch` or `load_epoch`
+/// (`epoch` wins and is copied into `load_epoch`; both set must match); `task = "forward"`
+/// (without a `forward_callback`) copies `epoch` into `load_epoch`. Other tasks: unchanged.
+pub fn main_task_config(config: &Config) -> Result<Option<Config>, SelectError> {
+    let task = config
+        .value("task", Some("train"))
+        .map_err(config_err)?
+        .unwrap_or_else(|| "train".into());
+    let epoch_none =
+        "TypeError: '>=' not supported between instances of 'NoneType' and 'int' (epoch=None)";
+    match task.as_str() {
+        "eval" => {
+            let load = config.value("load", None).map_err(config_err)?;
+            if load.is_some_and(|l| !l.is_empty()) {
+                return Ok(None);
+            }
+            let epoch = read_int(
+                config,
+                "epoch",
+                -1,
+                SelectErrorKind::EpochNotInt,
+                SelectErrorKind::EpochNone,
+                epoch_none,
+            )?;
+            let load_epoch = read_int(
+                config,
+                "load_epoch",
+                -1,
+                SelectErrorKind::LoadEpochNotInt,
+                SelectErrorKind::LoadEpochNone,
+                "TypeError: '<' not supported between instances of 'NoneType' and 'int' (load_epoch=None)",
+            )?;
+            if epoch >= 0 {
+                if load_epoch >= 0 && load_epoch != epoch {
+                    return Err(SelectError::new(
+                        SelectErrorKind::EvalEpochMismatch,
+                        format!("AssertionError: epoch and load_epoch have to match (task 'eval': epoch={epoch}, load_epoch={load_epoch})"),
+                    ));
+                }
+                let mut c = config.clone();
+                c.set("load_epoch", returnn_config::Value::Int(epoch));
+                Ok(Some(c))
+            } else if load_epoch >= 0 {
+                Ok(None)
+            } else {
+                Err(SelectError::new(
+                    SelectErrorKind::EvalEpochMissing,
+                    "AssertionError: specify epoch or load_epoch (task 'eval' without 'load')",
+                ))
+            }
+        }
+        "forward" | "hpx" => {
+            let callback = config
+                .get("forward_callback")
+                .is_some_and(|v| v.truthy().unwrap_or(true));
+            if callback || !config.has("epoch") {
+                return Ok(None);
+            }
+            let epoch = read_int(
+                config,
+                "epoch",
+                0,
+                SelectErrorKind::EpochNotInt,
+                SelectErrorKind::EpochNone,
+                epoch_none,
+            );
+            let mut c = config.clone();
+            match epoch {
+                Ok(e) => c.set("load_epoch", returnn_config::Value::Int(e)),
+                // config.int returned None: RETURNN sets load_epoch = None.
+                Err(e) if e.kind() == &SelectErrorKind::EpochNone => {
+                    c.set("load_epoch", returnn_config::Value::None)
+                }
+                Err(e) => return Err(e),
+            }
+            Ok(Some(c))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// What `returnn-ckpt resolve` answers: [`main_task_config`] then [`get_epoch_model`], i.e.
+/// the model RETURNN's `__main__` + engine load for the config's task.
+pub fn resolve(config: &Config, fs: &dyn Fs) -> Result<Selection, SelectError> {
+    match main_task_config(config)? {
+        Some(c) => get_epoch_model(&c, fs),
+        None => get_epoch_model(config, fs),
+    }
+}
+
 /// RETURNN's `get_epoch_model(config)` (spec §5), plus `get_train_start_epoch` (§5.5) for
 /// the tasks that call it. Uses the backend the config selects.
 pub fn get_epoch_model(config: &Config, fs: &dyn Fs) -> Result<Selection, SelectError> {
@@ -252,7 +344,7 @@ pub fn get_epoch_model_with(
         .unwrap_or_else(|| "train".into());
     let computes_start = matches!(
         task.as_str(),
-        "train" | "initialize_model" | "nop_init_net_train"
+        "train" | "eval" | "initialize_model" | "nop_init_net_train"
     );
     if computes_start {
         // get_train_start_epoch checks start_batch before anything else.

@@ -1162,3 +1162,47 @@ fn huge_epochs_do_not_overflow() {
     .unwrap();
     assert_eq!(get_epoch_model(&cfg, &fs).unwrap().epoch, Some(u64::MAX));
 }
+
+#[test]
+fn main_task_rules_eval_forward() {
+    // Spec §6.2: eval copies `epoch` into `load_epoch` (needs one of them unless `load`);
+    // forward copies `epoch` into `load_epoch`; eval computes a train start epoch.
+    use model_files::resolve;
+    let fs = build_fs(E123);
+    let rows: &[(&str, Result<(Option<u64>, Option<u64>), &str>)] = &[
+        ("task = 'eval'\nepoch = 2", Ok((Some(2), Some(3)))),
+        ("task = 'eval'\nload_epoch = 1", Ok((Some(1), Some(2)))),
+        (
+            "task = 'eval'\nepoch = 2\nload_epoch = 2",
+            Ok((Some(2), Some(3))),
+        ),
+        (
+            "task = 'eval'\nepoch = 2\nload_epoch = 1",
+            Err("eval_epoch_mismatch"),
+        ),
+        ("task = 'eval'", Err("eval_epoch_missing")),
+        ("task = 'eval'\nepoch = None", Err("epoch_none")),
+        (
+            "task = 'eval'\nload = 'net-model/network.001'",
+            Ok((Some(1), Some(2))),
+        ),
+        ("task = 'forward'\nepoch = 2", Ok((Some(2), None))),
+        ("task = 'forward'", Ok((Some(3), None))),
+        (
+            "task = 'forward'\nepoch = 2\ndef forward_callback(): pass",
+            Ok((Some(3), None)),
+        ),
+        ("task = 'search'\nepoch = 2", Ok((Some(3), None))),
+    ];
+    for (text, want) in rows {
+        let cfg =
+            Config::from_text(&format!("#!x\nmodel = 'net-model/network'\n{text}\n"), "c").unwrap();
+        match (resolve(&cfg, &fs), want) {
+            (Ok(sel), Ok((epoch, start))) => {
+                assert_eq!((sel.epoch, sel.start_epoch), (*epoch, *start), "{text}")
+            }
+            (Err(e), Err(label)) => assert_eq!(e.kind_label(), *label, "{text}"),
+            (got, _) => panic!("{text}: {got:?}"),
+        }
+    }
+}

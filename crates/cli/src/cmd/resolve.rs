@@ -1,8 +1,9 @@
 //! `returnn-ckpt resolve CONFIG [++key value]... [--json]`: which checkpoint RETURNN loads for
 //! a config, at which epoch, and where training continues (RETURNN's `get_epoch_model` and
-//! `get_train_start_epoch`). Paths are kept as RETURNN keeps them: relative paths stay
-//! relative and are looked up against the current directory (use `-C DIR` to run as if
-//! started in DIR, like RETURNN started there).
+//! `get_train_start_epoch`, after `__main__`'s handling of `epoch` for `eval`/`forward`).
+//! Paths are kept as RETURNN keeps them: relative paths stay relative and are looked up
+//! against the current directory (use `-C DIR` to run as if started in DIR, like RETURNN
+//! started there).
 //!
 //! JSON (stable): `{"epoch", "model", "start_epoch", "existing": {"N": path}, "notes": [..]}`;
 //! when RETURNN would raise: exit code 1 and `{"error": "<message>", "kind": "<label>"}`.
@@ -11,7 +12,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use model_files::{get_epoch_model, RealFs, SelectError, Selection};
+use model_files::{resolve, RealFs, SelectError, Selection};
 use returnn_config::{Config, ConfigFormat};
 use serde::Serialize;
 
@@ -178,7 +179,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Ok(c) => c,
         Err(f) => return report_failure(&f, json),
     };
-    let sel = match get_epoch_model(&config, &RealFs) {
+    let sel = match resolve(&config, &RealFs) {
         Ok(s) => s,
         Err(e) => return report_failure(&e.into(), json),
     };

@@ -1169,7 +1169,8 @@ fn main_task_rules_eval_forward() {
     // forward copies `epoch` into `load_epoch`; eval computes a train start epoch.
     use model_files::resolve;
     let fs = build_fs(E123);
-    let rows: &[(&str, Result<(Option<u64>, Option<u64>), &str>)] = &[
+    type Want = Result<(Option<u64>, Option<u64>), &'static str>;
+    let rows: &[(&str, Want)] = &[
         ("task = 'eval'\nepoch = 2", Ok((Some(2), Some(3)))),
         ("task = 'eval'\nload_epoch = 1", Ok((Some(1), Some(2)))),
         (

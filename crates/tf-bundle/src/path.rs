@@ -52,7 +52,14 @@ pub fn prefix_of_file(path: &Path) -> Option<PathBuf> {
     Some(path.with_file_name(stem))
 }
 
-/// Resolves `path` as described in the module docs.
+fn exists_as_checkpoint(p: &Path) -> bool {
+    with_suffix(p, ".index").is_file() || p.is_file()
+}
+
+/// Resolves `path` as described in the module docs. A directory's `checkpoint` state file is
+/// followed like `tf.train.latest_checkpoint` (relative paths against the directory), plus
+/// one convenience TF lacks: an absolute path that does not exist is retried as the same
+/// file name inside the directory.
 pub fn resolve(path: &Path) -> Result<Resolved> {
     if path.is_dir() {
         let state = CheckpointState::read_dir(path)?.ok_or_else(|| {
@@ -61,9 +68,20 @@ pub fn resolve(path: &Path) -> Result<Resolved> {
             ))
             .with_path(path)
         })?;
-        let target = state
+        let mut target = state
             .model_path_in(path)
             .map_err(|e| e.with_path(path.join("checkpoint")))?;
+        // A state file copied from another machine often holds absolute paths that no longer
+        // exist (RETURNN writes absolute paths); then look for the same name in this
+        // directory. (TF would report "no checkpoint" here.)
+        if target.is_absolute() && !exists_as_checkpoint(&target) {
+            if let Some(name) = target.file_name() {
+                let local = path.join(name);
+                if exists_as_checkpoint(&local) {
+                    target = local;
+                }
+            }
+        }
         if target.is_dir() {
             return Err(Error::new(ErrorKind::NoCheckpoint(
                 "the `checkpoint` state file names a directory".into(),
@@ -205,6 +223,29 @@ mod tests {
             Some(PathBuf::from("a/network.003"))
         );
         assert_eq!(prefix_of_file(Path::new("a/network.003")), None);
+    }
+
+    #[test]
+    fn stale_absolute_state_paths_fall_back_to_the_directory() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("ckpt-7.index"), b"x").unwrap();
+        std::fs::write(
+            tmp.path().join("checkpoint"),
+            "model_checkpoint_path: \"/nonexistent/elsewhere/ckpt-7\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            resolve(tmp.path()).unwrap(),
+            Resolved::V2 {
+                prefix: tmp.path().join("ckpt-7")
+            }
+        );
+        std::fs::write(
+            tmp.path().join("checkpoint"),
+            "model_checkpoint_path: \"ckpt-8\"",
+        )
+        .unwrap();
+        assert!(resolve(tmp.path()).is_err());
     }
 
     #[test]

@@ -121,64 +121,58 @@ fn kind(d: DType) -> Kind {
     }
 }
 
-fn floats(d: DType, b: &[u8]) -> Vec<f64> {
+fn floats(d: DType, b: &[u8]) -> Box<dyn Iterator<Item = f64> + '_> {
     use half::{bf16, f16};
     match d {
-        DType::Float16 => b
-            .chunks_exact(2)
-            .map(|c| f16::from_le_bytes([c[0], c[1]]).to_f64())
-            .collect(),
-        DType::BFloat16 => b
-            .chunks_exact(2)
-            .map(|c| bf16::from_le_bytes([c[0], c[1]]).to_f64())
-            .collect(),
-        DType::Float32 | DType::Complex64 => b
-            .chunks_exact(4)
-            .map(|c| f64::from(f32::from_le_bytes([c[0], c[1], c[2], c[3]])))
-            .collect(),
-        _ => b
-            .chunks_exact(8)
-            .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
-            .collect(),
+        DType::Float16 => Box::new(
+            b.chunks_exact(2)
+                .map(|c| f16::from_le_bytes([c[0], c[1]]).to_f64()),
+        ),
+        DType::BFloat16 => Box::new(
+            b.chunks_exact(2)
+                .map(|c| bf16::from_le_bytes([c[0], c[1]]).to_f64()),
+        ),
+        DType::Float32 | DType::Complex64 => Box::new(
+            b.chunks_exact(4)
+                .map(|c| f64::from(f32::from_le_bytes([c[0], c[1], c[2], c[3]]))),
+        ),
+        _ => Box::new(
+            b.chunks_exact(8)
+                .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])),
+        ),
     }
 }
 
-fn ints(d: DType, b: &[u8]) -> Vec<i128> {
+fn ints(d: DType, b: &[u8]) -> Box<dyn Iterator<Item = i128> + '_> {
     match d {
-        DType::Int8 | DType::QInt8 => b.iter().map(|&x| i128::from(x as i8)).collect(),
-        DType::UInt8 | DType::QUInt8 | DType::Bool => b.iter().map(|&x| i128::from(x)).collect(),
-        DType::Int16 | DType::QInt16 => b
-            .chunks_exact(2)
-            .map(|c| i128::from(i16::from_le_bytes([c[0], c[1]])))
-            .collect(),
-        DType::UInt16 | DType::QUInt16 => b
-            .chunks_exact(2)
-            .map(|c| i128::from(u16::from_le_bytes([c[0], c[1]])))
-            .collect(),
-        DType::Int32 | DType::QInt32 => b
-            .chunks_exact(4)
-            .map(|c| i128::from(i32::from_le_bytes([c[0], c[1], c[2], c[3]])))
-            .collect(),
-        DType::UInt32 => b
-            .chunks_exact(4)
-            .map(|c| i128::from(u32::from_le_bytes([c[0], c[1], c[2], c[3]])))
-            .collect(),
-        DType::Int64 => b
-            .chunks_exact(8)
-            .map(|c| {
-                i128::from(i64::from_le_bytes([
-                    c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7],
-                ]))
-            })
-            .collect(),
-        _ => b
-            .chunks_exact(8)
-            .map(|c| {
-                i128::from(u64::from_le_bytes([
-                    c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7],
-                ]))
-            })
-            .collect(),
+        DType::Int8 | DType::QInt8 => Box::new(b.iter().map(|&x| i128::from(x as i8))),
+        DType::UInt8 | DType::QUInt8 | DType::Bool => Box::new(b.iter().map(|&x| i128::from(x))),
+        DType::Int16 | DType::QInt16 => Box::new(
+            b.chunks_exact(2)
+                .map(|c| i128::from(i16::from_le_bytes([c[0], c[1]]))),
+        ),
+        DType::UInt16 | DType::QUInt16 => Box::new(
+            b.chunks_exact(2)
+                .map(|c| i128::from(u16::from_le_bytes([c[0], c[1]]))),
+        ),
+        DType::Int32 | DType::QInt32 => Box::new(
+            b.chunks_exact(4)
+                .map(|c| i128::from(i32::from_le_bytes([c[0], c[1], c[2], c[3]]))),
+        ),
+        DType::UInt32 => Box::new(
+            b.chunks_exact(4)
+                .map(|c| i128::from(u32::from_le_bytes([c[0], c[1], c[2], c[3]]))),
+        ),
+        DType::Int64 => Box::new(b.chunks_exact(8).map(|c| {
+            i128::from(i64::from_le_bytes([
+                c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7],
+            ]))
+        })),
+        _ => Box::new(b.chunks_exact(8).map(|c| {
+            i128::from(u64::from_le_bytes([
+                c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7],
+            ]))
+        })),
     }
 }
 
@@ -187,12 +181,12 @@ fn compare(dtype: DType, a: &TensorData, b: &TensorData, atol: f64, rtol: f64) -
     match (a, b) {
         (TensorData::Bytes(x), TensorData::Bytes(y)) => match kind(dtype) {
             Kind::Float => {
-                for (p, q) in floats(dtype, x).into_iter().zip(floats(dtype, y)) {
+                for (p, q) in floats(dtype, x).zip(floats(dtype, y)) {
                     s.add(p, q, atol, rtol);
                 }
             }
             Kind::Int => {
-                for (p, q) in ints(dtype, x).into_iter().zip(ints(dtype, y)) {
+                for (p, q) in ints(dtype, x).zip(ints(dtype, y)) {
                     if p != q {
                         // exact difference, then to float for the tolerance test
                         let d = (p - q).unsigned_abs() as f64;

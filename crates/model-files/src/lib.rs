@@ -10,6 +10,13 @@
 //!
 //! The behaviour is RETURNN 1.20261022 (the pip release, see the spec's "pip vs snapshot").
 //!
+//! Entry points: [`get_epoch_model`] is RETURNN's `EngineBase.get_epoch_model` (+
+//! `get_train_start_epoch`); [`resolve`] first applies `__main__`'s task rules
+//! ([`main_task_config`]: `epoch` -> `load_epoch` for `eval`/`forward`) and is what
+//! `returnn-ckpt resolve` shows. Errors are [`SelectError`]s whose kinds have stable labels
+//! ([`SelectError::kind_label`]) and whose messages start with the Python exception RETURNN
+//! raises (`AssertionError: ...`, `KeyError: 5 ...`).
+//!
 //! Deviation from the cross-crate contract: epochs are [`Epoch`] = `u64` (not `u32`), because
 //! RETURNN's epochs are unbounded Python ints and real file names such as
 //! `network.4294967296` must round-trip.

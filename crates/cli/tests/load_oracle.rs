@@ -172,3 +172,54 @@ fn failed_plan_writes_nothing() {
     assert!(!out.exists());
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
+
+/// The reverse conversion on real data: `returnn_import_epoch1`'s saved LSTMCell params are
+/// RETURNN's NativeLSTM -> LSTMCell conversion of `returnn_train_nativelstm`'s epoch 3 (learning
+/// rate 0), so importing them back into the NativeLSTM network must give epoch 3's `W`, `W_re`,
+/// `b` bit for bit.
+#[test]
+fn basic_to_native_round_trip_on_real_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("back.safetensors");
+    let o = Command::new(env!("CARGO_BIN_EXE_returnn-ckpt"))
+        .current_dir(fixtures().join("returnn_train_nativelstm"))
+        .args([
+            "load",
+            "returnn.config",
+            "--target",
+            "net-model/network.003",
+            "--json",
+        ])
+        .args([
+            "++import_model_train_epoch1",
+            "../returnn_import_epoch1/net-model/network.001",
+        ])
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let plan: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(o.status.success(), "{plan}");
+    assert_eq!(
+        plan["variables"]["fw0/rec/W_re"]["rule"],
+        "convert:basic_lstm_to_native_lstm_W_re"
+    );
+    assert_eq!(
+        plan["variables"]["fw0/rec/W"]["keys"],
+        serde_json::json!(["fw0/rec/lstm_cell/kernel"])
+    );
+    let written = safetensors_digests(&out);
+    let m = manifest("returnn_train_nativelstm");
+    let ck = m["checkpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["prefix"] == "net-model/network.003")
+        .unwrap();
+    for t in ck["tensors"].as_array().unwrap() {
+        let name = t["name"].as_str().unwrap();
+        if name.starts_with("fw0/") {
+            assert_eq!(written[name].2, t["sha256"].as_str().unwrap(), "{name}");
+        }
+    }
+}

@@ -40,7 +40,10 @@ pub enum Transform {
     NativeToBasicKernel,
     /// Key `[b]`: swap gate blocks 0,1 (R-LSTM-N2B-2).
     NativeToBasicBias,
-    /// Keys `[kernel, bias]`: one output of the BasicLSTM -> NativeLSTM split (R-LSTM-B2N-1/2).
+    /// One output of the BasicLSTM -> NativeLSTM split (R-LSTM-B2N-1/2): key `[kernel]` for
+    /// `W` / `W_re` (`n` = columns / 4), key `[bias]` for `b`. RETURNN reads both tensors and
+    /// checks them together; the plan does that check on the shapes of both
+    /// ([`check_basic_pair`]).
     BasicToNative(NativePart),
     /// Keys `cudnn/CudnnRNNParamsToCanonical:0..15` (R-CUDNN-2).
     CudnnToBlock(BlockPart),
@@ -66,8 +69,11 @@ impl Transform {
     /// The number of source tensors this transform takes.
     pub fn arity(&self) -> usize {
         match self {
-            Transform::Identity | Transform::Flatten | Transform::NativeToBasicBias => 1,
-            Transform::NativeToBasicKernel | Transform::BasicToNative(_) => 2,
+            Transform::Identity
+            | Transform::Flatten
+            | Transform::NativeToBasicBias
+            | Transform::BasicToNative(_) => 1,
+            Transform::NativeToBasicKernel => 2,
             Transform::CudnnToBlock(_) => 16,
         }
     }
@@ -112,17 +118,30 @@ impl Transform {
                     py_shape(other)
                 ))),
             },
-            Transform::BasicToNative(part) => {
-                let (n_in, n) = basic_check(s(0), s(1))?;
-                Ok((
-                    dtype,
-                    match part {
-                        NativePart::W => vec![n_in, 4 * n],
-                        NativePart::WRe => vec![n, 4 * n],
-                        NativePart::B => vec![4 * n],
-                    },
-                ))
-            }
+            Transform::BasicToNative(NativePart::B) => match s(0) {
+                [c] if c % 4 == 0 => Ok((dtype, vec![*c])),
+                other => Err(err(format!(
+                    "LSTMCell bias must be 1-D with a length divisible by 4, found shape {}",
+                    py_shape(other)
+                ))),
+            },
+            Transform::BasicToNative(part) => match s(0) {
+                [rows, cols] if cols % 4 == 0 && *rows > cols / 4 => {
+                    let n = cols / 4;
+                    Ok((
+                        dtype,
+                        if *part == NativePart::W {
+                            vec![rows - n, *cols]
+                        } else {
+                            vec![n, *cols]
+                        },
+                    ))
+                }
+                other => Err(err(format!(
+                    "LSTMCell kernel must be (n_in+n, 4n) with n_in > 0, found shape {}",
+                    py_shape(other)
+                ))),
+            },
             Transform::CudnnToBlock(part) => {
                 let shapes: Vec<&[u64]> = (0..16).map(s).collect();
                 let (n_in, n) = cudnn_check(&shapes)?;
@@ -148,13 +167,13 @@ impl Transform {
             Transform::Flatten => inputs.swap_remove(0).reshape(out_shape),
             Transform::NativeToBasicKernel => native_to_basic_kernel(&inputs[0], &inputs[1]),
             Transform::NativeToBasicBias => inputs[0].swap_gate_blocks_01(),
+            Transform::BasicToNative(NativePart::B) => inputs[0].swap_gate_blocks_01(),
             Transform::BasicToNative(part) => {
-                let (w, w_re, b) = basic_to_native(&inputs[0], &inputs[1])?;
-                Ok(match part {
-                    NativePart::W => w,
-                    NativePart::WRe => w_re,
-                    NativePart::B => b,
-                })
+                let k = inputs[0].swap_gate_blocks_01()?;
+                let n = out_shape[1] / 4;
+                let n_in = k.shape[0] - n;
+                let (w, w_re) = k.split_rows(n_in)?;
+                Ok(if *part == NativePart::W { w } else { w_re })
             }
             Transform::CudnnToBlock(part) => {
                 let (k, b) = cudnn_to_lstm_block(&inputs)?;
@@ -182,6 +201,13 @@ fn native_kernel_check(w: &[u64], w_re: &[u64]) -> Result<(), MapError> {
             py_shape(w_re)
         )))
     }
+}
+
+/// RETURNN's joint check of a LSTMCell kernel and bias before the BasicLSTM -> NativeLSTM
+/// split (`K` 2-D, `B` 1-D, `len(B) == K.cols`, `len(B) % 4 == 0`, `K.rows > n`); returns
+/// `(n_in, n)`.
+pub fn check_basic_pair(kernel: &[u64], bias: &[u64]) -> Result<(u64, u64), MapError> {
+    basic_check(kernel, bias)
 }
 
 fn basic_check(kernel: &[u64], bias: &[u64]) -> Result<(u64, u64), MapError> {

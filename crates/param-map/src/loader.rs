@@ -306,6 +306,9 @@ struct Producer {
     keys: Vec<String>,
     transform: Transform,
     rule: Rule,
+    /// `(kernel, bias)` RETURNN reads and checks together for the BasicLSTM -> NativeLSTM
+    /// split, whichever of the two the value depends on.
+    basic_pair: Option<(String, String)>,
 }
 
 /// The fixed rename table (old checkpoint suffix, new model suffix), in RETURNN's order.
@@ -553,6 +556,16 @@ pub fn plan_loader(
                         }
                     }
                 }
+                if let Some((k, b)) = &p.basic_pair {
+                    let (Some(km), Some(bm)) = (all.get(k.as_str()), all.get(b.as_str())) else {
+                        let absent = if all.contains_key(k.as_str()) { b } else { k };
+                        return Err(key_not_found(absent)
+                            .with_var(var.name.clone())
+                            .with_file(file.clone()));
+                    };
+                    crate::convert::check_basic_pair(&km.shape, &bm.shape)
+                        .map_err(|e| e.with_var(var.name.clone()).with_file(file.clone()))?;
+                }
                 let (dtype, shape) = p
                     .transform
                     .output_meta(&metas)
@@ -775,6 +788,7 @@ fn build_name_map(
         keys,
         transform: t,
         rule: Rule::Convert(t.kind().unwrap_or("identity").to_string()),
+        basic_pair: None,
     };
     for &v in missing {
         // §6.1 NativeLSTM -> Basic/Standard LSTM kernel: first matching postfix wins.
@@ -825,16 +839,14 @@ fn build_name_map(
                     }
                 }
                 if let Some((k, b)) = source {
-                    let keys = vec![k, b];
-                    map.insert(
-                        v.to_string(),
-                        conv(keys.clone(), Transform::BasicToNative(NativePart::WRe)),
-                    );
-                    map.insert(
-                        cur_w,
-                        conv(keys.clone(), Transform::BasicToNative(NativePart::W)),
-                    );
-                    map.insert(cur_b, conv(keys, Transform::BasicToNative(NativePart::B)));
+                    let pair = Some((k.clone(), b.clone()));
+                    let mk = |key: &String, part| Producer {
+                        basic_pair: pair.clone(),
+                        ..conv(vec![key.clone()], Transform::BasicToNative(part))
+                    };
+                    map.insert(v.to_string(), mk(&k, NativePart::WRe));
+                    map.insert(cur_w, mk(&k, NativePart::W));
+                    map.insert(cur_b, mk(&b, NativePart::B));
                 }
             }
         }
@@ -858,6 +870,7 @@ fn build_name_map(
                             keys: vec![one.to_string()],
                             transform: Transform::Identity,
                             rule: Rule::Rename("batch_norm_to_v1".into()),
+                            basic_pair: None,
                         },
                     );
                 }
@@ -896,6 +909,7 @@ fn build_name_map(
                             keys: vec![k.to_string()],
                             transform: Transform::Identity,
                             rule: Rule::Rename(format!("{old}->{new}")),
+                            basic_pair: None,
                         },
                     );
                     break;
@@ -926,6 +940,7 @@ fn build_name_map(
                 keys: vec![to.clone()],
                 transform: Transform::Identity,
                 rule: Rule::VarNameMapping,
+                basic_pair: None,
             },
         );
     }

@@ -557,8 +557,27 @@ fn r_lstm_b2n_worked_example() {
     );
     assert_eq!(
         status(&plan, "K/rec/b").1.unwrap(),
-        vec!["K/rec/rnn/lstm_cell/kernel", "K/rec/rnn/lstm_cell/bias"]
+        vec!["K/rec/rnn/lstm_cell/bias"]
     );
+    assert_eq!(
+        status(&plan, "K/rec/W").1.unwrap(),
+        vec!["K/rec/rnn/lstm_cell/kernel"]
+    );
+    // RETURNN checks kernel and bias together: a bias that does not fit the kernel fails.
+    let bad = src(&[
+        ("K/rec/lstm_cell/kernel", &[5, 12], 300.0),
+        ("K/rec/lstm_cell/bias", &[8], 400.0),
+    ]);
+    let e = preload_err(
+        vec![
+            var("K/rec/W", &[2, 12]),
+            var("K/rec/W_re", &[3, 12]),
+            var("K/rec/b", &[12]),
+        ],
+        &opts(),
+        &bad,
+    );
+    assert_eq!(e.kind(), &MapErrorKind::ConversionFailed);
     // R-LSTM-B2N-4: W present in the checkpoint -> nothing converted, W_re and b unresolved.
     let s3 = src(&[
         ("K/rec/W", &[2, 12], 0.0),

@@ -104,6 +104,7 @@ impl Bar {
     pub fn update(&mut self, p: &convert::Progress) {
         if !self.shown && self.tty && self.start.elapsed() > Duration::from_secs(1) {
             self.bar.set_draw_target(ProgressDrawTarget::stderr());
+            self.bar.enable_steady_tick(Duration::from_millis(250));
             self.shown = true;
         }
         self.bar.set_length(p.total);

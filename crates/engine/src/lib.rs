@@ -497,7 +497,12 @@ pub fn plan_with(
                 }),
             Err(e) => Err(e),
         };
-        planner.main_load(&opts, src)?;
+        // R-LPF-1: TF's Saver runs first unless a layer (at any depth) has a
+        // custom_param_importer or load_ignore_missing_vars is set (preloads: the planner).
+        let deep_importer = config
+            .get("network")
+            .is_some_and(|net| find_key(net, "custom_param_importer", &mut Vec::new()).is_some());
+        planner.main_load_with(&opts, src, !deep_importer)?;
     }
     Ok(EnginePlan {
         plan: planner.finish(),

@@ -102,7 +102,7 @@ impl Planner {
         let idx: Vec<usize> = (0..self.vars.len())
             .filter(|&i| self.vars[i].layer_param)
             .collect();
-        self.run(entry, opts, src, &idx, true)
+        self.run(entry, opts, src, &idx, true, false)
     }
 
     /// The main checkpoint (`load`, a resumed or imported model) over every saveable variable
@@ -112,8 +112,26 @@ impl Planner {
         opts: &LoaderOptions,
         src: Result<&dyn TensorSource, MapError>,
     ) -> Result<(), MapError> {
+        self.main_load_with(opts, src, false)
+    }
+
+    /// [`Planner::main_load`] as `TFNetwork.load_params_from_file` does it (R-LPF-1): with
+    /// `saver_first` (no layer has a `custom_param_importer` and `load_ignore_missing_vars` is
+    /// off) and no preloaded variable, TF's `Saver.restore` runs first. It succeeds only if
+    /// every variable is in the checkpoint under its own name, and then restores values
+    /// without dtype conversion, so a dtype difference is an error there; otherwise (a
+    /// `NotFoundError`) the CustomCheckpointLoader takes over, which converts dtypes.
+    pub fn main_load_with(
+        &mut self,
+        opts: &LoaderOptions,
+        src: Result<&dyn TensorSource, MapError>,
+        saver_first: bool,
+    ) -> Result<(), MapError> {
         let idx: Vec<usize> = (0..self.vars.len()).collect();
-        self.run("load", opts, src, &idx, false)
+        let any_preloaded = self.state.iter().any(|s| matches!(s, State::Loaded(_)));
+        let saver =
+            saver_first && !any_preloaded && opts.importers.is_empty() && !opts.ignore_missing;
+        self.run("load", opts, src, &idx, false, saver)
     }
 
     fn run(
@@ -123,11 +141,35 @@ impl Planner {
         src: Result<&dyn TensorSource, MapError>,
         idx: &[usize],
         register: bool,
+        saver: bool,
     ) -> Result<(), MapError> {
         let params: Vec<&TargetVar> = idx.iter().map(|&i| &self.vars[i]).collect();
         let state = &self.state;
         let pre = |j: usize| matches!(state[idx[j]], State::Loaded(_));
         let outcome = plan_loader(entry, opts, &params, &pre, src, register)?;
+        if saver && !outcome.slow_path && outcome.missing_ignored.is_empty() {
+            // Saver.restore succeeded: no dtype conversion.
+            if let Some((_, a)) = outcome
+                .assigned
+                .iter()
+                .find(|(_, a)| a.source_dtype != a.dtype)
+            {
+                return Err(MapError::new(
+                    crate::error::MapErrorKind::DtypeMismatch,
+                    format!(
+                        "Saver.restore: checkpoint tensor {} has dtype {}, the variable has dtype {} (TF restores without conversion)",
+                        a.keys.join(", "),
+                        a.source_dtype,
+                        a.dtype
+                    ),
+                )
+                .with_var(a.var.clone())
+                .with_file(a.file.clone()));
+            }
+            self.notes.push(
+                "[load] restored with TF's Saver (every variable found under its own name)".into(),
+            );
+        }
         let file = outcome
             .assigned
             .first()

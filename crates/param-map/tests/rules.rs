@@ -822,6 +822,21 @@ fn r_shape_and_dtype() {
     let a = plan.loaded().next().unwrap().evaluate(&s).unwrap();
     assert_eq!(a.dtype, DType::Float32);
     assert_eq!(a.data, 300.1f32.to_le_bytes().to_vec());
+    // ... except where TF's Saver restores the main checkpoint (R-LPF-1): no conversion.
+    let mut s = MemSource::new("src");
+    s.insert(
+        "v",
+        Array::new(DType::Float64, vec![1], 300.1f64.to_le_bytes().to_vec()).unwrap(),
+    );
+    let mut p = Planner::new(vec![var("v", &[1])]);
+    let e = p.main_load_with(&opts(), Ok(&s), true).unwrap_err();
+    assert_eq!(e.kind(), &MapErrorKind::DtypeMismatch);
+    let mut p = Planner::new(vec![var("v", &[1]), var("w", &[1])]);
+    let o = LoaderOptions {
+        ignore_missing: true,
+        ..opts()
+    };
+    p.main_load_with(&o, Ok(&s), true).unwrap();
     // A string tensor cannot feed a float variable.
     let mut s = MemSource::new("src");
     s.insert("v", Array::new(DType::Int32, vec![1], vec![0; 4]).unwrap());

@@ -188,12 +188,22 @@ pub fn safetensors_to_tf(
         let Some(out) = selected.get(&name) else {
             continue;
         };
-        let (shape, strings) = strings_from_metadata(value).ok_or_else(|| {
-            Error::new(ErrorKind::Safetensors(format!(
-                "__metadata__ entry 'string:{name}' is not a string tensor"
-            )))
-            .with_path(input)
-        })?;
+        let Some((shape, strings)) = strings_from_metadata(value) else {
+            let reason = format!(
+                "__metadata__ entry 'string:{name}' is not a string tensor written by convert"
+            );
+            if strict {
+                return Err(Error::new(ErrorKind::Unsupported(reason))
+                    .with_path(input)
+                    .with_key(&name));
+            }
+            report.skipped.push(Skipped {
+                name: name.clone(),
+                dtype: None,
+                reason,
+            });
+            continue;
+        };
         w.add_strings(out, &shape, &strings)?;
         report
             .tensors

@@ -713,3 +713,51 @@ fn v1_huge_shapes_and_counts() {
         );
     });
 }
+
+/// Issue 6: no `unsafe` in the product outside the memory-map opt-in (`tf-bundle`'s
+/// `MmapSource`, feature `mmap`). Scans every crate's `src/`.
+#[test]
+fn no_unsafe_outside_the_mmap_opt_in() {
+    let _serial = serial();
+    let crates = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut found = Vec::new();
+    let mut stack = vec![crates];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                if p.file_name().is_some_and(|n| n != "target" && n != "tests") {
+                    stack.push(p);
+                }
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                let text = std::fs::read_to_string(&p).unwrap();
+                for (i, line) in text.lines().enumerate() {
+                    let code = line.split("//").next().unwrap_or("");
+                    if ["unsafe {", "unsafe fn", "unsafe impl", "unsafe extern"]
+                        .iter()
+                        .any(|u| code.contains(u))
+                    {
+                        found.push(format!("{}:{}", p.display(), i + 1));
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(found.len(), 1, "unsafe code: {found:?}");
+    assert!(
+        found[0].replace('\\', "/").contains("tf-bundle/src/io.rs"),
+        "{found:?}"
+    );
+    let io =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/io.rs"))
+            .unwrap();
+    let at = io.find("unsafe {").unwrap();
+    let before = &io[..at];
+    let mmap_impl = before.rfind("impl MmapSource").unwrap();
+    assert!(
+        before[..mmap_impl]
+            .trim_end()
+            .ends_with("#[cfg(feature = \"mmap\")]"),
+        "the unsafe block is not behind the mmap feature"
+    );
+}

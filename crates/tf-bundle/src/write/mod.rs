@@ -20,7 +20,8 @@
 //!
 //! Deviation from the cross-crate contract: errors are this module's [`WriteError`] (the reader's
 //! error type describes reading problems). Besides the contract's `add` (the reader's
-//! [`crate::TensorData`]) and `add_raw_from` (streaming), [`BundleWriter::add_bytes`] and
+//! [`crate::TensorData`]) and `add_raw_from` (streaming from a `Read`),
+//! [`BundleWriter::begin_raw`] (streaming through a `Write`), [`BundleWriter::add_bytes`] and
 //! [`BundleWriter::add_strings`] take borrowed values. Only little-endian, single-shard,
 //! unpartitioned bundles are written.
 
@@ -279,17 +280,28 @@ impl BundleWriter {
         })
     }
 
+    /// Appends to the data file and advances the offset. After an I/O error the writer is
+    /// closed (every later call fails), since the file's state is unknown.
     fn write_data(&mut self, name: &str, bytes: &[u8]) -> Result<(), WriteError> {
         let path = self.data_path.clone();
+        let end = self
+            .offset
+            .checked_add(bytes.len() as u64)
+            .filter(|&e| e <= i64::MAX as u64)
+            .ok_or_else(|| self.err(WriteErrorKind::TooLarge, name))?;
         let w = self.data.as_mut().ok_or_else(|| {
             WriteError::new(
-                WriteErrorKind::Io(io::Error::other("writer is closed")),
+                WriteErrorKind::Io(io::Error::other("writer is closed after an earlier error")),
                 &path,
                 Some(name),
             )
         })?;
-        w.write_all(bytes)
-            .map_err(|e| WriteError::new(WriteErrorKind::Io(e), &path, Some(name)))
+        if let Err(e) = w.write_all(bytes) {
+            self.data = None;
+            return Err(WriteError::new(WriteErrorKind::Io(e), &path, Some(name)));
+        }
+        self.offset = end;
+        Ok(())
     }
 
     fn record(
@@ -297,24 +309,19 @@ impl BundleWriter {
         name: &str,
         dtype: DType,
         shape: &[u64],
-        size: u64,
+        begin: u64,
         crc: u32,
     ) -> Result<(), WriteError> {
-        let offset = self.offset;
-        let end = offset
-            .checked_add(size)
-            .filter(|&e| e <= i64::MAX as u64)
-            .ok_or_else(|| self.err(WriteErrorKind::TooLarge, name))?;
+        let size = self.offset - begin;
         let entry = BundleEntryProto {
             dtype: dtype.to_proto(),
             shape: Some(shape_proto(shape)),
             shard_id: 0,
-            offset: offset as i64,
+            offset: begin as i64,
             size: size as i64,
             crc32c: mask_crc(crc),
             slices: Vec::new(),
         };
-        self.offset = end;
         self.entries.insert(name.as_bytes().to_vec(), entry);
         Ok(())
     }
@@ -361,8 +368,9 @@ impl BundleWriter {
                 name,
             ));
         }
+        let begin = self.offset;
         self.write_data(name, bytes)?;
-        self.record(name, dtype, shape, expected, crc32c::crc32c(bytes))
+        self.record(name, dtype, shape, begin, crc32c::crc32c(bytes))
     }
 
     fn numeric_size(&self, name: &str, dtype: DType, shape: &[u64]) -> Result<u64, WriteError> {
@@ -401,7 +409,13 @@ impl BundleWriter {
                 name,
             ));
         }
-        let mut buf = vec![0u8; COPY_CHUNK.min(len as usize).max(1)];
+        let begin = self.offset;
+        let mut buf = vec![
+            0u8;
+            COPY_CHUNK
+                .min(usize::try_from(len).unwrap_or(usize::MAX))
+                .max(1)
+        ];
         let mut crc = 0u32;
         let mut left = len;
         while left > 0 {
@@ -424,7 +438,30 @@ impl BundleWriter {
             self.write_data(name, &buf[..got])?;
             left -= got as u64;
         }
-        self.record(name, dtype, shape, expected, crc)
+        self.record(name, dtype, shape, begin, crc)
+    }
+
+    /// Starts streaming a numeric tensor through [`Write`] (e.g. from the reader's
+    /// `Checkpoint::read_raw_to`): write exactly its raw little-endian bytes, then call
+    /// [`RawTensorWriter::finish`]. A stream dropped unfinished leaves unreferenced bytes in the
+    /// data file (legal: readers locate tensors by offset and size) and no entry.
+    pub fn begin_raw(
+        &mut self,
+        name: &str,
+        dtype: DType,
+        shape: &[u64],
+    ) -> Result<RawTensorWriter<'_>, WriteError> {
+        let expected = self.numeric_size(name, dtype, shape)?;
+        let begin = self.offset;
+        Ok(RawTensorWriter {
+            w: self,
+            name: name.to_string(),
+            dtype,
+            shape: shape.to_vec(),
+            begin,
+            expected,
+            crc: 0,
+        })
     }
 
     /// Adds a `string` tensor (spec §3.7: varint lengths, masked length checksum, bytes).
@@ -462,12 +499,14 @@ impl BundleWriter {
         let len_crc = mask_crc(crc).to_le_bytes();
         head.extend_from_slice(&len_crc);
         crc = crc32c::crc32c_append(crc, &len_crc);
+        let begin = self.offset;
         self.write_data(name, &head)?;
         for s in strings {
             crc = crc32c::crc32c_append(crc, s.as_ref());
             self.write_data(name, s.as_ref())?;
         }
-        self.record(name, DType::String, shape, size, crc)
+        debug_assert_eq!(self.offset - begin, size);
+        self.record(name, DType::String, shape, begin, crc)
     }
 
     /// Writes the data file and the `.index` (TF's table settings), fsyncs both and renames
@@ -523,6 +562,59 @@ impl BundleWriter {
             t.add(k, &e.encode_to_vec());
         }
         t.finish()
+    }
+}
+
+/// One numeric tensor being streamed into a [`BundleWriter`] (see [`BundleWriter::begin_raw`]).
+#[derive(Debug)]
+pub struct RawTensorWriter<'a> {
+    w: &'a mut BundleWriter,
+    name: String,
+    dtype: DType,
+    shape: Vec<u64>,
+    begin: u64,
+    expected: u64,
+    crc: u32,
+}
+
+impl Write for RawTensorWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let written = self.w.offset - self.begin;
+        if written + buf.len() as u64 > self.expected {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "tensor '{}': more than the {} bytes its dtype and shape allow",
+                    self.name, self.expected
+                ),
+            ));
+        }
+        self.w
+            .write_data(&self.name, buf)
+            .map_err(|e| io::Error::other(e.to_string()))?;
+        self.crc = crc32c::crc32c_append(self.crc, buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl RawTensorWriter<'_> {
+    /// Records the tensor; fails if fewer bytes than its size were written.
+    pub fn finish(self) -> Result<(), WriteError> {
+        let written = self.w.offset - self.begin;
+        if written != self.expected {
+            return Err(self.w.err(
+                WriteErrorKind::SizeMismatch {
+                    expected: self.expected,
+                    found: written,
+                },
+                &self.name,
+            ));
+        }
+        self.w
+            .record(&self.name, self.dtype, &self.shape, self.begin, self.crc)
     }
 }
 

@@ -460,3 +460,39 @@ mod round_trip {
         assert_eq!(c.read_raw_to("big", &mut sink).unwrap(), 4 << 20);
     }
 }
+
+#[test]
+fn begin_raw_streams_and_checks_length() {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let bytes: Vec<u8> = (0..40u8).collect();
+    for (i, raw) in [false, true].into_iter().enumerate() {
+        let prefix = dir.path().join(format!("r{i}"));
+        let mut w = BundleWriter::create(&prefix).unwrap();
+        if raw {
+            let mut s = w.begin_raw("t", DType::Int32, &[10]).unwrap();
+            for c in bytes.chunks(7) {
+                s.write_all(c).unwrap();
+            }
+            s.finish().unwrap();
+            // too many bytes, too few bytes
+            let mut s = w.begin_raw("u", DType::Int8, &[2]).unwrap();
+            assert!(s.write_all(&[1, 2, 3]).is_err());
+            s.write_all(&[1]).unwrap();
+            assert_eq!(s.finish().unwrap_err().kind().label(), "size-mismatch");
+            // an abandoned stream leaves unreferenced bytes; later offsets stay right
+            w.add_bytes("v", DType::Int8, &[2], &[5, 6]).unwrap();
+        } else {
+            w.add_bytes("t", DType::Int32, &[10], &bytes).unwrap();
+            w.add_bytes("v", DType::Int8, &[2], &[5, 6]).unwrap();
+        }
+        w.finish().unwrap();
+    }
+    let c0 = crate::Checkpoint::open(dir.path().join("r0")).unwrap();
+    let c1 = crate::Checkpoint::open(dir.path().join("r1")).unwrap();
+    assert_eq!(c1.tensors().len(), 2);
+    for name in ["t", "v"] {
+        assert_eq!(c0.read(name).unwrap(), c1.read(name).unwrap(), "{name}");
+    }
+    assert_eq!(entry(&written(&dir.path().join("r1")).0, b"v").offset, 41);
+}

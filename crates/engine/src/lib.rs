@@ -10,7 +10,8 @@
 //! Paths in a config are relative to the process's current directory, as in RETURNN.
 //!
 //! Not supported (reported as `unsupported`): `custom_missing_load_func` (a Python callable),
-//! layers with `load_on_init` (`SubnetworkLayer`), `custom_param_importer` given as a Python
+//! `load_on_init` given as a callable or nested deeper than a top-level `SubnetworkLayer`,
+//! `custom_param_importer` given as a Python
 //! callable or `"subset"` with a shape change (the result depends on the random init), and
 //! `ignore_params` given as a plain string.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -119,6 +120,118 @@ pub struct PreloadEntry {
     pub opts: LoaderOptions,
 }
 
+/// Parses loader options from a dict (a `preload_from_files` entry, whose prefix key is
+/// `prefix`, or a `load_on_init` dict of loader kwargs, whose prefix key is `load_if_prefix`).
+fn parse_loader_opts(
+    opts: &Value,
+    ctx: &str,
+    prefix_key: &str,
+) -> Result<LoaderOptions, EngineError> {
+    let Value::Dict(_) = opts else {
+        return Err(config_value_err(format!(
+            "{ctx} must be a dict, found {}",
+            opts.type_name()
+        )));
+    };
+    let what = |o: &str| format!("{ctx}[{o:?}]");
+    let get = |o: &str| opts.get_str_key(o);
+    let filename = match get("filename") {
+        None => {
+            return Err(EngineError::new(
+                EngineErrorKind::PreloadFilename,
+                format!("KeyError: 'filename' ({ctx} has no filename)"),
+            ))
+        }
+        Some(Value::Str(s)) => s.clone(),
+        Some(other) => {
+            return Err(EngineError::new(
+                EngineErrorKind::PreloadFilename,
+                format!(
+                    "{}: expected a str, found {}",
+                    what("filename"),
+                    other.type_name()
+                ),
+            ))
+        }
+    };
+    if let Some(f) = get("custom_missing_load_func") {
+        if *f != Value::None {
+            return Err(unsupported(format!(
+                "{}: a Python callable cannot be run by returnn-ckpt",
+                what("custom_missing_load_func")
+            )));
+        }
+    }
+    let prefix = match get(prefix_key) {
+        None | Some(Value::None) => String::new(),
+        Some(Value::Str(s)) => s.clone(),
+        Some(other) => {
+            return Err(config_value_err(format!(
+                "{}: expected a str, found {}",
+                what(prefix_key),
+                other.type_name()
+            )))
+        }
+    };
+    let ignore_params = match get("ignore_params") {
+        None => Vec::new(),
+        Some(Value::Str(_)) => {
+            return Err(unsupported(format!(
+                "{}: a plain string (RETURNN would test substrings); give a list",
+                what("ignore_params")
+            )))
+        }
+        Some(v) => str_list(v, &what("ignore_params"))?,
+    };
+    let ignore_params_prefixes = match get("ignore_params_prefixes") {
+        None => Vec::new(),
+        // A plain string is iterated character by character, as Python does.
+        Some(Value::Str(s)) => s.chars().map(String::from).collect(),
+        Some(v) => str_list(v, &what("ignore_params_prefixes"))?,
+    };
+    let mut var_name_mapping = BTreeMap::new();
+    match get("var_name_mapping") {
+        None | Some(Value::None) => {}
+        Some(Value::Dict(m)) => {
+            for (a, b) in m {
+                match (a.as_str(), b.as_str()) {
+                    (Some(a), Some(b)) => {
+                        var_name_mapping.insert(a.to_string(), b.to_string());
+                    }
+                    _ => {
+                        return Err(config_value_err(format!(
+                            "{}: expected str -> str",
+                            what("var_name_mapping")
+                        )))
+                    }
+                }
+            }
+        }
+        Some(other) => {
+            return Err(config_value_err(format!(
+                "{}: expected a dict, found {}",
+                what("var_name_mapping"),
+                other.type_name()
+            )))
+        }
+    }
+    let ignore_missing = match get("ignore_missing") {
+        None => false,
+        Some(v) => truthy(v, &what("ignore_missing"))?,
+    };
+    Ok(LoaderOptions {
+        filename,
+        params_prefix: String::new(),
+        load_if_prefix: prefix,
+        ignore_missing,
+        ignore_params,
+        ignore_params_prefixes,
+        var_name_mapping,
+        network: None,
+        importers: Vec::new(),
+    })
+}
+
 /// Parses `preload_from_files` (entries in ascending sorted key order).
 pub fn preload_entries(config: &Config) -> Result<Vec<PreloadEntry>, EngineError> {
     let items = match config.get("preload_from_files") {
@@ -137,98 +250,10 @@ pub fn preload_entries(config: &Config) -> Result<Vec<PreloadEntry>, EngineError
             .as_str()
             .ok_or_else(|| config_value_err("preload_from_files keys must be strings"))?
             .to_string();
-        let what = |o: &str| format!("preload_from_files[{key:?}][{o:?}]");
-        let Value::Dict(_) = opts else {
-            return Err(config_value_err(format!(
-                "preload_from_files[{key:?}] must be a dict, found {}",
-                opts.type_name()
-            )));
-        };
+        let ctx = format!("preload_from_files[{key:?}]");
+        let loader = parse_loader_opts(opts, &ctx, "prefix")?;
+        let what = |o: &str| format!("{ctx}[{o:?}]");
         let get = |o: &str| opts.get_str_key(o);
-        let filename = match get("filename") {
-            None => {
-                return Err(EngineError::new(
-                    EngineErrorKind::PreloadFilename,
-                    format!("KeyError: 'filename' (preload_from_files[{key:?}] has no filename)"),
-                ))
-            }
-            Some(Value::Str(s)) => s.clone(),
-            Some(other) => {
-                return Err(EngineError::new(
-                    EngineErrorKind::PreloadFilename,
-                    format!(
-                        "{}: expected a str, found {}",
-                        what("filename"),
-                        other.type_name()
-                    ),
-                ))
-            }
-        };
-        if let Some(f) = get("custom_missing_load_func") {
-            if *f != Value::None {
-                return Err(unsupported(format!(
-                    "{}: a Python callable cannot be run by returnn-ckpt",
-                    what("custom_missing_load_func")
-                )));
-            }
-        }
-        let prefix = match get("prefix") {
-            None | Some(Value::None) => String::new(),
-            Some(Value::Str(s)) => s.clone(),
-            Some(other) => {
-                return Err(config_value_err(format!(
-                    "{}: expected a str, found {}",
-                    what("prefix"),
-                    other.type_name()
-                )))
-            }
-        };
-        let ignore_params = match get("ignore_params") {
-            None => Vec::new(),
-            Some(Value::Str(_)) => {
-                return Err(unsupported(format!(
-                    "{}: a plain string (RETURNN would test substrings); give a list",
-                    what("ignore_params")
-                )))
-            }
-            Some(v) => str_list(v, &what("ignore_params"))?,
-        };
-        let ignore_params_prefixes = match get("ignore_params_prefixes") {
-            None => Vec::new(),
-            // A plain string is iterated character by character, as Python does.
-            Some(Value::Str(s)) => s.chars().map(String::from).collect(),
-            Some(v) => str_list(v, &what("ignore_params_prefixes"))?,
-        };
-        let mut var_name_mapping = BTreeMap::new();
-        match get("var_name_mapping") {
-            None | Some(Value::None) => {}
-            Some(Value::Dict(m)) => {
-                for (a, b) in m {
-                    match (a.as_str(), b.as_str()) {
-                        (Some(a), Some(b)) => {
-                            var_name_mapping.insert(a.to_string(), b.to_string());
-                        }
-                        _ => {
-                            return Err(config_value_err(format!(
-                                "{}: expected str -> str",
-                                what("var_name_mapping")
-                            )))
-                        }
-                    }
-                }
-            }
-            Some(other) => {
-                return Err(config_value_err(format!(
-                    "{}: expected a dict, found {}",
-                    what("var_name_mapping"),
-                    other.type_name()
-                )))
-            }
-        }
-        let ignore_missing = match get("ignore_missing") {
-            None => false,
-            Some(v) => truthy(v, &what("ignore_missing"))?,
-        };
         let init_for_train = match get("init_for_train") {
             None => false,
             Some(v) => truthy(v, &what("init_for_train"))?,
@@ -236,17 +261,7 @@ pub fn preload_entries(config: &Config) -> Result<Vec<PreloadEntry>, EngineError
         out.push(PreloadEntry {
             key,
             init_for_train,
-            opts: LoaderOptions {
-                filename,
-                params_prefix: String::new(),
-                load_if_prefix: prefix,
-                ignore_missing,
-                ignore_params,
-                ignore_params_prefixes,
-                var_name_mapping,
-                network: None,
-                importers: Vec::new(),
-            },
+            opts: loader,
         });
     }
     out.sort_by(|a, b| a.key.cmp(&b.key));
@@ -419,13 +434,6 @@ pub fn plan_with(
             format!("AssertionError: task '{task}' (no epoch for the selected model {path:?}; set load_epoch)"),
         ));
     }
-    if let Some(net) = config.get("network") {
-        if let Some((layer, _)) = find_key(net, "load_on_init", &mut Vec::new()) {
-            return Err(unsupported(format!(
-                "layer '{layer}' has load_on_init (SubnetworkLayer loading) which returnn-ckpt does not plan"
-            )));
-        }
-    }
     let importers = network_importers(config)?;
     let mut sources: BTreeMap<String, CheckpointSource> = BTreeMap::new();
     let open = |file: &str,
@@ -437,6 +445,31 @@ pub fn plan_with(
         }
         Ok(())
     };
+    // R-SUB-1/2, R-PREC-5: SubnetworkLayer load_on_init registers during network
+    // construction, before the preload loop (twice: RETURNN calls it again after the
+    // subnetwork is complete).
+    for (layer, opts) in load_on_init_loaders(config)? {
+        let file = opts.filename.clone();
+        let entry = format!("{layer}.load_on_init");
+        for _ in 0..2 {
+            let opened = open(&file, &mut sources);
+            let src: Result<&dyn TensorSource, param_map::MapError> = match opened {
+                Ok(()) => sources
+                    .get(&file)
+                    .map(|s| s as &dyn TensorSource)
+                    .ok_or_else(|| {
+                        param_map::MapError::new(
+                            param_map::MapErrorKind::Read,
+                            "internal: source lost",
+                        )
+                    }),
+                Err(e) => Err(e),
+            };
+            planner
+                .load_on_init(&entry, &opts, src)
+                .map_err(|e| prefix_entry(&entry, e))?;
+        }
+    }
     // §7: preload entries, sorted by key, filtered by init_for_train against task and epoch.
     for entry in preload_entries(config)? {
         let applies = if entry.init_for_train {
@@ -516,10 +549,15 @@ pub fn plan_with(
 /// The `custom_param_importer` of the network's top-level layers (string modes), with the
 /// layer's name scope prefix (`<layer>/`, `<layer>/rec/` for a `rec` layer).
 pub fn network_importers(config: &Config) -> Result<Vec<Importer>, EngineError> {
+    match config.get("network") {
+        Some(Value::Dict(layers)) => layer_importers(layers, ""),
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// Importers of the layers of one network dict, whose absolute scope is `scope`.
+fn layer_importers(layers: &[(Value, Value)], scope: &str) -> Result<Vec<Importer>, EngineError> {
     let mut out = Vec::new();
-    let Some(Value::Dict(layers)) = config.get("network") else {
-        return Ok(out);
-    };
     for (name, layer) in layers {
         let (Some(name), Some(v)) = (name.as_str(), layer.get_str_key("custom_param_importer"))
         else {
@@ -530,7 +568,7 @@ pub fn network_importers(config: &Config) -> Result<Vec<Importer>, EngineError> 
             Value::Str(m) => ImporterMode::parse(m),
             Value::Unsupported(what) => {
                 return Err(unsupported(format!(
-                    "layer '{name}': custom_param_importer {what} is a Python callable, which returnn-ckpt cannot run"
+                    "layer '{scope}{name}': custom_param_importer {what} is a Python callable, which returnn-ckpt cannot run"
                 )))
             }
             other => match other.truthy() {
@@ -540,14 +578,56 @@ pub fn network_importers(config: &Config) -> Result<Vec<Importer>, EngineError> 
         };
         let is_rec = layer.get_str_key("class").and_then(Value::as_str) == Some("rec");
         out.push(Importer {
-            layer: name.to_string(),
+            layer: format!("{scope}{name}"),
             prefix: if is_rec {
-                format!("{name}/rec/")
+                format!("{scope}{name}/rec/")
             } else {
-                format!("{name}/")
+                format!("{scope}{name}/")
             },
             mode,
         });
+    }
+    Ok(out)
+}
+
+/// `SubnetworkLayer` `load_on_init` of the network's top-level layers, in network order: the
+/// layer name and its loader (`params_prefix` = `<layer>/`, the subnetwork's importers).
+pub fn load_on_init_loaders(config: &Config) -> Result<Vec<(String, LoaderOptions)>, EngineError> {
+    let mut out = Vec::new();
+    let Some(Value::Dict(layers)) = config.get("network") else {
+        return Ok(out);
+    };
+    for (name, layer) in layers {
+        let Some(name) = name.as_str() else { continue };
+        let sub = layer.get_str_key("subnetwork");
+        if let Some(sub) = sub {
+            if let Some((deep, _)) = find_key(sub, "load_on_init", &mut vec![name.to_string()]) {
+                return Err(unsupported(format!(
+                    "nested load_on_init in '{deep}' is not planned by returnn-ckpt"
+                )));
+            }
+        }
+        let ctx = format!("network[{name:?}][\"load_on_init\"]");
+        let mut opts = match layer.get_str_key("load_on_init") {
+            None | Some(Value::None) => continue,
+            Some(Value::Str(f)) => LoaderOptions {
+                filename: f.clone(),
+                ..LoaderOptions::default()
+            },
+            Some(v @ Value::Dict(_)) => parse_loader_opts(v, &ctx, "load_if_prefix")?,
+            Some(other) => {
+                return Err(unsupported(format!(
+                "{ctx}: {} (a callable or non-literal value) cannot be evaluated by returnn-ckpt",
+                other.type_name()
+            )))
+            }
+        };
+        opts.params_prefix = format!("{name}/");
+        opts.network = Some(format!("<TFNetwork '{name}'>"));
+        if let Some(Value::Dict(sublayers)) = sub {
+            opts.importers = layer_importers(sublayers, &format!("{name}/"))?;
+        }
+        out.push((name.to_string(), opts));
     }
     Ok(out)
 }

@@ -220,3 +220,58 @@ fn custom_param_importer_of_top_level_layers_in_the_main_load_only() {
     let e = plan(&cfg(&body), targets(&[])).err().unwrap();
     assert_eq!(e.label(), "unsupported");
 }
+
+fn sub_targets(extra: &[&str]) -> Vec<TargetVar> {
+    let mut v: Vec<TargetVar> = targets(&[])
+        .into_iter()
+        .filter(|t| t.layer_param)
+        .map(|t| TargetVar::new(format!("sub/{}", t.name), t.dtype, t.shape))
+        .collect();
+    for e in extra {
+        v.push(TargetVar::new(*e, DType::Float32, vec![2]));
+    }
+    v
+}
+
+/// R-SUB-1/2 and R-PREC-5: SubnetworkLayer load_on_init (params_prefix `sub/`), run twice,
+/// before and above every preload entry.
+#[test]
+fn r_sub_load_on_init() {
+    let s = src();
+    // Complete checkpoint: the second call is a no-op; preloads skip the subnetwork's vars.
+    let body = format!(
+        r#"network = {{"sub": {{"class": "subnetwork", "load_on_init": "{s}", "subnetwork": {{"hid": {{"class": "linear"}}}}}}}}
+preload_from_files = {{"a": {{"filename": "{s}", "init_for_train": True, "ignore_missing": True}}}}"#
+    );
+    let p = plan(&cfg(&body), sub_targets(&[])).unwrap();
+    for v in &p.plan.variables {
+        assert_eq!(v.status, Status::Loaded, "{}", v.var.name);
+        assert_eq!(
+            v.entry.as_deref(),
+            Some("sub.load_on_init"),
+            "{}",
+            v.var.name
+        );
+        let a = v.assignment.as_ref().unwrap();
+        assert_eq!(a.rule.label(), "prefix");
+        assert_eq!(format!("sub/{}", a.keys[0]), v.var.name);
+    }
+    // Partial checkpoint + ignore_missing: the second call raises "no vars to load".
+    let body = format!(
+        r#"network = {{"sub": {{"class": "subnetwork", "load_on_init": {{"filename": "{s}", "ignore_missing": True}}, "subnetwork": {{}}}}}}"#
+    );
+    let e = plan(&cfg(&body), sub_targets(&["sub/new/W"]))
+        .err()
+        .unwrap();
+    assert_eq!(e.label(), "no_vars_to_load");
+    assert!(e
+        .message()
+        .contains("saveable vars are [<tf.Variable 'sub/new/W:0'"));
+    // A custom_param_importer in the subnetwork: the second call always raises.
+    let body = format!(
+        r#"network = {{"sub": {{"class": "subnetwork", "load_on_init": "{s}", "subnetwork": {{"hid": {{"class": "linear", "custom_param_importer": "subset"}}}}}}}}"#
+    );
+    let e = plan(&cfg(&body), sub_targets(&[])).err().unwrap();
+    assert_eq!(e.label(), "no_vars_to_load");
+    assert!(e.message().contains("saveable vars are []"));
+}

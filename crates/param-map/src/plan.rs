@@ -105,6 +105,23 @@ impl Planner {
         self.run(entry, opts, src, &idx, true, false)
     }
 
+    /// One `SubnetworkLayer` `load_on_init` loader (`set_as_custom_init` over the layer params
+    /// under `opts.params_prefix`); RETURNN runs it twice (R-SUB-2), so call it twice.
+    pub fn load_on_init(
+        &mut self,
+        entry: &str,
+        opts: &LoaderOptions,
+        src: Result<&dyn TensorSource, MapError>,
+    ) -> Result<(), MapError> {
+        let idx: Vec<usize> = (0..self.vars.len())
+            .filter(|&i| {
+                self.vars[i].layer_param
+                    && self.vars[i].name.starts_with(opts.params_prefix.as_str())
+            })
+            .collect();
+        self.run(entry, opts, src, &idx, true, false)
+    }
+
     /// The main checkpoint (`load`, a resumed or imported model) over every saveable variable
     /// (layer params and `global_step`), skipping preloaded ones.
     pub fn main_load(

@@ -7,19 +7,23 @@
 //!
 //! Input layouts (also produced by `cargo xtask fuzz --seeds`, which writes the seed corpus
 //! from the fixtures):
-//! * `table`: a whole table file (`.index` or V1).
+//! * `table`: a whole table file (`.index` or V1); parsed as is, then again with its block
+//!   CRCs repaired (see [`repair_table_crcs`]) so that mutations inside blocks reach the block
+//!   and entry parsers instead of stopping at the checksum.
 //! * `bundle_entry`: `[shard_len: u16 LE][shard bytes][BundleEntryProto bytes]`.
 //! * `string_tensor`: `[n: u16 LE][flags: u8][masked crc: u32 LE][payload]`.
 //! * `ordered_code`: any bytes.
 //! * `reader`: `[mode: u8][index_len: u32 LE][index][shard_len: u32 LE][shard]...[last shard]`
-//!   (`mode & 1`: V1, then every part is a table file).
+//!   (`mode & 1`: V1, then every part is a table file; `mode & 2`: the table files' block CRCs
+//!   are repaired first).
 //! * `config`: `[mode: u8][UTF-8 text]` (`mode % 3`: 0 Python, 1 detected by content,
 //!   2 `++key value` overrides on top of a Python config).
 
 use prost::Message;
 use tf_bundle::proto::{BundleEntryProto, BundleHeaderProto};
 use tf_bundle::table::builder::{TableBuilder, TableOptions};
-use tf_bundle::{bundle, ordered_code, slice, table, Checkpoint, TensorData};
+use tf_bundle::table::{BlockHandle, Footer, FOOTER_LEN, SNAPPY, TRAILER_LEN};
+use tf_bundle::{bundle, crc, ordered_code, slice, table, Checkpoint, TensorData};
 
 fn u16_at(d: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_le_bytes(d.get(at..at + 2)?.try_into().ok()?))
@@ -29,9 +33,58 @@ fn u32_at(d: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_le_bytes(d.get(at..at + 4)?.try_into().ok()?))
 }
 
+/// Rewrites the trailer CRC of the block at `h` (if it lies inside `buf`); returns the block's
+/// contents, decompressed if its type says snappy.
+fn repair_block(buf: &mut [u8], h: BlockHandle) -> Option<Vec<u8>> {
+    let start = usize::try_from(h.offset).ok()?;
+    let end = start.checked_add(usize::try_from(h.size).ok()?)?;
+    if end.checked_add(TRAILER_LEN as usize)? > buf.len() {
+        return None;
+    }
+    let c = crc::mask(crc::crc32c(&buf[start..=end]));
+    buf[end + 1..end + 5].copy_from_slice(&c.to_le_bytes());
+    match buf[end] {
+        SNAPPY => table::decompress(&buf[start..end], "repair").ok(),
+        _ => Some(buf[start..end].to_vec()),
+    }
+}
+
+/// Makes every block CRC reachable from the footer (metaindex, index, data blocks) match its
+/// block, so that a fuzzer's mutation inside a block is parsed rather than rejected by the
+/// checksum. Everything else stays as it is.
+pub fn repair_table_crcs(buf: &mut [u8]) {
+    let Some(at) = buf.len().checked_sub(FOOTER_LEN as usize) else {
+        return;
+    };
+    let Ok(footer) = Footer::decode(&buf[at..]) else {
+        return;
+    };
+    repair_block(buf, footer.metaindex);
+    let Some(index) = repair_block(buf, footer.index) else {
+        return;
+    };
+    let Ok(entries) = table::parse_block(&index, "repair") else {
+        return;
+    };
+    for (_, v) in entries {
+        if let Ok((h, _)) = BlockHandle::decode(&v) {
+            repair_block(buf, h);
+        }
+    }
+}
+
 /// Table / block parser: `Table::parse`, every data block, `get` of every key, and
-/// `parse_block` on the raw bytes.
+/// `parse_block` on the raw bytes; then the same with the block CRCs repaired.
 pub fn table(data: &[u8]) {
+    table_once(data);
+    let mut fixed = data.to_vec();
+    repair_table_crcs(&mut fixed);
+    if fixed != data {
+        table_once(&fixed);
+    }
+}
+
+fn table_once(data: &[u8]) {
     if let Ok(entries) = table::parse_block(data, "fuzz") {
         for w in entries.windows(2) {
             assert!(w[0].0 < w[1].0, "parse_block returned keys out of order");
@@ -278,8 +331,14 @@ pub fn reader(data: &[u8]) {
     let Some((&mode, rest)) = data.split_first() else {
         return;
     };
-    let parts = split_parts(rest);
+    let mut parts = split_parts(rest);
     let input_bytes = rest.len() as u64;
+    if mode & 2 == 2 {
+        let tables = if mode & 1 == 1 { parts.len() } else { 1 };
+        for p in parts.iter_mut().take(tables) {
+            repair_table_crcs(p);
+        }
+    }
     let c = if mode & 1 == 1 {
         Checkpoint::from_memory_v1(parts)
     } else {

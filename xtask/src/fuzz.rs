@@ -363,6 +363,153 @@ fn join_parts(mode: u8, parts: &[&[u8]]) -> Vec<u8> {
     out
 }
 
+/// A protobuf field value for [`msg`].
+enum Pb {
+    Int(u64),
+    Bytes(Vec<u8>),
+}
+
+/// Encodes a protobuf message from (field number, value) pairs (varints and length-delimited
+/// fields only: enough for the V1 messages).
+fn msg(fields: &[(u64, Pb)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (num, v) in fields {
+        match v {
+            Pb::Int(x) => {
+                varint::encode_u64(num << 3, &mut out);
+                varint::encode_u64(*x, &mut out);
+            }
+            Pb::Bytes(b) => {
+                varint::encode_u64((num << 3) | 2, &mut out);
+                varint::encode_u64(b.len() as u64, &mut out);
+                out.extend_from_slice(b);
+            }
+        }
+    }
+    out
+}
+
+fn shape_msg(dims: &[u64]) -> Vec<u8> {
+    let dims: Vec<(u64, Pb)> = dims
+        .iter()
+        .map(|&d| (2, Pb::Bytes(msg(&[(1, Pb::Int(d))]))))
+        .collect();
+    msg(&dims)
+}
+
+/// `TensorSliceProto` of per-dimension `(start, length)`, `length = -1` meaning full.
+fn slice_msg(ext: &[(i64, i64)]) -> Vec<u8> {
+    let e: Vec<(u64, Pb)> = ext
+        .iter()
+        .map(|&(start, len)| {
+            let inner = if len == -1 {
+                Vec::new()
+            } else {
+                msg(&[(1, Pb::Int(start as u64)), (2, Pb::Int(len as u64))])
+            };
+            (1, Pb::Bytes(inner))
+        })
+        .collect();
+    msg(&e)
+}
+
+/// Small V1 checkpoints (one and two files): a float32 [2, 3] tensor in one full slice, an
+/// int64 [4] tensor in two slices (one per file in the two-file case), a string [2] tensor.
+fn v1_checkpoints() -> Result<Vec<(String, Vec<Vec<u8>>)>> {
+    const FLOAT: u64 = 1;
+    const INT64: u64 = 9;
+    const STRING: u64 = 7;
+    let versions = msg(&[(1, Pb::Int(1))]);
+    let floats: Vec<u8> = (0..6u32)
+        .flat_map(|i| (i as f32 * 0.5).to_le_bytes())
+        .collect();
+    let packed = |vals: &[u64]| {
+        let mut out = Vec::new();
+        for &v in vals {
+            varint::encode_u64(v, &mut out);
+        }
+        out
+    };
+    // (tensor, dtype, shape, stored slices with their TensorProto value fields)
+    type Slice = (Vec<(i64, i64)>, Vec<(u64, Pb)>);
+    let tensors: Vec<(&str, u64, Vec<u64>, Vec<Slice>)> = vec![
+        (
+            "dense/kernel",
+            FLOAT,
+            vec![2, 3],
+            vec![(vec![(0, -1), (0, -1)], vec![(5, Pb::Bytes(floats))])],
+        ),
+        (
+            "part/ids",
+            INT64,
+            vec![4],
+            vec![
+                (vec![(0, 2)], vec![(10, Pb::Bytes(packed(&[7, 1 << 40])))]),
+                (vec![(2, 2)], vec![(10, Pb::Bytes(packed(&[u64::MAX, 3])))]),
+            ],
+        ),
+        (
+            "vocab",
+            STRING,
+            vec![2],
+            vec![(
+                vec![(0, -1)],
+                vec![(8, Pb::Bytes(b"a".to_vec())), (8, Pb::Bytes(Vec::new()))],
+            )],
+        ),
+    ];
+    let table_of = |which: &dyn Fn(usize) -> bool| -> Result<Vec<u8>> {
+        let mut meta_tensors = Vec::new();
+        let mut records: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        for (name, dtype, shape, slices) in &tensors {
+            let mut meta = vec![
+                (1, Pb::Bytes(name.as_bytes().to_vec())),
+                (2, Pb::Bytes(shape_msg(shape))),
+                (3, Pb::Int(*dtype)),
+            ];
+            for (i, (ext, values)) in slices.iter().enumerate() {
+                if !which(i) {
+                    continue;
+                }
+                meta.push((4, Pb::Bytes(slice_msg(ext))));
+                let mut data = vec![(1, Pb::Int(*dtype))];
+                for (f, v) in values {
+                    data.push((
+                        *f,
+                        match v {
+                            Pb::Int(x) => Pb::Int(*x),
+                            Pb::Bytes(b) => Pb::Bytes(b.clone()),
+                        },
+                    ));
+                }
+                let saved = msg(&[
+                    (1, Pb::Bytes(name.as_bytes().to_vec())),
+                    (2, Pb::Bytes(slice_msg(ext))),
+                    (3, Pb::Bytes(msg(&data))),
+                ]);
+                records.push((
+                    tf_bundle::ordered_code::encode_slice_key(name.as_bytes(), ext),
+                    msg(&[(2, Pb::Bytes(saved))]),
+                ));
+            }
+            meta_tensors.push((1, Pb::Bytes(msg(&meta))));
+        }
+        meta_tensors.push((2, Pb::Bytes(versions.clone())));
+        let header = msg(&[(1, Pb::Bytes(msg(&meta_tensors)))]);
+        records.sort();
+        let mut all = vec![(Vec::new(), header)];
+        all.extend(records);
+        reencode_table(&all, TableOptions::default())
+    };
+    Ok(vec![
+        ("v1-one-file".into(), vec![table_of(&|_| true)?]),
+        (
+            "v1-two-files".into(),
+            vec![table_of(&|i| i == 0)?, table_of(&|i| i == 1)?],
+        ),
+    ])
+}
+
 fn write_seeds(root: &Path) -> Result<()> {
     let corpus = root.join("fuzz/corpus");
     let mut seeds: Vec<(&str, String, Vec<u8>)> = Vec::new();
@@ -391,6 +538,11 @@ fn write_seeds(root: &Path) -> Result<()> {
             let mut parts: Vec<&[u8]> = vec![&b.index];
             parts.extend(b.shards.iter().map(Vec::as_slice));
             seeds.push(("reader", b.name.clone(), join_parts(0, &parts)));
+            seeds.push((
+                "reader",
+                format!("{}-crc-repair", b.name),
+                join_parts(2, &parts),
+            ));
         }
         for (i, (key, value)) in entries.iter().enumerate().skip(1) {
             if key.first() == Some(&0) {
@@ -437,6 +589,29 @@ fn write_seeds(root: &Path) -> Result<()> {
             seed.extend_from_slice(&encode_fields(&rebased));
             seeds.push(("bundle_entry", format!("{}-{i}", b.name), seed));
         }
+    }
+    // V1 (SavedTensorSlices) tables: no fixture has one, so build them here.
+    for (name, files) in v1_checkpoints()? {
+        // The seeds must be valid V1 checkpoints: every tensor reads.
+        let c = tf_bundle::Checkpoint::from_memory_v1(files.clone())
+            .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+        for t in c.tensors() {
+            c.read(&t.name)
+                .map_err(|e| anyhow::anyhow!("{name}: {}: {e}", t.name))?;
+        }
+        if c.tensors().len() != 3 {
+            bail!("{name}: {} tensors, expected 3", c.tensors().len());
+        }
+        for (i, f) in files.iter().enumerate() {
+            seeds.push(("table", format!("{name}-{i}"), f.clone()));
+        }
+        let parts: Vec<&[u8]> = files.iter().map(Vec::as_slice).collect();
+        seeds.push(("reader", name.clone(), join_parts(1, &parts)));
+        seeds.push((
+            "reader",
+            format!("{name}-crc-repair"),
+            join_parts(3, &parts),
+        ));
     }
     // OrderedCode numbers at the encoding's length boundaries.
     let mut nums = Vec::new();

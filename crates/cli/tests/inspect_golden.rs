@@ -183,3 +183,70 @@ fn missing_checkpoint_is_an_error() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("does/not/exist"));
 }
+
+fn as_f64(v: &Value) -> f64 {
+    match v {
+        Value::String(s) => match s.as_str() {
+            "nan" => f64::NAN,
+            "inf" => f64::INFINITY,
+            "-inf" => f64::NEG_INFINITY,
+            s => s.parse().unwrap(),
+        },
+        Value::Number(n) => n.as_f64().unwrap(),
+        other => panic!("{other}"),
+    }
+}
+
+fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same(p, q))
+        }
+        (Value::Bool(_), _) | (Value::Number(_), Value::Number(_)) if a == b => true,
+        (Value::String(x), Value::String(y)) if x == y => true,
+        _ => {
+            let (x, y) = (as_f64(a), as_f64(b));
+            (x.is_nan() && y.is_nan()) || (x == y && x.is_sign_negative() == y.is_sign_negative())
+        }
+    }
+}
+
+#[test]
+fn tensor_values_json_matches_manifest_values() {
+    let mut n = 0;
+    for (prefix, c) in checkpoints() {
+        let with_values: Vec<&Value> = c["tensors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t.get("values").is_some() && t.get("read_error").is_none())
+            .collect();
+        if with_values.is_empty() {
+            continue;
+        }
+        let mut cmd = bin();
+        cmd.args(["inspect", "--json"]).arg(&prefix);
+        for t in &with_values {
+            cmd.arg("--tensor").arg(t["name"].as_str().unwrap());
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let j: Value = serde_json::from_slice(&out.stdout).unwrap();
+        for (got, want) in j["tensors"].as_array().unwrap().iter().zip(&with_values) {
+            assert_eq!(got["name"], want["name"]);
+            assert!(
+                same(&got["values"], &want["values"]),
+                "{}: {} vs {}",
+                want["name"],
+                got["values"],
+                want["values"]
+            );
+            n += 1;
+        }
+    }
+    assert!(n >= 50, "{n}");
+}

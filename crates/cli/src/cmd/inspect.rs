@@ -275,7 +275,7 @@ fn print_values(ck: &Checkpoint, args: &Args) -> anyhow::Result<ExitCode> {
                 .err()
                 .map_or_else(|| "key not found".to_string(), |e| e.to_string());
             if args.json {
-                json_out.push(json!({"name": name, "error": e}));
+                json_out.push(error_json(name, &e));
             } else {
                 eprintln!("returnn-ckpt: error: {e}");
             }
@@ -306,7 +306,7 @@ fn print_values(ck: &Checkpoint, args: &Args) -> anyhow::Result<ExitCode> {
             Err(e) => {
                 failed = true;
                 if args.json {
-                    json_out.push(json!({"name": name, "error": e.to_string()}));
+                    json_out.push(error_json(name, &e.to_string()));
                 } else {
                     eprintln!("returnn-ckpt: error: {e}");
                 }
@@ -316,10 +316,10 @@ fn print_values(ck: &Checkpoint, args: &Args) -> anyhow::Result<ExitCode> {
     if args.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&json!({
-                "path": ck.prefix().display().to_string(),
-                "tensors": json_out,
-            }))?
+            serde_json::to_string(&ValuesDoc {
+                path: ck.prefix().display().to_string(),
+                tensors: json_out,
+            })?
         );
     }
     Ok(if failed {
@@ -329,23 +329,71 @@ fn print_values(ck: &Checkpoint, args: &Args) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn tensor_json(info: &TensorInfo, t: &Tensor, digest: bool) -> Value {
+fn tensor_json(info: &TensorInfo, t: &Tensor, digest: bool) -> ValuesEntry {
     let n = t.shape.iter().product::<u64>() as usize;
     let values: Vec<Value> = (0..n)
         .map(|i| match element(t, i) {
-            Elem::F(v) => num(v),
+            Elem::F(v) => json!(float_repr(v)),
             Elem::I(v) => json!(v),
             Elem::U(v) => json!(v),
             Elem::B(v) => json!(v),
-            Elem::C(re, im) => json!([num(re), num(im)]),
+            Elem::C(re, im) => json!([float_repr(re), float_repr(im)]),
             Elem::S(s) => json!(hex::encode(s)),
         })
         .collect();
-    let mut m = json!({"name": info.name, "dtype": info.dtype.name(), "shape": info.shape, "values": values});
-    if digest {
-        m["sha256"] = json!(tf_bundle::digest::digest_hex(t));
+    let v = ValuesJson {
+        name: info.name.clone(),
+        dtype: info.dtype.name().to_string(),
+        shape: info.shape.clone(),
+        sha256: digest.then(|| tf_bundle::digest::digest_hex(t)),
+        values,
+    };
+    ValuesEntry::Values(v)
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum ValuesEntry {
+    Values(ValuesJson),
+    Error { name: String, error: String },
+}
+
+/// One tensor of `--tensor NAME --json`: values flattened in C order, encoded like the
+/// fixtures' manifests (floats as exact shortest-repr strings of the value as a double,
+/// "nan"/"inf"/"-inf"; complex as [re, im] pairs of such strings; integers as numbers; bool as
+/// true/false; strings as lowercase hex).
+#[derive(Serialize)]
+struct ValuesJson {
+    name: String,
+    dtype: String,
+    shape: Vec<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sha256: Option<String>,
+    values: Vec<Value>,
+}
+
+#[derive(Serialize)]
+struct ValuesDoc {
+    path: String,
+    tensors: Vec<ValuesEntry>,
+}
+
+/// The shortest string that parses back to exactly `v` (`1.0`, `-0.0`, `1e-7`, `nan`).
+fn float_repr(v: f64) -> String {
+    if v.is_nan() {
+        "nan".into()
+    } else if v.is_infinite() {
+        if v > 0.0 { "inf" } else { "-inf" }.into()
+    } else {
+        format!("{v:?}")
     }
-    m
+}
+
+fn error_json(name: &str, error: &str) -> ValuesEntry {
+    ValuesEntry::Error {
+        name: name.to_string(),
+        error: error.to_string(),
+    }
 }
 
 enum Elem<'a> {

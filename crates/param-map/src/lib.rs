@@ -14,9 +14,17 @@
 //! * [`convert`]: the value transforms (gate reorder, `[W; W_re]`, CuDNN), pure functions on
 //!   [`Array`]s. [`Assignment::evaluate`] reads the sources and applies them.
 //!
-//! Not supported (RETURNN runs Python callables for these): `custom_missing_load_func`,
-//! `custom_param_importer` and `SubnetworkLayer` `load_on_init`; the engine reports them as
-//! [`MapErrorKind::Unsupported`].
+//! * Custom param importers ([`Importer`]): the string modes `reset`, `ifpossible` and
+//!   `subset` (same shapes); `subset` with a shape change is [`MapErrorKind::Unsupported`]
+//!   (its result depends on the variable's random init).
+//!
+//! Not supported (RETURNN runs Python callables for these): `custom_missing_load_func` and
+//! callable importers; the engine reports them as unsupported.
+//!
+//! Dtypes: values are produced in the source dtype (the conversions only move elements, except
+//! the CuDNN bias sum, done with numpy's semantics for that dtype) and then converted to the
+//! variable's dtype as numpy's `asarray(value, dtype)` does when RETURNN feeds it
+//! ([`Array::cast`]; R-DTYPE-1).
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 

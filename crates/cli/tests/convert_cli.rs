@@ -140,6 +140,21 @@ fn to_tf_and_back_and_inputs_untouched() {
 }
 
 #[test]
+fn checkpoint_to_tf_merges_shards() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = fixtures().join("tf1_sharded_3dev/sharded.ckpt");
+    let out = tmp.path().join("merged");
+    let o = run(os!("convert", &src, &out, "--to", "tf"));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        dir_entries(tmp.path()),
+        ["merged.data-00000-of-00001", "merged.index"]
+    );
+    let o = run(os!("diff", &out, &src));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+}
+
+#[test]
 fn existing_output_needs_force() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("o.safetensors");

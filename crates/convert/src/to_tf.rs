@@ -1,5 +1,6 @@
-//! `.safetensors` → TF bundle (`returnn-ckpt convert --to tf IN.safetensors OUT_PREFIX`), the
-//! way back.
+//! Writing TF bundles: `.safetensors` → TF bundle (`returnn-ckpt convert --to tf
+//! IN.safetensors OUT_PREFIX`, the way back), and TF checkpoint → TF bundle
+//! ([`checkpoint_to_tf`]: V1 or multi-shard to one V2 bundle, with selection and renames).
 //!
 //! Only the header is held in memory: it is parsed and validated with the `safetensors`
 //! crate's own [`safetensors::tensor::Metadata`] (offsets must tile the data exactly, sizes must
@@ -208,6 +209,78 @@ pub fn safetensors_to_tf(
         report
             .tensors
             .push((name.clone(), out.clone(), DType::String, shape));
+    }
+    w.finish()?;
+    Ok(report)
+}
+
+/// Rewrites the TF checkpoint `ckpt` (V1 or V2, any number of shards, partitioned tensors
+/// assembled) as one single-shard V2 bundle at `out_prefix`, keeping only the selected tensors
+/// under their output names (`convert CKPT OUT --to tf`). Numeric tensors are streamed from the
+/// reader into the writer; string tensors are read whole (one tensor at a time). Tensors that
+/// cannot be described (see `Checkpoint::problems`) are skipped, or an error with `strict`.
+pub fn checkpoint_to_tf(
+    ckpt: &tf_bundle::Checkpoint,
+    out_prefix: &Path,
+    selection: &Selection,
+    strict: bool,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<Report, Error> {
+    let mut report = Report::default();
+    for p in ckpt.problems() {
+        if selection.selects(&p.name) {
+            let reason = format!("cannot be read: {}", p.error);
+            if strict {
+                return Err(Error::new(ErrorKind::Unsupported(reason))
+                    .with_path(ckpt.prefix())
+                    .with_key(&p.name));
+            }
+            report.skipped.push(Skipped {
+                name: p.name.clone(),
+                dtype: None,
+                reason,
+            });
+        }
+    }
+    let selected = selection.apply(ckpt.tensors().iter().map(|t| t.name.as_str()))?;
+    let mut w = BundleWriter::create(out_prefix)?;
+    let bytes_total = ckpt.tensors().iter().filter_map(|t| t.nbytes()).sum();
+    let mut p = Progress {
+        done: 0,
+        total: selected.len() as u64,
+        bytes_done: 0,
+        bytes_total,
+    };
+    for (src, out) in selected {
+        let Some(info) = ckpt.get(&src) else { continue };
+        if info.dtype == DType::String {
+            let t = ckpt.read(&src)?;
+            w.add(&out, t.dtype, &t.shape, &t.data)?;
+        } else {
+            let mut s = w.begin_raw(&out, info.dtype, &info.shape)?;
+            match ckpt.read_raw_to(&src, &mut s) {
+                Ok(n) => {
+                    s.finish()?;
+                    p.bytes_done += n;
+                }
+                // a partitioned tensor whose slices do not cover it (TF cannot read it either);
+                // the abandoned stream leaves only unreferenced bytes
+                Err(e) if e.kind().label() == "slices" && !strict => {
+                    report.skipped.push(Skipped {
+                        name: src.clone(),
+                        dtype: Some(info.dtype),
+                        reason: format!("cannot be assembled: {e}"),
+                    });
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        report
+            .tensors
+            .push((src.clone(), out, info.dtype, info.shape.clone()));
+        p.done += 1;
+        progress(&p);
     }
     w.finish()?;
     Ok(report)

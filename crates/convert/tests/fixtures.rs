@@ -413,3 +413,45 @@ fn float8_maps_only_with_the_option_and_keeps_the_bytes() {
     }
     assert_eq!(n, 2);
 }
+
+#[test]
+fn checkpoint_to_tf_rewrites_every_fixture_tensor_for_tensor() {
+    let dir = tempfile::tempdir().unwrap();
+    for (i, (_, prefix, _)) in checkpoints().into_iter().enumerate() {
+        let orig = Checkpoint::open(&prefix).unwrap();
+        let out = dir.path().join(format!("t{i}"));
+        let report = convert::to_tf::checkpoint_to_tf(
+            &orig,
+            &out,
+            &Selection::default(),
+            false,
+            &mut |_| {},
+        )
+        .unwrap();
+        let ours = Checkpoint::open(&out).unwrap();
+        assert_eq!(ours.num_shards(), 1);
+        assert_eq!(
+            ours.tensors().len() + report.skipped.len(),
+            orig.tensors().len(),
+            "{}",
+            prefix.display()
+        );
+        for s in &report.skipped {
+            assert!(
+                orig.read(&s.name).is_err(),
+                "{} skipped but readable",
+                s.name
+            );
+        }
+        for t in ours.tensors() {
+            assert!(!t.sliced);
+            assert_eq!(
+                ours.read(&t.name).unwrap(),
+                orig.read(&t.name).unwrap(),
+                "{}: {}",
+                prefix.display(),
+                t.name
+            );
+        }
+    }
+}

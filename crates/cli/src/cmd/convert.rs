@@ -23,7 +23,9 @@ use tf_bundle::Checkpoint;
 pub enum To {
     /// A `.safetensors` file (default unless PATH is a `.safetensors` file).
     Safetensors,
-    /// A TF bundle: OUT is a prefix (`OUT.index`, `OUT.data-00000-of-00001`).
+    /// A TF bundle: OUT is a prefix (`OUT.index`, `OUT.data-00000-of-00001`). From a
+    /// `.safetensors` file (the way back) or from a TF checkpoint (V1 or multi-shard to one
+    /// V2 bundle, with --include/--exclude/--rename/--no-optimizer).
     Tf,
 }
 
@@ -39,7 +41,7 @@ pub enum Strings {
 #[derive(clap::Args)]
 pub struct Args {
     /// Input: a checkpoint (prefix, PREFIX.index, directory with a `checkpoint` file, V1 file),
-    /// or with `--to tf` a `.safetensors` file.
+    /// or a `.safetensors` file (converted to a TF bundle).
     pub path: PathBuf,
     /// Output: a `.safetensors` file, or with `--to tf` a bundle prefix.
     pub out: PathBuf,
@@ -163,6 +165,37 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     );
     let mut bar = Bar::new("convert");
     match to {
+        To::Tf if args.path.extension().is_none_or(|e| e != "safetensors") => {
+            check_output(&bundle_files(&args.out), args.force)?;
+            let ckpt = Checkpoint::open(&args.path)
+                .with_context(|| format!("opening {}", args.path.display()))?;
+            if bundle_files(&args.out)
+                .iter()
+                .any(|f| is_checkpoint_file(ckpt.prefix(), f))
+            {
+                bail!(
+                    "{} is the input checkpoint; choose another output prefix",
+                    args.out.display()
+                );
+            }
+            let report = convert::to_tf::checkpoint_to_tf(
+                &ckpt,
+                &args.out,
+                &selection,
+                args.strict,
+                &mut |p| bar.update(p),
+            )?;
+            bar.finish();
+            for s in &report.skipped {
+                eprintln!("skipped {}: {}", s.name, s.reason);
+            }
+            print_out(&format!(
+                "wrote {} ({} tensors{})\n",
+                args.out.display(),
+                report.tensors.len(),
+                skipped_note(report.skipped.len())
+            ))?;
+        }
         To::Tf => {
             check_output(&bundle_files(&args.out), args.force)?;
             let report = convert::to_tf::safetensors_to_tf(

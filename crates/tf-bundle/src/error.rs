@@ -5,41 +5,53 @@ use std::path::{Path, PathBuf};
 
 /// What went wrong. Every variant carries enough text to say what was expected and what was
 /// found; [`ErrorKind::label`] gives a stable short label for machine output.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ErrorKind {
     /// An I/O operation failed (open, read, stat); `op` says which.
+    #[error("{op} failed: {message}")]
     Io {
         op: &'static str,
         kind: std::io::ErrorKind,
         message: String,
     },
     /// A file that must exist does not (a data shard, the `.index`, a V1 file).
+    #[error("file not found")]
     MissingFile,
     /// The requested tensor key is not in the checkpoint.
+    #[error("key not found in checkpoint")]
     KeyNotFound,
     /// The path does not name any checkpoint (no `.index`, no V1 file, no `checkpoint` state).
+    #[error("no checkpoint found: {0}")]
     NoCheckpoint(String),
     /// A file is shorter than its structure says (truncated table block, tensor past EOF).
+    #[error("truncated: {0}")]
     Truncated(String),
     /// Structural corruption of a table or bundle (bad magic, bad block, bad entry, key order,
     /// unparseable protobuf, sizes that do not match, ...).
+    #[error("corrupt: {0}")]
     Corrupt(String),
     /// A CRC32C did not match. `what` names the checksum (block, tensor, string lengths).
+    #[error("{what} checksum does not match: stored {stored:#010x}, computed {computed:#010x}")]
     Checksum {
         what: String,
         stored: u32,
         computed: u32,
     },
     /// The bundle's version forbids reading it (TF's wording).
+    #[error("{0}")]
     Version(String),
     /// A dtype that cannot be stored/read (variant, resource, ref, invalid, unknown).
+    #[error("{}", crate::dtype::UnsupportedDtype(*.0))]
     UnsupportedDtype(i32),
     /// A valid feature this crate does not implement (said precisely).
+    #[error("not supported: {0}")]
     Unsupported(String),
     /// Partitioned tensor slices are inconsistent (rank, bounds, overlap, coverage, missing).
+    #[error("bad slices: {0}")]
     Slices(String),
     /// The caller asked for something the tensor cannot give (e.g. raw bytes of a string tensor).
+    #[error("invalid argument: {0}")]
     InvalidArgument(String),
 }
 
@@ -61,34 +73,6 @@ impl ErrorKind {
             ErrorKind::Unsupported(_) => "unsupported",
             ErrorKind::Slices(_) => "slices",
             ErrorKind::InvalidArgument(_) => "invalid-argument",
-        }
-    }
-}
-
-impl fmt::Display for ErrorKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ErrorKind::Io { op, message, .. } => write!(f, "{op} failed: {message}"),
-            ErrorKind::MissingFile => f.write_str("file not found"),
-            ErrorKind::KeyNotFound => f.write_str("key not found in checkpoint"),
-            ErrorKind::NoCheckpoint(m) => write!(f, "no checkpoint found: {m}"),
-            ErrorKind::Truncated(m) => write!(f, "truncated: {m}"),
-            ErrorKind::Corrupt(m) => write!(f, "corrupt: {m}"),
-            ErrorKind::Checksum {
-                what,
-                stored,
-                computed,
-            } => write!(
-                f,
-                "{what} checksum does not match: stored {stored:#010x}, computed {computed:#010x}"
-            ),
-            ErrorKind::Version(m) => f.write_str(m),
-            ErrorKind::UnsupportedDtype(v) => {
-                write!(f, "{}", crate::dtype::UnsupportedDtype(*v))
-            }
-            ErrorKind::Unsupported(m) => write!(f, "not supported: {m}"),
-            ErrorKind::Slices(m) => write!(f, "bad slices: {m}"),
-            ErrorKind::InvalidArgument(m) => write!(f, "invalid argument: {m}"),
         }
     }
 }

@@ -532,6 +532,7 @@ pub fn plan_loader(
                     run_importer(
                         entry,
                         &opts.importers[ix],
+                        &opts.var_name_mapping,
                         &importer_keys[ix],
                         &kept,
                         params,
@@ -663,6 +664,7 @@ pub fn plan_loader(
 fn run_importer(
     entry: &str,
     imp: &Importer,
+    var_name_mapping: &BTreeMap<String, String>,
     keys: &[String],
     kept: &[(usize, String)],
     params: &[&TargetVar],
@@ -697,7 +699,20 @@ fn run_importer(
         imp.mode.label(),
         py_str_list(keys)
     ));
+    // values_dict = {rel: tensor(var_name_mapping.get(rel, prefix + rel))}: every value is read
+    // before any is assigned (R-IMP-2: the mapping is looked up with the relative key).
+    let mut sources: Vec<(&String, String, &TensorMeta)> = Vec::with_capacity(keys.len());
     for rel in keys {
+        let key = var_name_mapping
+            .get(rel)
+            .cloned()
+            .unwrap_or_else(|| format!("{}{rel}", imp.prefix));
+        let Some(meta) = all.get(key.as_str()).copied() else {
+            return Err(key_not_found(&key).with_file(file));
+        };
+        sources.push((rel, key, meta));
+    }
+    for (rel, key, meta) in sources {
         let ckpt_name = format!("{}{rel}", imp.prefix);
         let Some((i, _)) = kept.iter().find(|(_, n)| *n == ckpt_name) else {
             if params.iter().any(|v| v.name == ckpt_name) {
@@ -718,9 +733,6 @@ fn run_importer(
             .with_file(file));
         };
         let var = params[*i];
-        let Some(meta) = all.get(ckpt_name.as_str()) else {
-            return Err(key_not_found(&ckpt_name).with_file(file));
-        };
         if meta.shape == var.shape {
             out.assigned.push((
                 *i,
@@ -729,8 +741,10 @@ fn run_importer(
                     ckpt_name: ckpt_name.clone(),
                     file: file.to_string(),
                     entry: entry.to_string(),
-                    keys: vec![ckpt_name.clone()],
-                    rule: if ckpt_name == var.name {
+                    keys: vec![key.clone()],
+                    rule: if key != ckpt_name {
+                        Rule::VarNameMapping
+                    } else if ckpt_name == var.name {
                         Rule::Direct
                     } else {
                         Rule::Prefix
@@ -755,7 +769,7 @@ fn run_importer(
                 format!(
                     "custom_param_importer 'subset' of layer '{}' copies the overlap of {} {} into the variable's current value {}: the result depends on the random init, which returnn-ckpt cannot reproduce",
                     imp.layer,
-                    ckpt_name,
+                    key,
                     py_shape(&meta.shape),
                     py_shape(&var.shape)
                 ),

@@ -959,3 +959,29 @@ fn r_imp_custom_param_importer_modes() {
     .unwrap_err();
     assert_eq!(e.kind(), &MapErrorKind::MissingVars);
 }
+
+/// R-IMP-2: the importer looks var_name_mapping up with the key relative to its prefix.
+#[test]
+fn r_imp_2_importer_uses_var_name_mapping_with_relative_keys() {
+    let s = src(&[
+        ("l1/W", &[2, 2], 0.0),
+        ("l1/b", &[2], 5.0),
+        ("alt/W", &[2, 2], 70.0),
+    ]);
+    let o = LoaderOptions {
+        network: Some("<TFNetwork>".into()),
+        var_name_mapping: BTreeMap::from([("W".to_string(), "alt/W".to_string())]),
+        importers: vec![param_map::Importer {
+            layer: "l1".into(),
+            prefix: "l1/".into(),
+            mode: param_map::ImporterMode::IfPossible,
+        }],
+        ..opts()
+    };
+    let mut p = Planner::new(vec![var("l1/W", &[2, 2]), var("l1/b", &[2])]);
+    p.main_load(&o, Ok(&s)).unwrap();
+    let plan = p.finish();
+    assert_eq!(value(&plan, "l1/W", &s), vec![70.0, 71.0, 72.0, 73.0]);
+    assert_eq!(status(&plan, "l1/W").1.unwrap(), vec!["alt/W"]);
+    assert_eq!(value(&plan, "l1/b", &s), vec![5.0, 6.0]);
+}

@@ -175,6 +175,12 @@ pub(crate) struct Described {
 impl Bundle {
     /// Opens the bundle with this prefix (reads `PREFIX.index` only).
     pub fn open(prefix: &Path, mmap: bool, verify_crc: bool) -> Result<Bundle> {
+        if mmap && !cfg!(feature = "mmap") {
+            return Err(Error::new(ErrorKind::Unsupported(
+                "memory-mapped reading: this build lacks tf-bundle's `mmap` feature".into(),
+            ))
+            .with_path(prefix));
+        }
         let mut index_path = prefix.as_os_str().to_os_string();
         index_path.push(".index");
         let index_path = PathBuf::from(index_path);

@@ -41,9 +41,6 @@ pub struct Args {
     /// Print every element with --tensor (default: summarise tensors over 1000 elements).
     #[arg(long)]
     pub full: bool,
-    /// Memory-map data shards (needs a build with tf-bundle's `mmap` feature).
-    #[arg(long)]
-    pub mmap: bool,
 }
 
 /// Summary statistics of a numeric tensor.
@@ -57,11 +54,7 @@ pub struct Stats {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let opts = OpenOptions {
-        mmap: args.mmap,
-        ..OpenOptions::default()
-    };
-    let ck = Checkpoint::open_with(&args.path, &opts)
+    let ck = Checkpoint::open_with(&args.path, &OpenOptions::default())
         .with_context(|| format!("cannot open checkpoint {}", args.path.display()))?;
     if !args.tensors.is_empty() {
         return print_values(&ck, &args);

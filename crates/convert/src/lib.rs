@@ -10,7 +10,8 @@
 //! * [`select`]: `--include/--exclude/--rename/--no-optimizer` name selection.
 //! * [`to_safetensors`]: TF checkpoint → `.safetensors` (skip rules, `--strict`,
 //!   `--strings metadata`, `__metadata__`).
-//! * [`to_tf`]: `.safetensors` → TF bundle (through `tf_bundle::write::BundleWriter`).
+//! * [`to_tf`]: `.safetensors` → TF bundle, and any TF checkpoint → one V2 bundle (through
+//!   `tf_bundle::write::BundleWriter`).
 //! * [`avg`]: element-wise mean of several checkpoints; [`diff`]: tensor-by-tensor comparison.
 //!
 //! It never parses TF file formats itself (that is `tf-bundle`), never knows RETURNN's loading

@@ -35,6 +35,21 @@ struct Slot {
 
 /// Writes a `.safetensors` file tensor by tensor: see the module docs.
 ///
+/// ```no_run
+/// # fn main() -> Result<(), convert::Error> {
+/// use std::collections::BTreeMap;
+/// use convert::SafetensorsWriter;
+/// use tf_bundle::DType;
+/// let decl = vec![("w".to_string(), DType::Float32, vec![2]), ("step".to_string(), DType::Int64, vec![])];
+/// let mut w = SafetensorsWriter::create("out.safetensors".as_ref(), decl, BTreeMap::new())?;
+/// w.write_next("step", &7i64.to_le_bytes())?;
+/// let mut s = w.stream("w")?; // e.g. checkpoint.read_raw_to("w", &mut s)?
+/// std::io::Write::write_all(&mut s, &[0, 0, 0x80, 0x3f, 0, 0, 0, 0x40]).ok();
+/// s.finish()?;
+/// w.finish()?; // fsync + rename: out.safetensors appears only now
+/// # Ok(()) }
+/// ```
+///
 /// Tensors may be written in any order (out-of-order writes seek); writing them in
 /// [`SafetensorsWriter::order`] never seeks. Every declared tensor must be written exactly
 /// once before [`SafetensorsWriter::finish`]; a writer dropped unfinished leaves nothing.

@@ -223,3 +223,58 @@ fn basic_to_native_round_trip_on_real_checkpoints() {
         }
     }
 }
+
+/// A corrupted source tensor (CRC mismatch) fails the load with a read error and leaves no
+/// output behind; the plan itself (index only) still works.
+#[test]
+fn corrupt_source_fails_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let src_dir = fixtures().join("returnn_train_nativelstm/net-model");
+    std::fs::create_dir(dir.path().join("src")).unwrap();
+    for ext in ["index", "meta", "data-00000-of-00001"] {
+        std::fs::copy(
+            src_dir.join(format!("network.003.{ext}")),
+            dir.path().join(format!("src/network.003.{ext}")),
+        )
+        .unwrap();
+    }
+    let data = dir.path().join("src/network.003.data-00000-of-00001");
+    let mut bytes = std::fs::read(&data).unwrap();
+    for b in bytes.iter_mut() {
+        *b ^= 0x5a;
+    }
+    std::fs::write(&data, bytes).unwrap();
+    std::fs::write(
+        dir.path().join("returnn.config"),
+        "#!rnn.py\nuse_tensorflow = True\ntask = \"train\"\nmodel = \"out/network\"\nimport_model_train_epoch1 = \"src/network.003\"\n",
+    )
+    .unwrap();
+    let target = src_dir.join("network.003");
+    let run = |cmd: &str, extra: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_returnn-ckpt"))
+            .current_dir(dir.path())
+            .args([cmd, "returnn.config", "--json", "--target"])
+            .arg(&target)
+            .args(extra)
+            .output()
+            .unwrap();
+        (
+            o.status.code().unwrap(),
+            serde_json::from_slice::<Value>(&o.stdout).unwrap(),
+        )
+    };
+    let (code, plan) = run("plan", &[]);
+    assert_eq!(code, 0, "{plan}");
+    assert_eq!(plan["variables"]["fw0/rec/W"]["file"], "src/network.003");
+    let (code, err) = run("load", &["--out", "x.safetensors"]);
+    assert_eq!(code, 1);
+    assert_eq!(err["kind"], "read_error", "{err}");
+    assert!(!dir.path().join("x.safetensors").exists());
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "src" && n != "returnn.config")
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}

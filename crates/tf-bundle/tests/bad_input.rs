@@ -781,3 +781,45 @@ fn checkpoint_is_send_and_sync() {
     check::<Checkpoint>();
     check::<tf_bundle::Error>();
 }
+
+#[test]
+fn partitioned_string_tensor_is_assembled_by_element() {
+    // [3, 2] strings in two slices: rows 0..1 in shard 1, rows 1..3 in shard 0.
+    let all: Vec<&[u8]> = vec![b"a", b"", b"ccc", b"\x00d", b"e", b"ffff"];
+    let parts = [((0i64, 1i64), 1i32, &all[0..2]), ((1, 2), 0, &all[2..6])];
+    let mut shards = vec![Vec::new(), Vec::new()];
+    let mut entries = Vec::new();
+    for ((start, len), shard, vals) in parts {
+        let (payload, crc) = string_payload(vals, false);
+        let s = &mut shards[shard as usize];
+        let mut e = entry(7, &[len, 2], shard, s.len() as i64, &payload);
+        e.crc32c = crc;
+        s.extend_from_slice(&payload);
+        let ext = vec![(start, len), (0, -1)];
+        entries.push((tf_bundle::ordered_code::encode_slice_key(b"s", &ext), e));
+    }
+    entries.push((
+        b"s".to_vec(),
+        BundleEntryProto {
+            dtype: 7,
+            shape: shape(&[3, 2]),
+            slices: vec![
+                slice::to_proto(&[(0, 1), (0, -1)]),
+                slice::to_proto(&[(1, 2), (0, -1)]),
+            ],
+            ..Default::default()
+        },
+    ));
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    let ck = Checkpoint::from_memory(
+        &index(&header(2, 0), &entries, TableOptions::default()),
+        shards,
+    )
+    .unwrap();
+    let t = ck.read("s").unwrap();
+    assert_eq!(
+        t.data,
+        TensorData::Strings(all.iter().map(|s| s.to_vec()).collect())
+    );
+    assert!(ck.read_raw_to("s", &mut Vec::new()).is_err());
+}

@@ -327,6 +327,19 @@ fn check_index(dir: &Path, c: &Value, ck: &Checkpoint, ctx: &str) {
         b.num_data_blocks() as u64,
         ie["num_data_blocks"].as_u64().unwrap()
     );
+    // Data block sizes, read straight from the table.
+    let mut index_path = ck.prefix().as_os_str().to_os_string();
+    index_path.push(".index");
+    let bytes = std::fs::read(&index_path).unwrap();
+    let table = tf_bundle::table::Table::parse(&bytes).unwrap();
+    let sizes: Vec<u64> = table.index().iter().map(|(_, h)| h.size).collect();
+    let want_sizes: Vec<u64> = ie["data_block_sizes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    assert_eq!(sizes, want_sizes, "{ctx}: data block sizes");
     let entries = ie["entries"].as_array().unwrap();
     assert_eq!(entries.len(), raw.len(), "{ctx}: index entries");
     for (r, want) in raw.iter().zip(entries) {

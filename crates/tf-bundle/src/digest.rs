@@ -21,9 +21,39 @@ pub fn digest(t: &Tensor) -> [u8; 32] {
     h.finalize().into()
 }
 
+/// The digest of tensor `name` of a checkpoint, streaming numeric data in bounded chunks
+/// (memory stays small for any tensor size); string tensors are read whole. CRC-checked.
+pub fn digest_tensor(ck: &crate::Checkpoint, name: &str) -> Result<[u8; 32], crate::Error> {
+    match ck.get(name) {
+        Some(info) if info.dtype != crate::DType::String => {
+            let mut w = HashWriter(Sha256::new());
+            ck.read_raw_to(name, &mut w)?;
+            Ok(w.0.finalize().into())
+        }
+        _ => ck.read(name).map(|t| digest(&t)),
+    }
+}
+
+struct HashWriter(Sha256);
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Lowercase hex of a digest.
+pub fn hex(d: &[u8; 32]) -> String {
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// [`digest`] as lowercase hex.
 pub fn digest_hex(t: &Tensor) -> String {
-    digest(t).iter().map(|b| format!("{b:02x}")).collect()
+    hex(&digest(t))
 }
 
 #[cfg(test)]

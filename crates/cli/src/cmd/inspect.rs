@@ -68,7 +68,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         HashMap::new()
     };
-    let need_read = args.digest || args.stats;
     let mut failed = false;
     let mut rows: Vec<Row> = Vec::new();
     for info in ck.tensors() {
@@ -83,22 +82,29 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             object_path: obj.map(|o| o.object_path.clone()),
             full_name: obj.map(|o| o.full_name.clone()),
         };
-        if need_read {
+        if args.stats {
             match ck.read(&info.name) {
                 Ok(t) => {
                     if args.digest {
                         row.sha256 = Some(tf_bundle::digest::digest_hex(&t));
                     }
-                    if args.stats {
-                        row.stats = stats(&t).map(|s| StatsJson {
-                            min: num(s.min),
-                            max: num(s.max),
-                            mean: num(s.mean),
-                            stddev: num(s.stddev),
-                            rms: num(s.rms),
-                        });
-                    }
+                    row.stats = stats(&t).map(|s| StatsJson {
+                        min: num(s.min),
+                        max: num(s.max),
+                        mean: num(s.mean),
+                        stddev: num(s.stddev),
+                        rms: num(s.rms),
+                    });
                 }
+                Err(e) => {
+                    failed = true;
+                    row.error = Some(e.to_string());
+                }
+            }
+        } else if args.digest {
+            // Streamed: memory stays bounded for any tensor size.
+            match tf_bundle::digest::digest_tensor(&ck, &info.name) {
+                Ok(d) => row.sha256 = Some(tf_bundle::digest::hex(&d)),
                 Err(e) => {
                     failed = true;
                     row.error = Some(e.to_string());

@@ -15,10 +15,21 @@
 //! Parsers also run on in-memory bytes ([`Checkpoint::from_memory`], [`table::Table::parse`],
 //! [`bundle::decode_string_tensor`], [`ordered_code`]) for tests and fuzzing.
 //!
-//! Deviations from the cross-crate contract: [`Checkpoint::problems`] lists keys whose entry
-//! cannot be described (unsupported dtype, invalid shape, unparseable entry) — they are not in
-//! [`Checkpoint::tensors`], and reading them gives that error; [`Checkpoint::read_bytes`]
-//! borrows little-endian bytes without copying where the source allows it.
+//! Additions to the cross-crate contract: [`Checkpoint::problems`] lists keys whose entry
+//! cannot be described (unsupported dtype such as variant/resource, invalid shape,
+//! unparseable entry) — they are not in [`Checkpoint::tensors`], and reading them gives that
+//! error; [`Checkpoint::read_bytes`] borrows little-endian bytes without copying where the
+//! source allows it (in-memory or memory-mapped shards); [`Checkpoint::verify_all`] checks
+//! everything `verify` needs; [`Checkpoint::bundle`] exposes the V2 header and raw entries;
+//! [`digest::digest_tensor`] hashes a tensor in bounded memory; [`object_graph`] names TF2
+//! keys; [`state::CheckpointState`] parses TF's `checkpoint` file.
+//!
+//! Invariants: no allocation is sized by a number from a file before that number is checked
+//! against what the file can hold (block handles vs file length, tensor sizes vs shard length,
+//! string lengths vs payload, slice payloads vs shard sizes, shape products with checked
+//! arithmetic); every read of tensor bytes checks the entry's CRC32C (unless
+//! [`OpenOptions::verify_crc`] is off) and every table block's CRC is always checked; returned
+//! data is little-endian, row-major.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 

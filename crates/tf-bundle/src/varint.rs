@@ -42,6 +42,16 @@ pub fn encode_u64(mut v: u64, out: &mut Vec<u8>) {
     out.push(v as u8);
 }
 
+/// Number of bytes [`encode_u64`] appends for `v`.
+pub fn encoded_len(mut v: u64) -> u64 {
+    let mut n = 1;
+    while v >= 0x80 {
+        v >>= 7;
+        n += 1;
+    }
+    n
+}
+
 /// Reads a little-endian u32 at `pos`, if 4 bytes are there.
 pub fn fixed32(buf: &[u8], pos: usize) -> Option<u32> {
     let b = buf.get(pos..pos.checked_add(4)?)?;
@@ -89,6 +99,7 @@ mod tests {
             let mut out = Vec::new();
             encode_u64(v, &mut out);
             assert_eq!(out, bytes, "encode {v}");
+            assert_eq!(encoded_len(v), bytes.len() as u64, "length {v}");
             assert_eq!(decode_u64(&bytes), Some((v, bytes.len())), "decode {v}");
             if v <= u64::from(u32::MAX) {
                 assert_eq!(decode_u32(&bytes), Some((v as u32, bytes.len())));

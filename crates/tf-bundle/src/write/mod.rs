@@ -25,8 +25,6 @@
 //! [`BundleWriter::add_strings`] take borrowed values. Only little-endian, single-shard,
 //! unpartitioned bundles are written.
 
-mod table;
-
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Read, Write};
@@ -34,11 +32,13 @@ use std::path::{Path, PathBuf};
 
 use prost::Message;
 
+use crate::crc::mask as mask_crc;
 use crate::proto::{
     tensor_shape_proto, BundleEntryProto, BundleHeaderProto, TensorShapeProto, VersionDef,
 };
+use crate::table::builder::{TableBuilder, TableOptions};
+use crate::varint;
 use crate::DType;
-pub(crate) use table::{mask_crc, put_varint64, varint_len};
 
 /// TF's `TensorShape` limit on the number of dimensions.
 pub const MAX_RANK: usize = 254;
@@ -486,13 +486,13 @@ impl BundleWriter {
         let mut size = 4u64;
         for s in strings {
             let l = s.as_ref().len() as u64;
-            put_varint64(&mut head, l);
+            varint::encode_u64(l, &mut head);
             crc = match u32::try_from(l) {
                 Ok(l32) => crc32c::crc32c_append(crc, &l32.to_le_bytes()),
                 Err(_) => crc32c::crc32c_append(crc, &l.to_le_bytes()),
             };
             size = size
-                .checked_add(varint_len(l))
+                .checked_add(varint::encoded_len(l))
                 .and_then(|s| s.checked_add(l))
                 .ok_or_else(|| self.err(WriteErrorKind::TooLarge, name))?;
         }
@@ -520,8 +520,10 @@ impl BundleWriter {
                 .map_err(|e| io_err(e.into_error(), &data_path))?;
             f.sync_all().map_err(|e| io_err(e, &data_path))?;
         }
-        let index = self.index_bytes();
         let index_path = index_file_name(&self.prefix);
+        let index = self
+            .index_bytes()
+            .map_err(|e| io_err(io::Error::other(e), &index_path))?;
         let (index_tmp, mut f) = create_temp(&index_path).map_err(|e| io_err(e, &index_path))?;
         let result = f
             .write_all(&index)
@@ -546,7 +548,9 @@ impl BundleWriter {
     }
 
     /// The serialized `.index` for the entries added so far (header `08 01 1a 02 08 01`).
-    fn index_bytes(&self) -> Vec<u8> {
+    /// Keys come from a sorted map after the empty header key, so the builder's key-order
+    /// check cannot fail here.
+    fn index_bytes(&self) -> Result<Vec<u8>, crate::Error> {
         let header = BundleHeaderProto {
             num_shards: 1,
             endianness: 0,
@@ -556,12 +560,12 @@ impl BundleWriter {
                 bad_consumers: Vec::new(),
             }),
         };
-        let mut t = table::TableBuilder::new();
-        t.add(b"", &header.encode_to_vec());
+        let mut t = TableBuilder::new(TableOptions::default());
+        t.add(b"", &header.encode_to_vec())?;
         for (k, e) in &self.entries {
-            t.add(k, &e.encode_to_vec());
+            t.add(k, &e.encode_to_vec())?;
         }
-        t.finish()
+        Ok(t.finish())
     }
 }
 

@@ -16,6 +16,7 @@
 //! * `cargo xtask venv` — only creates / updates the venv.
 
 mod fuzz;
+mod mapping_oracle;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -31,6 +32,7 @@ const USAGE: &str = "usage: cargo xtask <task>
   fixtures [--check] [--out DIR] [--case NAME]...   regenerate fixtures/ (or check the generator)
   oracle [--cases N] [--seed S] [--side reader|writer|both]   TensorFlow differential oracle
   venv                                              create/update target/fixtures-venv
+  mapping-oracle [--cases N] [--seed S] [--keep DIR]   plan/load vs real RETURNN's CustomCheckpointLoader
   fuzz [--seconds N] [--target T]... | --seeds      run the fuzz targets (see xtask/src/fuzz.rs)";
 
 fn main() -> ExitCode {
@@ -40,6 +42,9 @@ fn main() -> ExitCode {
         Some("oracle") => oracle(&args[1..]),
         Some("venv") => ensure_venv().map(|_| ()),
         Some("fuzz") => fuzz::run(&root(), &args[1..]),
+        Some("mapping-oracle") => {
+            ensure_venv().and_then(|v| mapping_oracle::run(&root(), &v.python, &args[1..]))
+        }
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(())

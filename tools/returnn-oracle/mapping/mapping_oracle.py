@@ -1,0 +1,391 @@
+#!/usr/bin/env python3
+"""Differential oracle for parameter mapping: real RETURNN's CustomCheckpointLoader.
+
+Generates seeded random cases, each one directory under --work:
+
+  case_NNNN/src_<k>.index/.data-*   source checkpoints (written with TF's SaveV2)
+  case_NNNN/target.json             the target variables, {"variables": [{name, shape, dtype}]}
+  case_NNNN/config.json             a RETURNN JSON config: task train, preload_from_files
+
+and runs, for each case, what RETURNN's engine does for `preload_from_files` at the first train
+epoch (returnn/tf/engine.py: entries in sorted key order, `init_for_train` filter, per entry a
+CustomCheckpointLoader over the network's params, `set_as_custom_init()` then `load_now()`),
+on real tf.compat.v1 graph variables initialised to zero. Recorded per case (--out, JSON):
+
+  {"cases": [{"dir": ..., "desc": [...], "expected": {"error": {"type", "message"}} |
+     {"loaded": {"<var>": {"entry": key, "sha256": hex}}, "keys_read": {"<entry>": [...]}}}]}
+
+A loaded variable is one registered by an entry (RETURNN's own "already loaded" marker); its
+sha256 is taken from the variable's value read back from the session after the load (so the
+dtype conversion on assignment is included). `keys_read` lists the checkpoint keys each entry's
+loader actually read (a proxy around its checkpoint reader).
+
+The comparison with returnn-ckpt is done by `cargo xtask mapping-oracle` (xtask/src/mapping_oracle.rs).
+Only stdlib, numpy, TensorFlow and RETURNN are used.
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import random
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy  # noqa: E402
+
+PARAMS = ("beta", "gamma", "mean", "variance")
+STD_SUBS = ("lstm_cell", "rnn/lstm_cell", "basic_lstm_cell", "rnn/basic_lstm_cell")
+CUDNN_COMPAT = "cudnn/params_canonical/rnn/multi_rnn_cell/cell_0/cudnn_compatible_lstm_cell"
+CUDNN_CANON = "cudnn/CudnnRNNParamsToCanonical"
+
+
+class Gen:
+    """One case: source tensors per checkpoint, target vars, preload entries."""
+
+    def __init__(self, rng):
+        self.rng = rng
+        self.counter = 0
+        self.desc = []
+
+    def arr(self, shape, dtype="float32"):
+        self.counter += 1
+        n = int(numpy.prod(shape)) if shape else 1
+        base = self.counter * 1000
+        a = numpy.arange(base, base + n, dtype=numpy.float64)
+        # a few non-integral values so that float64 -> float32 rounding shows
+        a = a + 0.1 * (numpy.arange(n) % 3)
+        return a.reshape(shape).astype(dtype)
+
+    def layer_name(self, used):
+        r = self.rng
+        while True:
+            stem = r.choice(["l", "enc", "lstm", "bn", "out", "dec", "x", "a", "ab", "main"])
+            name = stem + (str(r.randint(0, 12)) if r.random() < 0.8 else "")
+            if r.random() < 0.15:
+                name = r.choice(["sub", "enc", "net"]) + "/" + name
+            if name not in used:
+                used.add(name)
+                return name
+
+
+def make_layer(g, name, src, tgt, mapping, sdt):
+    """Adds one source layer (tensors into src) and its target representation (into tgt).
+
+    :param dict src: key -> numpy array (source checkpoint)
+    :param list tgt: list of (ckpt-side name, shape, dtype) the target should contain
+    :param dict mapping: var_name_mapping to extend
+    """
+    r = g.rng
+    kind = r.choice(["dense", "dense", "native", "std", "old", "cudnn_compat", "bn", "cudnn"])
+    n_in, n = r.randint(1, 4), r.randint(1, 4)
+    tdt = "float64" if r.random() < 0.1 else "float32"
+
+    def put(d):
+        for k, shape in d.items():
+            src[k] = g.arr(shape, sdt)
+
+    mode = r.choice(["same", "same", "convert", "convert", "convert", "absent", "partial", "mapped", "shape", "extra"])
+    desc = "%s:%s:%s" % (name, kind, mode)
+    if kind == "dense":
+        s = {name + "/W": (n_in, n), name + "/b": (n,)}
+        conv = [dict(s)]
+    elif kind == "native":
+        s = {name + "/rec/W": (n_in, 4 * n), name + "/rec/W_re": (n, 4 * n), name + "/rec/b": (4 * n,)}
+        conv = [
+            {name + "/rec/%s/kernel" % sub: (n_in + n, 4 * n), name + "/rec/%s/bias" % sub: (4 * n,)}
+            for sub in STD_SUBS
+        ]
+        if r.random() < 0.2:  # only one of W, W_re (no kernel conversion), or the bias only
+            drop = r.choice([name + "/rec/W", name + "/rec/W_re"])
+            s.pop(drop)
+            desc += ":drop=" + drop
+    elif kind == "std":
+        sub = r.choice(STD_SUBS)
+        s = {name + "/rec/%s/kernel" % sub: (n_in + n, 4 * n), name + "/rec/%s/bias" % sub: (4 * n,)}
+        desc += ":" + sub
+        conv = [
+            {name + "/rec/W": (n_in, 4 * n), name + "/rec/W_re": (n, 4 * n), name + "/rec/b": (4 * n,)},
+            {name + "/rec/lstm_cell/kernel": (n_in + n, 4 * n), name + "/rec/lstm_cell/bias": (4 * n,)},
+            {name + "/rec/rnn/lstm_cell/weights": (n_in + n, 4 * n), name + "/rec/rnn/lstm_cell/bias": (4 * n,)},
+        ]
+        if r.random() < 0.2:  # both old names present (R-LSTM-B2N-3 preference, R-REN-10 conflicts)
+            other = r.choice(["lstm_cell", "rnn/lstm_cell"])
+            s[name + "/rec/%s/kernel" % other] = (n_in + n, 4 * n)
+            s[name + "/rec/%s/bias" % other] = (4 * n,)
+            desc += "+" + other
+    elif kind == "old":
+        s = {name + "/rec/lstm_cell/weights": (n_in + n, 4 * n), name + "/rec/lstm_cell/biases": (4 * n,)}
+        conv = [{name + "/rec/lstm_cell/kernel": (n_in + n, 4 * n), name + "/rec/lstm_cell/bias": (4 * n,)}]
+    elif kind == "cudnn_compat":
+        s = {name + "/rec/%s/kernel" % CUDNN_COMPAT: (n_in + n, 4 * n), name + "/rec/%s/bias" % CUDNN_COMPAT: (4 * n,)}
+        conv = [{name + "/rec/lstm_fused_cell/kernel": (n_in + n, 4 * n), name + "/rec/lstm_fused_cell/bias": (4 * n,)}]
+    elif kind == "bn":
+        c = r.randint(1, 3)
+        data = "%s_output" % name.replace("/", "_")
+
+        def bn(v):
+            if v == 0:
+                return {"%s/batch_norm/%s_%s_%s" % (name, name.split("/")[-1], data, p): (1, 1, c) for p in PARAMS}
+            if v == 1:
+                return {"%s/batch_norm/%s" % (name, p): (1, 1, c) for p in PARAMS}
+            return {"%s/batch_norm/v2_%s" % (name, p): (c,) for p in PARAMS}
+
+        v = r.randint(0, 2)
+        s = bn(v)
+        if r.random() < 0.15:  # ambiguous candidates (R-BN-4)
+            s["%s/batch_norm/zz_%s" % (name, r.choice(PARAMS))] = (1, 1, c)
+            desc += ":ambiguous"
+        desc += ":v%d" % v
+        conv = [bn(w) for w in range(3) if w != v]
+    else:  # cudnn canonical
+        flat = r.random() < 0.5
+        s = {}
+        for t in range(16):
+            if t < 4:
+                shape = (n * n_in,) if flat else (n, n_in)
+            elif t < 8:
+                shape = (n, n)
+            else:
+                shape = (n,)
+            s["%s/rec/%s:%d" % (name, CUDNN_CANON, t)] = shape
+        conv = [
+            {name + "/rec/lstm_block_wrapper/kernel": (n_in + n, 4 * n), name + "/rec/lstm_block_wrapper/bias": (4 * n,)},
+            {name + "/rec/lstm_cell/kernel": (n_in + n, 4 * n), name + "/rec/lstm_cell/bias": (4 * n,)},
+        ]
+    put(s)
+    same = {k: v for k, v in s.items() if ":" not in k}
+    if mode == "same":
+        t = same
+    elif mode == "convert":
+        t = r.choice(conv)
+    elif mode == "absent":
+        t = {}
+    elif mode == "partial":
+        items = sorted(r.choice([same, r.choice(conv)]).items())
+        t = dict(r.sample(items, r.randint(0, len(items))))
+    elif mode == "mapped":
+        base = r.choice([same, r.choice(conv)])
+        new = name + "_new" if r.random() < 0.7 else "m" + name
+        t = {}
+        for k, shape in base.items():
+            nk = new + k[len(name) :]
+            t[nk] = shape
+            if r.random() < 0.85:
+                mapping[nk] = k if k in s or r.random() < 0.8 else k + "_absent"
+    elif mode == "shape":
+        t = dict(r.choice([same, r.choice(conv)]))
+        if t:
+            k = r.choice(sorted(t))
+            shape = list(t[k])
+            if shape and r.random() < 0.7:
+                shape[r.randrange(len(shape))] += 1
+            else:
+                shape = shape + [1]
+            t[k] = tuple(shape)
+            desc += ":" + k
+    else:  # extra: a variable with no source at all next to the real ones
+        t = dict(same)
+        t[name + "/extra_" + r.choice(["W", "b", "rec/W"])] = (n,)
+    for k, shape in t.items():
+        tgt.append((k, shape, tdt))
+    g.desc.append(desc)
+
+
+def gen_case(seed, idx):
+    r = random.Random("%d/%d" % (seed, idx))
+    g = Gen(r)
+    used = set()
+    n_entries = 1 if r.random() < 0.75 else 2
+    entry_keys = sorted(r.sample(["a_first", "b_second", "z_A", "y_B", "preload", "main"], n_entries))
+    r.shuffle(entry_keys)
+    sources = {}  # file tag -> {key: array}
+    entries = {}
+    targets = []  # (graph name, shape, dtype)
+    for ei, ek in enumerate(entry_keys):
+        reuse = ei > 0 and r.random() < 0.4
+        tag = "src_0" if reuse else "src_%d" % ei
+        src = sources.setdefault(tag, {})
+        sdt = "float64" if r.random() < 0.1 else "float32"
+        tgt = []
+        mapping = {}
+        for _ in range(r.randint(1, 4)):
+            make_layer(g, g.layer_name(used), src, tgt, mapping, sdt)
+        if r.random() < 0.5:
+            src["global_step"] = numpy.array(r.randint(0, 1000), dtype=numpy.int64)
+        opts = {"filename": tag, "init_for_train": r.random() < 0.93}
+        prefix = ""
+        if r.random() < 0.3:
+            prefix = r.choice(["main_", "pre_", "x", "sub/", "l"])
+            opts["prefix"] = prefix
+        if r.random() < 0.35:
+            opts["ignore_missing"] = True
+        ckpt_side = [k for k, _, _ in tgt]
+        if ckpt_side and r.random() < 0.2:
+            opts["ignore_params"] = r.sample(ckpt_side, r.randint(1, min(2, len(ckpt_side))))
+            if r.random() < 0.3:
+                opts["ignore_params"].append("nonexistent/W")
+        if ckpt_side and r.random() < 0.15:
+            k = r.choice(ckpt_side)
+            opts["ignore_params_prefixes"] = [k[: r.randint(1, max(1, len(k) - 1))]]
+        if ckpt_side and r.random() < 0.1:  # mapping for a present var (R-MAP-1) / a non-var key
+            k = r.choice(ckpt_side)
+            mapping[k] = r.choice(sorted(src))
+        if mapping:
+            opts["var_name_mapping"] = mapping
+        if r.random() < 0.1:  # the graph name does not resolve to a checkpoint key
+            tgt.append(("fresh%d/W" % ei, (2,), "float32"))
+        for k, shape, dt in tgt:
+            name = k
+            if prefix:
+                if r.random() < 0.85:
+                    pos = [0] + [i + 1 for i, ch in enumerate(k) if ch == "/"]
+                    p = r.choice(pos)
+                    name = k[:p] + prefix + k[p:]
+                # else: not handled by this entry (no prefix in the name)
+            targets.append((name, shape, dt))
+        entries[ek] = opts
+    # unique graph names (TF would uniquify duplicates); keep the first
+    seen = set()
+    uniq = []
+    for name, shape, dt in targets:
+        if name in seen or ":" in name:
+            continue
+        seen.add(name)
+        uniq.append((name, shape, dt))
+    r.shuffle(uniq)
+    return g.desc, sources, entries, uniq
+
+
+def sha(a):
+    return hashlib.sha256(numpy.ascontiguousarray(a).tobytes()).hexdigest()
+
+
+class ReaderProxy:
+    """Records which keys a loader reads."""
+
+    def __init__(self, reader, log):
+        self._reader = reader
+        self._log = log
+
+    def get_tensor(self, name):
+        v = self._reader.get_tensor(name)
+        self._log.add(name)
+        return v
+
+    def __getattr__(self, item):
+        return getattr(self._reader, item)
+
+
+def run_case(tf, CustomCheckpointLoader, have_custom_post_init, case_dir, sources, entries, targets):
+    graph = tf.Graph()
+    with graph.as_default():
+        with tf.compat.v1.Session(graph=graph) as sess:
+            for tag, tensors in sorted(sources.items()):
+                names = sorted(tensors)
+                sess.run(
+                    tf.raw_ops.SaveV2(
+                        prefix=os.path.join(case_dir, tag),
+                        tensor_names=names,
+                        shape_and_slices=[""] * len(names),
+                        tensors=[tf.constant(tensors[k]) for k in names],
+                    )
+                )
+            variables = []
+            for name, shape, dt in targets:
+                variables.append(
+                    tf.compat.v1.get_variable(
+                        name, shape=shape, dtype=dt, initializer=tf.compat.v1.zeros_initializer()
+                    )
+                )
+            for v, (name, _, _) in zip(variables, targets):
+                assert v.name == name + ":0", (v.name, name)
+            sess.run(tf.compat.v1.global_variables_initializer())
+            loaded = {}
+            keys_read = {}
+            try:
+                for key, opts in sorted(entries.items()):
+                    if not opts.get("init_for_train", False):
+                        continue  # task train: entries for recognition are skipped
+                    before = {v.name for v in variables if have_custom_post_init(v)}
+                    log = set()
+                    loader = CustomCheckpointLoader(
+                        filename=os.path.join(case_dir, opts["filename"]),
+                        saveable_params=variables,
+                        params_prefix="",
+                        load_if_prefix=opts.get("prefix", ""),
+                        ignore_missing=opts.get("ignore_missing", False),
+                        ignore_params=opts.get("ignore_params", ()),
+                        ignore_params_prefixes=opts.get("ignore_params_prefixes", ()),
+                        var_name_mapping=opts.get("var_name_mapping", {}),
+                    )
+                    loader.reader = ReaderProxy(loader.reader, log)
+                    loader.set_as_custom_init()
+                    loader.load_now(session=sess)
+                    keys_read[key] = sorted(log)
+                    for v in variables:
+                        if have_custom_post_init(v) and v.name not in before:
+                            loaded[v.name[:-2]] = {"entry": key}
+            except Exception as e:  # noqa: BLE001 (we record what RETURNN raises)
+                return {"error": {"type": type(e).__name__, "message": str(e).split("\n")[0][:2000]}}
+            by_name = {v.name[:-2]: v for v in variables}
+            values = sess.run({k: by_name[k] for k in loaded})
+            for k, info in loaded.items():
+                info["sha256"] = sha(values[k])
+            return {"loaded": loaded, "keys_read": keys_read}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cases", type=int, default=200)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--work", required=True)
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args()
+
+    t0 = time.time()
+    import tensorflow as tf
+
+    tf.compat.v1.disable_eager_execution()
+    from returnn.log import log as returnn_log
+
+    returnn_log.initialize(verbosity=[0])
+    from returnn.tf.network import CustomCheckpointLoader, have_custom_post_init
+
+    t_import = time.time() - t0
+    cases = []
+    for i in range(args.cases):
+        desc, sources, entries, targets = gen_case(args.seed, i)
+        case_dir = os.path.abspath(os.path.join(args.work, "case_%04d" % i))
+        os.makedirs(case_dir, exist_ok=True)
+        expected = run_case(tf, CustomCheckpointLoader, have_custom_post_init, case_dir, sources, entries, targets)
+        cfg_entries = {}
+        for key, opts in entries.items():
+            o = dict(opts)
+            o["filename"] = os.path.join(case_dir, opts["filename"])
+            cfg_entries[key] = o
+        config = {
+            "task": "train",
+            "model": os.path.join(case_dir, "out", "model"),
+            "num_epochs": 1,
+            "preload_from_files": cfg_entries,
+        }
+        with open(os.path.join(case_dir, "config.json"), "w") as f:
+            json.dump(config, f, indent=1)
+        with open(os.path.join(case_dir, "target.json"), "w") as f:
+            json.dump(
+                {"variables": [{"name": n, "shape": list(s), "dtype": d} for n, s, d in targets]}, f, indent=1
+            )
+        cases.append({"dir": case_dir, "desc": desc, "expected": expected})
+    with open(args.out, "w") as f:
+        json.dump({"seed": args.seed, "import_seconds": t_import, "cases": cases}, f, indent=1)
+    print(
+        "mapping oracle (RETURNN side): %d cases in %.1fs (imports %.1fs)" % (len(cases), time.time() - t0, t_import),
+        file=sys.stderr,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -351,27 +351,21 @@ pub fn target_is_own_model(config: &Config, target: &Path) -> bool {
     if model.is_empty() {
         return false;
     }
-    let model = Path::new(&model);
-    let (Some(mdir), Some(mbase)) = (model.parent(), model.file_name()) else {
+    // (canonical directory, file name); a bare name is in ".".
+    let split = |p: &Path| {
+        let dir = p.parent()?;
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        Some((dir.canonicalize().ok()?, p.file_name()?.to_os_string()))
+    };
+    let (Some((mdir, mbase)), Some((tdir, tname))) = (split(Path::new(&model)), split(target))
+    else {
         return false;
     };
-    let mdir = if mdir.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        mdir
-    };
-    let (Some(tdir), Some(tname)) = (target.parent(), target.file_name()) else {
-        return false;
-    };
-    let tdir = if tdir.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        tdir
-    };
-    let (Ok(a), Ok(b)) = (mdir.canonicalize(), tdir.canonicalize()) else {
-        return false;
-    };
-    if a != b {
+    if mdir != tdir {
         return false;
     }
     let base = mbase.to_string_lossy();

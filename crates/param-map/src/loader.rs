@@ -871,23 +871,16 @@ fn build_name_map(
                 regex::escape(&prefix),
                 regex::escape(&param)
             );
-            if let Ok(re) = Regex::new(&pat) {
-                let cands: Vec<&str> = obsolete
-                    .iter()
-                    .copied()
-                    .filter(|k| re.is_match(k))
-                    .collect();
-                if let [one] = cands.as_slice() {
-                    map.insert(
-                        v.to_string(),
-                        Producer {
-                            keys: vec![one.to_string()],
-                            transform: Transform::Identity,
-                            rule: Rule::Rename("batch_norm_to_v1".into()),
-                            basic_pair: None,
-                        },
-                    );
-                }
+            if let Some(one) = unique_match(&pat, obsolete) {
+                map.insert(
+                    v.to_string(),
+                    Producer {
+                        keys: vec![one.to_string()],
+                        transform: Transform::Identity,
+                        rule: Rule::Rename("batch_norm_to_v1".into()),
+                        basic_pair: None,
+                    },
+                );
             }
         }
         if let Some((prefix, param)) = bn_match(v, true) {
@@ -896,18 +889,11 @@ fn build_name_map(
                 p = regex::escape(&prefix),
                 q = regex::escape(&param)
             );
-            if let Ok(re) = Regex::new(&pat) {
-                let cands: Vec<&str> = obsolete
-                    .iter()
-                    .copied()
-                    .filter(|k| re.is_match(k))
-                    .collect();
-                if let [one] = cands.as_slice() {
-                    map.insert(
-                        v.to_string(),
-                        conv(vec![one.to_string()], Transform::Flatten),
-                    );
-                }
+            if let Some(one) = unique_match(&pat, obsolete) {
+                map.insert(
+                    v.to_string(),
+                    conv(vec![one.to_string()], Transform::Flatten),
+                );
             }
         }
     }
@@ -962,6 +948,16 @@ fn build_name_map(
 }
 
 /// `^(.*)/batch_norm/(v2_)?(beta|gamma|mean|variance)$` with a greedy prefix group.
+/// The one key of `keys` that matches the regex `pat`; `None` if none or several do.
+fn unique_match<'a>(pat: &str, keys: &BTreeSet<&'a str>) -> Option<&'a str> {
+    let re = Regex::new(pat).ok()?;
+    let mut it = keys.iter().copied().filter(|k| re.is_match(k));
+    match (it.next(), it.next()) {
+        (Some(one), None) => Some(one),
+        _ => None,
+    }
+}
+
 fn bn_match(v: &str, v2: bool) -> Option<(String, String)> {
     const PARAMS: [&str; 4] = ["beta", "gamma", "mean", "variance"];
     for param in PARAMS {

@@ -9,6 +9,8 @@
 //! aborts this test binary with "memory allocation of N bytes failed". Cases are serialized
 //! so the limit sees only one of them.
 
+mod common;
+
 use std::alloc::System;
 use std::sync::Mutex;
 
@@ -23,6 +25,8 @@ use tf_bundle::proto::{
 use tf_bundle::table::builder::{TableBuilder, TableOptions};
 use tf_bundle::table::{self, BlockHandle, Table, FOOTER_LEN, MAGIC};
 use tf_bundle::{bundle, ordered_code, Checkpoint, DType, ErrorKind};
+
+use common::shape;
 
 #[global_allocator]
 static ALLOC: Cap<System> = Cap::new(System, usize::MAX);
@@ -68,19 +72,6 @@ fn header(num_shards: i32) -> Vec<u8> {
         version: version(),
     }
     .encode_to_vec()
-}
-
-fn shape(dims: &[i64]) -> Option<TensorShapeProto> {
-    Some(TensorShapeProto {
-        dim: dims
-            .iter()
-            .map(|&size| Dim {
-                size,
-                name: String::new(),
-            })
-            .collect(),
-        unknown_rank: false,
-    })
 }
 
 fn entry(dtype: DType, dims: &[i64], offset: i64, size: i64, crc32c: u32) -> BundleEntryProto {

@@ -16,7 +16,7 @@ use anyhow::{bail, Context};
 use convert::select::Selection;
 use convert::to_safetensors::{Options, StringPolicy};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use tf_bundle::Checkpoint;
+use tf_bundle::{Checkpoint, OpenOptions};
 
 /// Output format of `convert`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -73,6 +73,11 @@ pub struct Args {
     /// Replace an existing output.
     #[arg(long)]
     pub force: bool,
+    /// Memory-map the data shards instead of positioned reads (explicit opt-in). Risk: if
+    /// another process truncates a shard while it is mapped, this process dies with SIGBUS
+    /// instead of reporting an error; use it only on files nothing else is writing.
+    #[arg(long)]
+    pub mmap: bool,
 }
 
 /// A progress bar on stderr that appears only on a terminal, and only once the work has run
@@ -163,11 +168,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             To::Safetensors
         },
     );
+    let open_options = OpenOptions {
+        mmap: args.mmap,
+        ..OpenOptions::default()
+    };
     let mut bar = Bar::new("convert");
     match to {
         To::Tf if args.path.extension().is_none_or(|e| e != "safetensors") => {
             check_output(&bundle_files(&args.out), args.force)?;
-            let ckpt = Checkpoint::open(&args.path)
+            let ckpt = Checkpoint::open_with(&args.path, &open_options)
                 .with_context(|| format!("opening {}", args.path.display()))?;
             if bundle_files(&args.out)
                 .iter()
@@ -186,15 +195,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 &mut |p| bar.update(p),
             )?;
             bar.finish();
-            for s in &report.skipped {
-                eprintln!("skipped {}: {}", s.name, s.reason);
-            }
-            print_out(&format!(
-                "wrote {} ({} tensors{})\n",
-                args.out.display(),
-                report.tensors.len(),
-                skipped_note(report.skipped.len())
-            ))?;
+            print_tf_report(&args.out, &report)?;
         }
         To::Tf => {
             check_output(&bundle_files(&args.out), args.force)?;
@@ -206,19 +207,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 &mut |p| bar.update(p),
             )?;
             bar.finish();
-            for s in &report.skipped {
-                eprintln!("skipped {}: {}", s.name, s.reason);
-            }
-            print_out(&format!(
-                "wrote {} ({} tensors{})\n",
-                args.out.display(),
-                report.tensors.len(),
-                skipped_note(report.skipped.len())
-            ))?;
+            print_tf_report(&args.out, &report)?;
         }
         To::Safetensors => {
             check_output(std::slice::from_ref(&args.out), args.force)?;
-            let ckpt = Checkpoint::open(&args.path)
+            let ckpt = Checkpoint::open_with(&args.path, &open_options)
                 .with_context(|| format!("opening {}", args.path.display()))?;
             if is_checkpoint_file(ckpt.prefix(), &args.out) {
                 bail!(
@@ -285,6 +278,19 @@ pub fn is_checkpoint_file(prefix: &Path, path: &Path) -> bool {
     (rest == "index" || rest == "meta" || rest.starts_with("data-"))
         && canon(dir).is_some()
         && canon(dir) == canon(pdir)
+}
+
+/// The skip lines (stderr) and the summary line of a conversion to a TF bundle.
+fn print_tf_report(out: &Path, report: &convert::to_tf::Report) -> anyhow::Result<()> {
+    for s in &report.skipped {
+        eprintln!("skipped {}: {}", s.name, s.reason);
+    }
+    print_out(&format!(
+        "wrote {} ({} tensors{})\n",
+        out.display(),
+        report.tensors.len(),
+        skipped_note(report.skipped.len())
+    ))
 }
 
 fn skipped_note(n: usize) -> String {

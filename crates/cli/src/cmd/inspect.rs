@@ -41,6 +41,11 @@ pub struct Args {
     /// Print every element with --tensor (default: summarise tensors over 1000 elements).
     #[arg(long)]
     pub full: bool,
+    /// Memory-map the data shards instead of positioned reads (explicit opt-in). Risk: if
+    /// another process truncates a shard while it is mapped, this process dies with SIGBUS
+    /// instead of reporting an error; use it only on files nothing else is writing.
+    #[arg(long)]
+    pub mmap: bool,
 }
 
 /// Summary statistics of a numeric tensor.
@@ -54,8 +59,14 @@ pub struct Stats {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let ck = Checkpoint::open_with(&args.path, &OpenOptions::default())
-        .with_context(|| format!("cannot open checkpoint {}", args.path.display()))?;
+    let ck = Checkpoint::open_with(
+        &args.path,
+        &OpenOptions {
+            mmap: args.mmap,
+            ..OpenOptions::default()
+        },
+    )
+    .with_context(|| format!("cannot open checkpoint {}", args.path.display()))?;
     if !args.tensors.is_empty() {
         return print_values(&ck, &args);
     }

@@ -13,11 +13,22 @@ pub struct Args {
     /// Checkpoint: a prefix, PREFIX.index/.meta/.data-*, a directory with a `checkpoint` file,
     /// or a V1 file / glob.
     pub path: PathBuf,
+    /// Memory-map the data shards instead of positioned reads (explicit opt-in). Risk: if
+    /// another process truncates a shard while it is mapped, this process dies with SIGBUS
+    /// instead of reporting an error; use it only on files nothing else is writing.
+    #[arg(long)]
+    pub mmap: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let ck = Checkpoint::open_with(&args.path, &OpenOptions::default())
-        .with_context(|| format!("cannot open checkpoint {}", args.path.display()))?;
+    let ck = Checkpoint::open_with(
+        &args.path,
+        &OpenOptions {
+            mmap: args.mmap,
+            ..OpenOptions::default()
+        },
+    )
+    .with_context(|| format!("cannot open checkpoint {}", args.path.display()))?;
     let errors = ck.verify_all();
     for e in &errors {
         eprintln!("returnn-ckpt: verify: [{}] {e}", e.kind().label());

@@ -17,6 +17,7 @@
 
 mod fuzz;
 mod mapping_oracle;
+mod returnn_oracle;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -31,6 +32,7 @@ use sha2::{Digest, Sha256};
 const USAGE: &str = "usage: cargo xtask <task>
   fixtures [--check] [--out DIR] [--case NAME]...   regenerate fixtures/ (or check the generator)
   oracle [--cases N] [--seed S] [--side reader|writer|both]   TensorFlow differential oracle
+  returnn-oracle [--cases N] [--seed S] [--keep]    resolve/path against real RETURNN
   venv                                              create/update target/fixtures-venv
   mapping-oracle [--cases N] [--seed S] [--keep DIR]   plan/load vs real RETURNN's CustomCheckpointLoader
   fuzz [--seconds N] [--target T]... | --seeds      run the fuzz targets (see xtask/src/fuzz.rs)";
@@ -40,6 +42,7 @@ fn main() -> ExitCode {
     let r = match args.first().map(String::as_str) {
         Some("fixtures") => fixtures(&args[1..]),
         Some("oracle") => oracle(&args[1..]),
+        Some("returnn-oracle") => returnn_oracle::run(&args[1..]),
         Some("venv") => ensure_venv().map(|_| ()),
         Some("fuzz") => fuzz::run(&root(), &args[1..]),
         Some("mapping-oracle") => {

@@ -40,6 +40,8 @@ pub enum SelectErrorKind {
     Config,
     /// The backend in the config is not supported by this tool.
     BackendNotSupported,
+    /// `backend` is not one RETURNN knows (`KeyError` in `BackendEngine.select_engine`).
+    BackendUnknown,
     /// `cleanup_old_models` options are invalid (`AssertionError`).
     CleanupOptions,
     /// Cleanup needs scores, but the learning-rate file has none (`AssertionError`).
@@ -78,6 +80,7 @@ impl SelectErrorKind {
             SelectErrorKind::StartBatchNotAuto => "start_batch_not_auto",
             SelectErrorKind::Config => "config_value",
             SelectErrorKind::BackendNotSupported => "backend_not_supported",
+            SelectErrorKind::BackendUnknown => "backend_unknown",
             SelectErrorKind::CleanupOptions => "cleanup_options",
             SelectErrorKind::CleanupNoScores => "cleanup_no_scores",
             SelectErrorKind::CleanupIndexMissing => "cleanup_index_missing",
@@ -97,7 +100,7 @@ impl SelectErrorKind {
             SelectErrorKind::LoadEpochNone
             | SelectErrorKind::NumEpochsNone
             | SelectErrorKind::EpochNone => "TypeError",
-            SelectErrorKind::StartEpochModelMissing => "KeyError",
+            SelectErrorKind::StartEpochModelMissing | SelectErrorKind::BackendUnknown => "KeyError",
             SelectErrorKind::StartBatchNotAuto => "Exception",
             SelectErrorKind::EpochOverflow
             | SelectErrorKind::Config

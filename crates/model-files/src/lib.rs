@@ -42,5 +42,5 @@ pub use paths::{
 };
 pub use select::{
     config_get_final_epoch, get_epoch_model, get_epoch_model_with, get_existing_models,
-    main_task_config, resolve, Backend, Selection,
+    main_task_config, resolve, Backend, Engine, Selection,
 };

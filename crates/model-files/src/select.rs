@@ -33,21 +33,63 @@ impl Backend {
         }
     }
 
-    /// The backend a config selects: `backend` (`tensorflow`, `tensorflow-net-dict`, `torch`,
-    /// `jax`), else `use_tensorflow`; with neither set, TensorFlow (what this tool is for).
+    /// The backend a config selects (see [`Engine::from_config`]).
     pub fn from_config(config: &Config) -> Result<Backend, SelectError> {
+        Engine::from_config(config).map(Engine::backend)
+    }
+}
+
+/// The engine RETURNN's `BackendEngine.select_engine` picks (`__main__` decides some task rules
+/// by it: only the TF net-dict engine copies `epoch` into `load_epoch` for `forward`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// `backend = "tensorflow-net-dict"`, or `use_tensorflow` true (`returnn/tf/engine.py`).
+    TensorFlowNetDict,
+    /// `backend = "tensorflow"`: the RF-based TF engine (`returnn/tf/engine_rf.py`).
+    TensorFlowRf,
+    /// `backend = "torch"`.
+    Torch,
+}
+
+impl Engine {
+    /// RETURNN's `BackendEngine.select_engine(config=config)`: a non-empty `backend`
+    /// (`config.value`) is looked up in RETURNN's table (`tensorflow-net-dict`, `tensorflow`,
+    /// `torch`, `jax`; anything else is RETURNN's `KeyError`); else `config.bool("use_tensorflow",
+    /// False)` selects the net-dict engine. With neither, RETURNN's `__main__` raises "No backend
+    /// defined"; this tool assumes the TF net-dict engine instead (it is a TF tool, and RETURNN
+    /// configs written before `backend` existed are TF ones), which the differential oracle
+    /// drives as `select_engine(..., default_fallback_engine=TensorFlowNetDict)`.
+    /// `jax` is not supported (its `.orbax` directories are not TF checkpoints).
+    pub fn from_config(config: &Config) -> Result<Engine, SelectError> {
         let backend = config.value("backend", None).map_err(config_err)?;
         match backend.as_deref() {
-            Some("tensorflow") | Some("tensorflow-net-dict") => Ok(Backend::TensorFlow),
-            Some("torch") => Ok(Backend::Torch),
-            Some(other) => Err(SelectError::new(
+            Some("tensorflow-net-dict") => Ok(Engine::TensorFlowNetDict),
+            Some("tensorflow") => Ok(Engine::TensorFlowRf),
+            Some("torch") => Ok(Engine::Torch),
+            Some("jax") => Err(SelectError::new(
                 SelectErrorKind::BackendNotSupported,
+                "not supported: backend='jax' (model-file rules are implemented for 'tensorflow', 'tensorflow-net-dict' and 'torch')",
+            )),
+            Some(other) if !other.is_empty() => Err(SelectError::new(
+                SelectErrorKind::BackendUnknown,
                 format!(
-                    "not supported: backend={} (model-file rules are implemented for 'tensorflow', 'tensorflow-net-dict' and 'torch')",
+                    "KeyError: {} (backend must be one of 'tensorflow-net-dict', 'tensorflow', 'torch', 'jax')",
                     py_str_repr(other)
                 ),
             )),
-            None => Ok(Backend::TensorFlow),
+            _ => {
+                // `use_tensorflow` true or false: both give TF here (see above).
+                config.bool("use_tensorflow", false).map_err(config_err)?;
+                Ok(Engine::TensorFlowNetDict)
+            }
+        }
+    }
+
+    /// The file rules this engine uses.
+    pub fn backend(self) -> Backend {
+        match self {
+            Engine::TensorFlowNetDict | Engine::TensorFlowRf => Backend::TensorFlow,
+            Engine::Torch => Backend::Torch,
         }
     }
 }
@@ -73,7 +115,13 @@ pub struct Selection {
 
 /// Maps a config read error to a selection error.
 fn config_err(e: returnn_config::Error) -> SelectError {
-    SelectError::new(SelectErrorKind::Config, e.to_string())
+    let exc = e.kind().python_exception();
+    let msg = e.to_string();
+    if msg.starts_with("not supported") || msg.starts_with(exc) {
+        SelectError::new(SelectErrorKind::Config, msg)
+    } else {
+        SelectError::new(SelectErrorKind::Config, format!("{exc}: {msg}"))
+    }
 }
 
 /// `config.int(key, default)` with errors mapped to the kinds of `key`.
@@ -234,11 +282,13 @@ fn tuple_repr(epoch: Option<Epoch>, path: Option<&str>) -> String {
     format!("({e}, {p})")
 }
 
-/// What RETURNN's `__main__` does to the config before the engine selects a model (spec
-/// §6.2), for TF net-dict: `task = "eval"` without `load` needs `epoch` or `load_epoch`
-/// (`epoch` wins and is copied into `load_epoch`; both set must match); `task = "forward"`
-/// (without a `forward_callback`) copies `epoch` into `load_epoch`. Other tasks: unchanged.
-pub fn main_task_config(config: &Config) -> Result<Option<Config>, SelectError> {
+/// What RETURNN's `__main__.execute_main_task` does to the config before the engine selects a
+/// model (spec §6.2): `task = "eval"` without `load` needs `epoch` or `load_epoch`
+/// (`epoch` wins and is copied into `load_epoch`; both set must match), for every engine;
+/// `task = "forward"`/`"hpx"` on the TF net-dict engine without a (typed, truthy)
+/// `forward_callback` copies `epoch` into `load_epoch` (the RF-TF and Torch engines and
+/// callback forwarding leave `epoch` alone). Other tasks: unchanged (`Ok(None)`).
+pub fn main_task_config(config: &Config, engine: Engine) -> Result<Option<Config>, SelectError> {
     let task = config
         .value("task", Some("train"))
         .map_err(config_err)?
@@ -287,10 +337,11 @@ pub fn main_task_config(config: &Config) -> Result<Option<Config>, SelectError> 
             }
         }
         "forward" | "hpx" => {
+            // `config.typed_value("forward_callback")`: only a typed value counts.
             let callback = config
                 .get("forward_callback")
                 .is_some_and(|v| v.truthy().unwrap_or(true));
-            if callback || !config.has("epoch") {
+            if callback || engine != Engine::TensorFlowNetDict || !config.has("epoch") {
                 return Ok(None);
             }
             let epoch = read_int(
@@ -316,12 +367,30 @@ pub fn main_task_config(config: &Config) -> Result<Option<Config>, SelectError> 
     }
 }
 
-/// What `returnn-ckpt resolve` answers: [`main_task_config`] then [`get_epoch_model`], i.e.
-/// the model RETURNN's `__main__` + engine load for the config's task.
+/// What `returnn-ckpt resolve` answers, in RETURNN's `__main__` order: the engine
+/// ([`Engine::from_config`], `init_backend_engine`), then `execute_main_task`'s config rules
+/// ([`main_task_config`]), then [`get_epoch_model`] (+ `get_train_start_epoch` for the tasks
+/// that call `init_train_from_config`). When the task rules changed the config, a note starting
+/// with `resolve: ` says so (it is not a RETURNN log line).
 pub fn resolve(config: &Config, fs: &dyn Fs) -> Result<Selection, SelectError> {
-    match main_task_config(config)? {
-        Some(c) => get_epoch_model(&c, fs),
-        None => get_epoch_model(config, fs),
+    let engine = Engine::from_config(config)?;
+    match main_task_config(config, engine)? {
+        Some(c) => {
+            let mut sel = get_epoch_model_with(&c, fs, engine.backend())?;
+            let epoch = c
+                .get("load_epoch")
+                .and_then(|v| v.py_repr())
+                .unwrap_or_default();
+            sel.notes.insert(
+                0,
+                format!(
+                    "resolve: RETURNN's __main__ (task '{}') set load_epoch = {epoch} from the config's epoch before selecting the model",
+                    sel.task
+                ),
+            );
+            Ok(sel)
+        }
+        None => get_epoch_model_with(config, fs, engine.backend()),
     }
 }
 

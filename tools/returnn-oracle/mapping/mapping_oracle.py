@@ -53,10 +53,13 @@ class Gen:
     def arr(self, shape, dtype="float32"):
         self.counter += 1
         n = int(numpy.prod(shape)) if shape else 1
-        base = self.counter * 1000
+        base = self.counter * (1000 if dtype != "float16" else 7)
         a = numpy.arange(base, base + n, dtype=numpy.float64)
-        # a few non-integral values so that float64 -> float32 rounding shows
-        a = a + 0.1 * (numpy.arange(n) % 3)
+        # non-integral and negative values, so that dtype conversions (rounding, truncation
+        # towards zero) show
+        a = a + 0.1 * (numpy.arange(n) % 3) + 0.35 * (numpy.arange(n) % 2)
+        if self.rng.random() < 0.3:
+            a = -a
         return a.reshape(shape).astype(dtype)
 
     def layer_name(self, used):
@@ -71,6 +74,17 @@ class Gen:
                 return name
 
 
+def pick_dtype(r):
+    x = r.random()
+    if x < 0.78:
+        return "float32"
+    if x < 0.88:
+        return "float64"
+    if x < 0.93:
+        return "float16"
+    return r.choice(["int32", "int64"])
+
+
 def make_layer(g, name, src, tgt, mapping, sdt):
     """Adds one source layer (tensors into src) and its target representation (into tgt).
 
@@ -81,13 +95,13 @@ def make_layer(g, name, src, tgt, mapping, sdt):
     r = g.rng
     kind = r.choice(["dense", "dense", "native", "std", "old", "cudnn_compat", "bn", "cudnn"])
     n_in, n = r.randint(1, 4), r.randint(1, 4)
-    tdt = "float64" if r.random() < 0.1 else "float32"
+    tdt = pick_dtype(r)
 
     def put(d):
         for k, shape in d.items():
             src[k] = g.arr(shape, sdt)
 
-    mode = r.choice(["same", "same", "convert", "convert", "convert", "absent", "partial", "mapped", "shape", "extra"])
+    mode = r.choice(["same"] * 4 + ["convert"] * 5 + ["absent", "partial", "partial", "mapped", "mapped", "shape", "extra"])
     desc = "%s:%s:%s" % (name, kind, mode)
     if kind == "dense":
         s = {name + "/W": (n_in, n), name + "/b": (n,)}
@@ -208,7 +222,7 @@ def gen_case(seed, idx):
         reuse = ei > 0 and r.random() < 0.4
         tag = "src_0" if reuse else "src_%d" % ei
         src = sources.setdefault(tag, {})
-        sdt = "float64" if r.random() < 0.1 else "float32"
+        sdt = pick_dtype(r)
         tgt = []
         mapping = {}
         for _ in range(r.randint(1, 4)):
@@ -216,11 +230,13 @@ def gen_case(seed, idx):
         if r.random() < 0.5:
             src["global_step"] = numpy.array(r.randint(0, 1000), dtype=numpy.int64)
         opts = {"filename": tag, "init_for_train": r.random() < 0.93}
+        if opts["init_for_train"] and r.random() < 0.05:
+            opts["init_for_train"] = "always"
         prefix = ""
         if r.random() < 0.3:
             prefix = r.choice(["main_", "pre_", "x", "sub/", "l"])
             opts["prefix"] = prefix
-        if r.random() < 0.35:
+        if r.random() < 0.45:
             opts["ignore_missing"] = True
         ckpt_side = [k for k, _, _ in tgt]
         if ckpt_side and r.random() < 0.2:
@@ -230,6 +246,8 @@ def gen_case(seed, idx):
         if ckpt_side and r.random() < 0.15:
             k = r.choice(ckpt_side)
             opts["ignore_params_prefixes"] = [k[: r.randint(1, max(1, len(k) - 1))]]
+            if r.random() < 0.2:  # a plain string: Python iterates its characters
+                opts["ignore_params_prefixes"] = opts["ignore_params_prefixes"][0][:2]
         if ckpt_side and r.random() < 0.1:  # mapping for a present var (R-MAP-1) / a non-var key
             k = r.choice(ckpt_side)
             mapping[k] = r.choice(sorted(src))
@@ -247,6 +265,19 @@ def gen_case(seed, idx):
                 # else: not handled by this entry (no prefix in the name)
             targets.append((name, shape, dt))
         entries[ek] = opts
+    main = None
+    if r.random() < 0.35:  # import_model_train_epoch1 (TFNetwork.load_params_from_file)
+        src = sources.setdefault("main", {})
+        sdt = pick_dtype(r) if r.random() < 0.3 else "float32"
+        tgt = []
+        for _ in range(r.randint(0, 3)):
+            make_layer(g, g.layer_name(used), src, tgt, {}, sdt)
+        if r.random() < 0.85:
+            src["global_step"] = numpy.array(r.randint(0, 1000), dtype=numpy.int64)
+        targets.extend(tgt)
+        targets.append(("global_step", (), "int64"))
+        main = {"filename": "main", "load_ignore_missing_vars": r.random() < 0.3}
+        g.desc.append("main:imv=%s" % main["load_ignore_missing_vars"])
     # unique graph names (TF would uniquify duplicates); keep the first
     seen = set()
     uniq = []
@@ -256,7 +287,8 @@ def gen_case(seed, idx):
         seen.add(name)
         uniq.append((name, shape, dt))
     r.shuffle(uniq)
-    return g.desc, sources, entries, uniq
+    target_file = "target.meta" if r.random() < 0.25 else "target.json"
+    return g.desc, sources, entries, uniq, main, target_file
 
 
 def sha(a):
@@ -279,11 +311,40 @@ class ReaderProxy:
         return getattr(self._reader, item)
 
 
-def run_case(tf, CustomCheckpointLoader, have_custom_post_init, case_dir, sources, entries, targets):
-    graph = tf.Graph()
-    with graph.as_default():
-        with tf.compat.v1.Session(graph=graph) as sess:
+def load_params_from_file(tf, CustomCheckpointLoader, have_custom_post_init, sess, filename, saveable, ignore_missing_vars, log):
+    """TFNetwork.load_params_from_file (returnn/tf/network.py) for a network without
+    custom_param_importer: Saver.restore unless a param has a custom init or
+    load_ignore_missing_vars is set; on NotFoundError the CustomCheckpointLoader fallback.
+    Returns the names of the variables written."""
+
+    def custom():
+        loader = CustomCheckpointLoader(filename=filename, saveable_params=saveable, ignore_missing=ignore_missing_vars)
+        loader.reader = ReaderProxy(loader.reader, log)
+        # load_now's body, keeping the value map to know what was written
+        vm = loader.get_variable_value_map()
+        for var, value in vm.items():
+            value.assign_var(var=var, session=sess)
+        return [v.name[:-2] for v in vm]
+
+    if any(have_custom_post_init(p) for p in saveable) or ignore_missing_vars:
+        return custom()
+    with tf.name_scope("saver"):
+        saver = tf.compat.v1.train.Saver(var_list=saveable, max_to_keep=2**31 - 1)
+    try:
+        saver.restore(sess=sess, save_path=filename)
+    except tf.errors.NotFoundError:
+        return custom()  # a failing fallback re-raises NotFoundError
+    log.update(v.name[:-2] for v in saveable)
+    return [v.name[:-2] for v in saveable]
+
+
+def run_case(tf, CustomCheckpointLoader, have_custom_post_init, case_dir, sources, entries, targets, main, target_file):
+    src_graph = tf.Graph()
+    with src_graph.as_default():
+        with tf.compat.v1.Session(graph=src_graph) as sess:
             for tag, tensors in sorted(sources.items()):
+                if not tensors:
+                    tensors["unrelated/W"] = numpy.zeros((2,), numpy.float32)
                 names = sorted(tensors)
                 sess.run(
                     tf.raw_ops.SaveV2(
@@ -293,16 +354,36 @@ def run_case(tf, CustomCheckpointLoader, have_custom_post_init, case_dir, source
                         tensors=[tf.constant(tensors[k]) for k in names],
                     )
                 )
+    graph = tf.Graph()
+    with graph.as_default():
+        with tf.compat.v1.Session(graph=graph) as sess:
             variables = []
             for name, shape, dt in targets:
                 variables.append(
                     tf.compat.v1.get_variable(
-                        name, shape=shape, dtype=dt, initializer=tf.compat.v1.zeros_initializer()
+                        name,
+                        shape=shape,
+                        dtype=dt,
+                        initializer=tf.compat.v1.zeros_initializer(),
+                        trainable=name != "global_step",
                     )
                 )
             for v, (name, _, _) in zip(variables, targets):
                 assert v.name == name + ":0", (v.name, name)
+            if target_file.endswith(".meta") or main:
+                # as RETURNN's graph: a saver over the saveable params
+                if variables:
+                    with tf.name_scope("saver"):
+                        tf.compat.v1.train.Saver(var_list=variables, max_to_keep=2**31 - 1)
+                if target_file.endswith(".meta"):
+                    tf.compat.v1.train.export_meta_graph(filename=os.path.join(case_dir, target_file), graph=graph)
+                if main:  # RETURNN requires the .meta file of an imported model
+                    tf.compat.v1.train.export_meta_graph(
+                        filename=os.path.join(case_dir, main["filename"] + ".meta"), graph=graph
+                    )
             sess.run(tf.compat.v1.global_variables_initializer())
+            # the engine's preload uses network.get_params_list(): no global_step
+            params = [v for v in variables if v.name != "global_step:0"]
             loaded = {}
             keys_read = {}
             try:
@@ -313,7 +394,7 @@ def run_case(tf, CustomCheckpointLoader, have_custom_post_init, case_dir, source
                     log = set()
                     loader = CustomCheckpointLoader(
                         filename=os.path.join(case_dir, opts["filename"]),
-                        saveable_params=variables,
+                        saveable_params=params,
                         params_prefix="",
                         load_if_prefix=opts.get("prefix", ""),
                         ignore_missing=opts.get("ignore_missing", False),
@@ -328,6 +409,22 @@ def run_case(tf, CustomCheckpointLoader, have_custom_post_init, case_dir, source
                     for v in variables:
                         if have_custom_post_init(v) and v.name not in before:
                             loaded[v.name[:-2]] = {"entry": key}
+                if main:
+                    log = set()
+                    written = load_params_from_file(
+                        tf,
+                        CustomCheckpointLoader,
+                        have_custom_post_init,
+                        sess,
+                        os.path.join(case_dir, main["filename"]),
+                        variables,
+                        main["load_ignore_missing_vars"],
+                        log,
+                    )
+                    keys_read["load"] = sorted(log)
+                    for name in written:
+                        assert name not in loaded, name
+                        loaded[name] = {"entry": "load"}
             except Exception as e:  # noqa: BLE001 (we record what RETURNN raises)
                 return {"error": {"type": type(e).__name__, "message": str(e).split("\n")[0][:2000]}}
             by_name = {v.name[:-2]: v for v in variables}
@@ -357,10 +454,12 @@ def main():
     t_import = time.time() - t0
     cases = []
     for i in range(args.cases):
-        desc, sources, entries, targets = gen_case(args.seed, i)
+        desc, sources, entries, targets, main, target_file = gen_case(args.seed, i)
         case_dir = os.path.abspath(os.path.join(args.work, "case_%04d" % i))
         os.makedirs(case_dir, exist_ok=True)
-        expected = run_case(tf, CustomCheckpointLoader, have_custom_post_init, case_dir, sources, entries, targets)
+        expected = run_case(
+            tf, CustomCheckpointLoader, have_custom_post_init, case_dir, sources, entries, targets, main, target_file
+        )
         cfg_entries = {}
         for key, opts in entries.items():
             o = dict(opts)
@@ -372,13 +471,16 @@ def main():
             "num_epochs": 1,
             "preload_from_files": cfg_entries,
         }
+        if main:
+            config["import_model_train_epoch1"] = os.path.join(case_dir, main["filename"])
+            config["load_ignore_missing_vars"] = main["load_ignore_missing_vars"]
         with open(os.path.join(case_dir, "config.json"), "w") as f:
             json.dump(config, f, indent=1)
         with open(os.path.join(case_dir, "target.json"), "w") as f:
             json.dump(
                 {"variables": [{"name": n, "shape": list(s), "dtype": d} for n, s, d in targets]}, f, indent=1
             )
-        cases.append({"dir": case_dir, "desc": desc, "expected": expected})
+        cases.append({"dir": case_dir, "target": target_file, "desc": desc, "expected": expected})
     with open(args.out, "w") as f:
         json.dump({"seed": args.seed, "import_seconds": t_import, "cases": cases}, f, indent=1)
     print(

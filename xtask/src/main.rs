@@ -15,6 +15,7 @@
 //!   the differential oracle `xtask/tf-oracle` against the wheel's TensorFlow C library.
 //! * `cargo xtask venv` — only creates / updates the venv.
 
+mod bench;
 mod fuzz;
 mod mapping_oracle;
 mod returnn_oracle;
@@ -35,7 +36,8 @@ const USAGE: &str = "usage: cargo xtask <task>
   returnn-oracle [--cases N] [--seed S] [--keep]    resolve/path against real RETURNN
   venv                                              create/update target/fixtures-venv
   mapping-oracle [--cases N] [--seed S] [--keep DIR]   plan/load vs real RETURNN's CustomCheckpointLoader
-  fuzz [--seconds N] [--target T]... | --seeds      run the fuzz targets (see xtask/src/fuzz.rs)";
+  fuzz [--seconds N] [--target T]... | --seeds      run the fuzz targets (see xtask/src/fuzz.rs)
+  bench [--runs N] [--size-mb M] [--many N] [--only large|many]   throughput vs plain I/O (release)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -45,6 +47,7 @@ fn main() -> ExitCode {
         Some("returnn-oracle") => returnn_oracle::run(&args[1..]),
         Some("venv") => ensure_venv().map(|_| ()),
         Some("fuzz") => fuzz::run(&root(), &args[1..]),
+        Some("bench") => bench::run(&root(), &args[1..]),
         Some("mapping-oracle") => {
             ensure_venv().and_then(|v| mapping_oracle::run(&root(), &v.python, &args[1..]))
         }

@@ -88,8 +88,9 @@ def symlink(target: str, path: str):
     os.symlink(target, path)
 
 
-def make_files(rng: random.Random, model: str) -> list[str]:
-    """Creates checkpoint-like files for `model` in the cwd. Returns names worth querying."""
+def make_files(rng: random.Random, model: str) -> tuple[list[str], list[int]]:
+    """Creates checkpoint-like files for `model` in the cwd. Returns names worth querying and
+    the epochs that have some file."""
     names = []
     n = rng.choice([0, 1, 2, 3, 4, 6])
     epochs = sorted(rng.sample(EPOCH_POOL, n))
@@ -145,18 +146,18 @@ def make_files(rng: random.Random, model: str) -> list[str]:
         touch(efn(model, 0) + ".meta")
         touch(efn(model, 0) + ".index")
         names.append(efn(model, 0))
-    return names
+    return names, epochs
 
 
 def rand_int_value(rng: random.Random, pool):
     """A value for an int option: mostly ints, sometimes odd types."""
     r = rng.random()
-    if r < 0.8:
+    if r < 0.88:
         return rng.choice(pool)
     return rng.choice([None, "2", "3", True, False, 3.0, [2], "abc", " 4 ", "+3", "0x3", "1_0"])
 
 
-def gen_config(rng: random.Random, model_files: list[str]) -> dict:
+def gen_config(rng: random.Random, model_files: list[str], epochs: list[int]) -> dict:
     cfg = {}
     if rng.random() < 0.9:
         cfg["model"] = rng.choice(MODEL_PREFIXES) if rng.random() < 0.1 else None  # replaced below
@@ -178,29 +179,35 @@ def gen_config(rng: random.Random, model_files: list[str]) -> dict:
         cfg["use_tensorflow"] = False
         cfg["backend"] = "tensorflow-net-dict"
     # else: no backend at all (see module doc)
+    near = [e + d for e in epochs for d in (-1, 0, 0, 1)] or [1]
     if rng.random() < 0.45:
-        cfg["num_epochs"] = rand_int_value(rng, [1, 2, 3, 4, 5, 8, 10, 12, 100, 1000, 1234, 0, -1])
+        pool = [1, 2, 3, 4, 5, 8, 10, 12, 100, 1000, 1234, 0, -1] + [e for e in epochs] * 2
+        if rng.random() < 0.01:
+            pool = [25000]  # beyond returnn-ckpt's probe limit (directory listing instead)
+        cfg["num_epochs"] = rand_int_value(rng, pool)
     if rng.random() < 0.4:
-        cfg["load_epoch"] = rand_int_value(rng, [1, 2, 3, 4, 5, 6, 10, 100, 1000, 1234, 0, -1, 7])
+        cfg["load_epoch"] = rand_int_value(rng, [1, 2, 3, 4, 5, 6, 10, 100, 1000, 1234, 0, -1, 7] + near * 5)
     if rng.random() < 0.35:
-        v = rng.choice(["auto", 1, 1, 2, 3, 4, 5, 6, 11, 101, 1001, 0, -2, "x", None, "2", 2.0])
+        v = rng.choice(["auto", 1, 1, 2, 3, 4, 5, 6, 11, 101, 1001, 0, -2, "x", None, "2", 2.0] + near * 2)
         cfg["start_epoch"] = v
     if rng.random() < 0.3:
-        cfg["epoch"] = rand_int_value(rng, [-1, 0, 1, 2, 3, 4, 5, 10, 1000])
+        cfg["epoch"] = rand_int_value(rng, [-1, 0, 1, 2, 3, 4, 5, 10, 1000] + near)
     if rng.random() < 0.3:
         choices = [n for n in model_files] + [
             "import/model.010",
             "import/model.010.meta",
             "import/model",
             "missing/model.003",
-            "",
             None,
             ".meta",
+            ".index",
+            "import/model.010.pt",
+            "import/model.010.index",
         ]
         cfg["load"] = rng.choice(choices)
-    if rng.random() < 0.2:
+    if rng.random() < 0.3:
         cfg["import_model_train_epoch1"] = rng.choice(
-            ["import/model.010", "import/model.010.meta", "import/model", "import/model.010.index", "missing/x", ""]
+            ["import/model.010", "import/model.010", "import/model.010.meta", "import/model", "import/model.010.index", "missing/x", ""]
         )
     if rng.random() < 0.05:
         cfg["start_batch"] = rng.choice(["auto", "5", 0])
@@ -218,6 +225,8 @@ def render(rng: random.Random, cfg: dict) -> tuple[str, str, list[str]]:
         # move some options to `++key value` (string values)
         if rng.random() < 0.2 and not isinstance(v, list):
             s = "None" if v is None else str(v)
+            if rng.random() < 0.05:
+                s = rng.choice(["abc", "3.0", "[2]", "'2'", "(3,)", "1e3", "2 ", "None", "True", "0o7", "-1"])
             if s.startswith("-"):
                 s = "+" + s
             overrides += ["++" + k, s]
@@ -254,15 +263,15 @@ def gen_case(rng: random.Random, case_dir: str) -> dict:
     os.chdir(case_dir)
     try:
         model = rng.choice(MODEL_PREFIXES)
-        names = make_files(rng, model)
-        if rng.random() < 0.4:
+        names, epochs = make_files(rng, model)
+        if rng.random() < 0.8:
             touch("import/model.010.meta")
             touch("import/model.010.index")
             if rng.random() < 0.3:
                 touch("import/model.meta")
         if rng.random() < 0.1:
             touch("import/model.010.pt")
-        cfg = gen_config(rng, names)
+        cfg = gen_config(rng, names, epochs)
         if "model" in cfg:
             cfg["model"] = model if cfg["model"] is None else cfg["model"]
             if rng.random() < 0.05:

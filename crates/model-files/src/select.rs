@@ -583,7 +583,9 @@ fn select(
             epoch = load_epoch;
         } else {
             let s = start_epoch.unwrap_or(1);
-            if s > 1 && !load_given {
+            // RETURNN tests the raw `config.value("load", "")` here, not the normalized
+            // pattern: `load = ".meta"` (pattern "") with `load_epoch` is an import.
+            if s > 1 && raw_load.is_empty() {
                 // L came from load_epoch (pip behaviour).
                 if load_epoch != Some(s - 1) {
                     return Err(SelectError::new(

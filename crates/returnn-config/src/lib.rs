@@ -589,7 +589,7 @@ impl Config {
                     ErrorKind::InvalidBool,
                     format!(
                         "config option {key}: to_bool cannot handle {}",
-                        value::py_str_repr(s)
+                        value::py_str_repr(&s.to_lowercase())
                     ),
                 )
                 .with_key(key)
@@ -624,12 +624,15 @@ impl Config {
 
 /// RETURNN's `to_bool` for strings.
 fn to_bool(s: &str) -> Option<bool> {
-    if let Ok(Some(i)) = py_int_from_str(s) {
-        return Some(i != 0);
+    match py_int_from_str(s) {
+        Ok(Some(i)) => return Some(i != 0),
+        // An integer beyond 64 bits is not zero.
+        Ok(None) => return Some(true),
+        Err(()) => {}
     }
     match s.to_lowercase().as_str() {
         "true" | "yes" | "on" | "1" => Some(true),
-        "false" | "no" | "off" | "0" | "none" => Some(false),
+        "false" | "no" | "off" | "0" => Some(false),
         _ => None,
     }
 }

@@ -101,9 +101,18 @@ impl From<SelectError> for Failure {
 }
 
 impl From<returnn_config::Error> for Failure {
+    /// The message starts with the Python exception RETURNN raises (`NameError: ...`), like
+    /// the model-selection errors, unless it is one of our own "not supported" errors.
     fn from(e: returnn_config::Error) -> Failure {
+        let exc = e.kind().python_exception();
+        let msg = e.to_string();
+        let message = if msg.starts_with("not supported") || msg.starts_with(exc) {
+            msg
+        } else {
+            format!("{exc}: {msg}")
+        };
         Failure {
-            message: e.to_string(),
+            message,
             kind: e.kind().label().to_string(),
         }
     }

@@ -1,0 +1,112 @@
+//! Regression rows from the differential oracle against real RETURNN
+//! (`cargo xtask returnn-oracle`) that concern the CLI layer: config reading and override
+//! errors carry the Python exception RETURNN raises as the message prefix, and the notes say
+//! when `__main__`'s task rules changed the config.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+fn run(dir: &Path, config: &str, overrides: &[&str]) -> (i32, Value) {
+    let out = Command::new(env!("CARGO_BIN_EXE_returnn-ckpt"))
+        .args(["resolve", "--json", "-C"])
+        .arg(dir)
+        .arg(dir.join(config))
+        .args(overrides)
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code().unwrap(), v)
+}
+
+fn write(dir: &Path, rel: &str, text: &str) {
+    let p = dir.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, text).unwrap();
+}
+
+#[test]
+fn resolve_error_prefixes_match_returnn_exceptions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    for e in ["001", "002"] {
+        for ext in ["index", "meta", "data-00000-of-00001"] {
+            write(d, &format!("m/net.{e}.{ext}"), "x");
+        }
+    }
+    write(
+        d,
+        "c.py",
+        "#!rnn.py\nmodel = 'm/net'\nnum_epochs = 1234\nuse_tensorflow = True\n",
+    );
+    write(d, "c.json", "{\"model\": \"m/net\"}\n");
+    // (config, overrides, kind, exception RETURNN raises)
+    let rows: &[(&str, &[&str], &str, &str)] = &[
+        // A `++` value for a typed key is eval'd: NameError.
+        (
+            "c.py",
+            &["++num_epochs", "abc"],
+            "config_name_error",
+            "NameError",
+        ),
+        // to_bool("None") is a ValueError in RETURNN (only true/yes/on/1, false/no/off/0, ints).
+        (
+            "c.json",
+            &["++use_tensorflow", "None"],
+            "config_value",
+            "ValueError",
+        ),
+        (
+            "c.json",
+            &["++backend", "TF"],
+            "backend_unknown",
+            "KeyError",
+        ),
+    ];
+    for (config, overrides, kind, exc) in rows {
+        let (code, v) = run(d, config, overrides);
+        assert_eq!(code, 1, "{overrides:?}: {v}");
+        assert_eq!(v["kind"], *kind, "{overrides:?}: {v}");
+        let msg = v["error"].as_str().unwrap();
+        assert!(msg.starts_with(&format!("{exc}: ")), "{overrides:?}: {msg}");
+    }
+}
+
+#[test]
+fn resolve_notes_name_the_main_task_rule() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    for e in ["001", "002", "003"] {
+        for ext in ["index", "meta", "data-00000-of-00001"] {
+            write(d, &format!("m/net.{e}.{ext}"), "x");
+        }
+    }
+    write(
+        d,
+        "fwd.py",
+        "#!rnn.py\nmodel = 'm/net'\ntask = 'forward'\nepoch = 2\nbackend = 'tensorflow-net-dict'\n",
+    );
+    let (code, v) = run(d, "fwd.py", &[]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["epoch"], 2);
+    let notes = v["notes"].as_array().unwrap();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.as_str().unwrap().starts_with("resolve: ")
+                && n.as_str().unwrap().contains("load_epoch = 2")),
+        "{v}"
+    );
+    // The RF engine leaves epoch alone: latest existing model, no note.
+    let (code, v) = run(d, "fwd.py", &["++backend", "tensorflow"]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["epoch"], 3);
+    assert_eq!(v["notes"], Value::Array(vec![]));
+}

@@ -91,6 +91,8 @@ struct Stats {
     sliced: u64,
     /// Sliced tensors TF's RestoreV2 cannot assemble (e.g. float16): checked per slice.
     tf_slice_fallback: u64,
+    /// Extra shards of multi-shard bundles (MergeV2Checkpoints).
+    shards: u64,
     fallback_dtypes: std::collections::BTreeSet<String>,
     bytes: u64,
     per_dtype: BTreeMap<String, u64>,
@@ -153,7 +155,7 @@ fn run() -> Result<()> {
             let mut rng = ChaCha8Rng::seed_from_u64(args.seed ^ (case.wrapping_mul(0x9E37_79B9)));
             let specs = random_specs(&mut rng, true);
             let prefix = work.path().join(format!("r{case}/ckpt"));
-            reader_case(&prefix, &specs, &mut st)
+            reader_case(&prefix, &specs, &mut rng, &mut st)
                 .with_context(|| format!("reader side, case {case} (seed {})", args.seed))?;
             std::fs::remove_dir_all(work.path().join(format!("r{case}")))?;
             st.cases += 1;
@@ -181,8 +183,8 @@ fn run() -> Result<()> {
 
 fn report(side: &str, st: &Stats) {
     println!(
-        "oracle {side}: {} cases, {} tensors ({} sliced, {} checked per slice because TF cannot assemble them), {} value bytes: all identical",
-        st.cases, st.tensors, st.sliced, st.tf_slice_fallback, st.bytes
+        "oracle {side}: {} cases, {} tensors ({} sliced, {} checked per slice because TF cannot assemble them), {} extra shards, {} value bytes: all identical",
+        st.cases, st.tensors, st.sliced, st.tf_slice_fallback, st.shards, st.bytes
     );
     if !st.fallback_dtypes.is_empty() {
         let f: Vec<&str> = st.fallback_dtypes.iter().map(String::as_str).collect();
@@ -602,8 +604,32 @@ fn session(g: &Graph) -> Result<Session> {
     Ok(Session::new(&SessionOptions::new(), g)?)
 }
 
-/// TensorFlow writes `entries` (name, spec, dtype, data) with one SaveV2 op.
-fn tf_save(prefix: &Path, entries: &[(String, String, DType, Vec<u64>, Data)]) -> Result<()> {
+/// One SaveV2 input: name, shape-and-slice spec, dtype, shape of the stored value, value.
+type Entry = (String, String, DType, Vec<u64>, Data);
+
+/// TensorFlow's MergeV2Checkpoints: one multi-shard bundle from single-shard ones.
+fn tf_merge(parts: &[std::path::PathBuf], dest: &Path) -> Result<()> {
+    let mut g = G::new();
+    let names: Vec<String> = parts
+        .iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    let src = g.const_strings(&names, &[names.len() as u64])?;
+    let dst = g.const_strings(&[dest.to_string_lossy().into_owned()], &[])?;
+    let merge = g.op("MergeV2Checkpoints", &[src, dst], |d| {
+        d.set_attr_bool("delete_old_dirs", true)?;
+        Ok(())
+    })?;
+    let sess = session(&g.graph)?;
+    let mut args = SessionRunArgs::new();
+    args.add_target(&merge);
+    sess.run(&mut args)
+        .context("TensorFlow MergeV2Checkpoints")?;
+    Ok(())
+}
+
+/// TensorFlow writes `entries` with one SaveV2 op.
+fn tf_save(prefix: &Path, entries: &[Entry]) -> Result<()> {
     let mut g = G::new();
     let mut feeds = Vec::new();
     let mut outs = Vec::new();
@@ -744,9 +770,9 @@ fn is_sliced(s: &Spec) -> bool {
     s.parts.as_ref().is_some_and(|p| p.len() > 1)
 }
 
-fn reader_case(prefix: &Path, specs: &[Spec], st: &mut Stats) -> Result<()> {
+fn reader_case(prefix: &Path, specs: &[Spec], rng: &mut ChaCha8Rng, st: &mut Stats) -> Result<()> {
     std::fs::create_dir_all(prefix.parent().unwrap_or(Path::new(".")))?;
-    let mut entries = Vec::new();
+    let mut entries: Vec<Entry> = Vec::new();
     for s in specs {
         match &s.parts {
             None => entries.push((
@@ -769,9 +795,44 @@ fn reader_case(prefix: &Path, specs: &[Spec], st: &mut Stats) -> Result<()> {
             }
         }
     }
-    tf_save(prefix, &entries)?;
+    let shards = if entries.len() >= 2 && rng.random_bool(0.3) {
+        rng.random_range(2..=entries.len().min(3))
+    } else {
+        1
+    };
+    if shards == 1 {
+        tf_save(prefix, &entries)?;
+    } else {
+        // multi-shard bundle as a sharded Saver makes it: one SaveV2 per shard (slices of one
+        // tensor may land in different shards), then MergeV2Checkpoints
+        let mut groups: Vec<Vec<Entry>> = vec![Vec::new(); shards];
+        for (i, e) in entries.into_iter().enumerate() {
+            let k = if i < shards {
+                i
+            } else {
+                rng.random_range(0..shards)
+            };
+            groups[k].push(e);
+        }
+        let dir = prefix.parent().unwrap_or(Path::new("."));
+        let mut parts = Vec::new();
+        for (k, g) in groups.iter().enumerate() {
+            let p = dir.join(format!("tmp-shard{k}/part"));
+            std::fs::create_dir_all(dir.join(format!("tmp-shard{k}")))?;
+            tf_save(&p, g)?;
+            parts.push(p);
+        }
+        tf_merge(&parts, prefix)?;
+    }
     let ck = Checkpoint::open(prefix)
         .map_err(|e| anyhow!("tf_bundle::Checkpoint::open({}): {e}", prefix.display()))?;
+    if ck.num_shards() as usize != shards {
+        bail!(
+            "tf_bundle reports {} shards, TF wrote {shards}",
+            ck.num_shards()
+        );
+    }
+    st.shards += shards as u64 - 1;
     let mut want: Vec<(&str, DType, &[u64], bool)> = specs
         .iter()
         .map(|s| (s.name.as_str(), s.dtype, s.shape.as_slice(), is_sliced(s)))
@@ -885,6 +946,13 @@ fn writer_case(prefix: &Path, specs: &[Spec], rng: &mut ChaCha8Rng, st: &mut Sta
         .map_err(|e| anyhow!("BundleWriter::create({}): {e}", prefix.display()))?;
     for s in specs {
         let r = match &s.data {
+            _ if rng.random_bool(0.3) => {
+                let td = match &s.data {
+                    Data::Bytes(b) => TensorData::Bytes(b.clone()),
+                    Data::Strings(v) => TensorData::Strings(v.clone()),
+                };
+                w.add(&s.name, s.dtype, &s.shape, &td)
+            }
             Data::Strings(v) => w.add_strings(&s.name, &s.shape, v),
             Data::Bytes(b) if rng.random_bool(0.5) => w.add_raw_from(
                 &s.name,
@@ -910,6 +978,19 @@ fn writer_case(prefix: &Path, specs: &[Spec], rng: &mut ChaCha8Rng, st: &mut Sta
             &format!("{what}: TF RestoreV2 of BundleWriter's bundle"),
             &s.data,
             &data,
+        )?;
+        // and our own reader agrees with both
+        let t = Checkpoint::open(prefix)
+            .and_then(|c| c.read(&s.name))
+            .map_err(|e| anyhow!("{what}: tf_bundle cannot read BundleWriter's bundle: {e}"))?;
+        let ours = match t.data {
+            TensorData::Bytes(b) => Data::Bytes(b),
+            TensorData::Strings(v) => Data::Strings(v),
+        };
+        same(
+            &format!("{what}: tf_bundle read of BundleWriter's bundle"),
+            &s.data,
+            &ours,
         )?;
         if let Data::Bytes(b) = &s.data {
             st.bytes += b.len() as u64;

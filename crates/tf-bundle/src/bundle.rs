@@ -430,8 +430,11 @@ impl Bundle {
             static EMPTY: &[u8] = &[];
             return Ok((&EMPTY, 0, 0));
         }
-        let path = self.data_path(entry.shard_id);
-        let src = self.shard(entry.shard_id).map_err(|e| e.with_path(&path))?;
+        // the data file's name is built only for an error message
+        let path = || self.data_path(entry.shard_id);
+        let src = self
+            .shard(entry.shard_id)
+            .map_err(|e| e.with_path(path()))?;
         let end = offset.checked_add(size);
         if end.is_none_or(|e| e > src.size()) {
             return Err(Error::truncated(format!(
@@ -439,7 +442,7 @@ impl Bundle {
                 end.map_or("overflow".into(), |e| e.to_string()),
                 src.size()
             ))
-            .with_path(&path));
+            .with_path(path()));
         }
         Ok((src, offset, size))
     }
@@ -455,8 +458,7 @@ impl Bundle {
     ) -> Result<PlainData<'_>> {
         let n = num_elements(shape).ok_or_else(|| Error::corrupt("element count overflows"))?;
         let (src, offset, size) = self.locate(entry, dtype, n)?;
-        let path = self.data_path(entry.shard_id);
-        let at = |e: Error| e.with_path(&path);
+        let at = |e: Error| e.with_path(self.data_path(entry.shard_id));
         let bytes: Cow<'_, [u8]> = match src.as_slice() {
             Some(all) => Cow::Borrowed(&all[offset as usize..(offset + size) as usize]),
             None => Cow::Owned(crate::io::read_vec(src, offset, size).map_err(at)?),
@@ -572,24 +574,40 @@ impl Bundle {
             .num_elements()
             .ok_or_else(|| at(Error::corrupt("element count overflows")))?;
         let (src, offset, size) = self.locate(entry, info.dtype, n).map_err(at)?;
-        let path = self.data_path(entry.shard_id);
+        let path = || self.data_path(entry.shard_id);
+        let swap = self.big() && info.dtype.swap_unit() > 1;
         let mut crc_acc = 0u32;
-        let mut buf = vec![0u8; CHUNK.min(size as usize)];
-        let mut done = 0u64;
-        while done < size {
-            let len = (size - done).min(CHUNK as u64) as usize;
-            let chunk = &mut buf[..len];
-            src.read_exact_at(offset + done, chunk)
-                .map_err(|e| at(Error::io("read", &e).with_path(&path)))?;
-            crc_acc = crc::extend(crc_acc, chunk);
-            if self.big() && info.dtype.swap_unit() > 1 {
-                swap_in_place(chunk, info.dtype.swap_unit());
+        // in memory or memory-mapped, little-endian: write straight from the source (`locate`
+        // checked offset + size against the source's length)
+        let borrowed = src.as_slice().filter(|_| !swap).and_then(|all| {
+            all.get(usize::try_from(offset).ok()?..usize::try_from(offset + size).ok()?)
+        });
+        match borrowed {
+            Some(bytes) => {
+                for chunk in bytes.chunks(CHUNK) {
+                    crc_acc = crc::extend(crc_acc, chunk);
+                    out.write_all(chunk).map_err(write_err)?;
+                }
             }
-            out.write_all(chunk).map_err(write_err)?;
-            done += len as u64;
+            None => {
+                let mut buf = vec![0u8; CHUNK.min(size as usize)];
+                let mut done = 0u64;
+                while done < size {
+                    let len = (size - done).min(CHUNK as u64) as usize;
+                    let chunk = &mut buf[..len];
+                    src.read_exact_at(offset + done, chunk)
+                        .map_err(|e| at(Error::io("read", &e).with_path(path())))?;
+                    crc_acc = crc::extend(crc_acc, chunk);
+                    if swap {
+                        swap_in_place(chunk, info.dtype.swap_unit());
+                    }
+                    out.write_all(chunk).map_err(write_err)?;
+                    done += len as u64;
+                }
+            }
         }
         if self.verify_crc && crc::unmask(entry.crc32c) != crc_acc {
-            return Err(at(checksum_error(entry.crc32c, crc_acc).with_path(&path)));
+            return Err(at(checksum_error(entry.crc32c, crc_acc).with_path(path())));
         }
         Ok(size)
     }

@@ -440,8 +440,8 @@ fn measure(
         "read_bytes (mmap, borrowed)",
         data_len,
         t,
-        floor_name,
-        floor,
+        stream_name,
+        stream_floor,
     );
 
     // digest

@@ -765,6 +765,17 @@ pub fn swap_in_place(data: &mut [u8], unit: usize) {
     }
 }
 
+/// Extends a string tensor's CRC with one element length as TF hashes it (spec §3.7): as a
+/// u32 when it fits, else as a u64, in the bundle's byte order.
+pub(crate) fn extend_string_length_crc(crc: u32, len: u64, big_endian: bool) -> u32 {
+    match (u32::try_from(len), big_endian) {
+        (Ok(l), false) => crc::extend(crc, &l.to_le_bytes()),
+        (Ok(l), true) => crc::extend(crc, &l.to_be_bytes()),
+        (Err(_), false) => crc::extend(crc, &len.to_le_bytes()),
+        (Err(_), true) => crc::extend(crc, &len.to_be_bytes()),
+    }
+}
+
 /// Decodes a `DT_STRING` payload of `n` elements (spec 3.7): `n` varint64 lengths, the
 /// masked length checksum, the bytes. Checks the length checksum, that the payload is
 /// consumed exactly, and (if `verify`) the entry CRC `stored_masked`. `big_endian`: the
@@ -796,21 +807,7 @@ pub fn decode_string_tensor(
             ))
         })?;
         pos += used;
-        if let Ok(l32) = u32::try_from(len) {
-            let b = if big_endian {
-                l32.to_be_bytes()
-            } else {
-                l32.to_le_bytes()
-            };
-            c = crc::extend(c, &b);
-        } else {
-            let b = if big_endian {
-                len.to_be_bytes()
-            } else {
-                len.to_le_bytes()
-            };
-            c = crc::extend(c, &b);
-        }
+        c = extend_string_length_crc(c, len, big_endian);
         total = total
             .checked_add(len)
             .filter(|&t| t <= payload.len() as u64)

@@ -283,22 +283,18 @@ impl BundleWriter {
     /// Appends to the data file and advances the offset. After an I/O error the writer is
     /// closed (every later call fails), since the file's state is unknown.
     fn write_data(&mut self, name: &str, bytes: &[u8]) -> Result<(), WriteError> {
-        let path = self.data_path.clone();
         let end = self
             .offset
             .checked_add(bytes.len() as u64)
             .filter(|&e| e <= i64::MAX as u64)
             .ok_or_else(|| self.err(WriteErrorKind::TooLarge, name))?;
-        let w = self.data.as_mut().ok_or_else(|| {
-            WriteError::new(
-                WriteErrorKind::Io(io::Error::other("writer is closed after an earlier error")),
-                &path,
-                Some(name),
-            )
-        })?;
-        if let Err(e) = w.write_all(bytes) {
+        let written = match self.data.as_mut() {
+            Some(w) => w.write_all(bytes),
+            None => Err(io::Error::other("writer is closed after an earlier error")),
+        };
+        if let Err(e) = written {
             self.data = None;
-            return Err(WriteError::new(WriteErrorKind::Io(e), &path, Some(name)));
+            return Err(self.err(WriteErrorKind::Io(e), name));
         }
         self.offset = end;
         Ok(())
@@ -487,10 +483,7 @@ impl BundleWriter {
         for s in strings {
             let l = s.as_ref().len() as u64;
             varint::encode_u64(l, &mut head);
-            crc = match u32::try_from(l) {
-                Ok(l32) => crc32c::crc32c_append(crc, &l32.to_le_bytes()),
-                Err(_) => crc32c::crc32c_append(crc, &l.to_le_bytes()),
-            };
+            crc = crate::bundle::extend_string_length_crc(crc, l, false);
             size = size
                 .checked_add(varint::encoded_len(l))
                 .and_then(|s| s.checked_add(l))

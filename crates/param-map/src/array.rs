@@ -230,8 +230,10 @@ impl Array {
 
     /// Converts to `to` the way numpy's `asarray(value, dtype=to)` does when RETURNN feeds a
     /// value into a variable of another dtype (R-DTYPE-1): between float16, bfloat16, float32,
-    /// float64 and the integer types. Float to float rounds to nearest even (float64 ->
-    /// bfloat16 goes through float32, like ml_dtypes); float to int truncates toward zero.
+    /// float64 and the integer types. Float to float rounds to nearest even, once (float64 ->
+    /// bfloat16 goes through float32, like ml_dtypes); float to int truncates toward zero, with
+    /// x86-64's result for NaN, ±inf and out-of-range values (as numpy there; checked by
+    /// `cargo xtask mapping-oracle`).
     /// The same dtype is returned unchanged (any dtype).
     pub fn cast(self, to: DType) -> Result<Array, MapError> {
         if self.dtype == to {
@@ -255,23 +257,21 @@ impl Array {
             match (to, v) {
                 (DType::Float64, v) => out.extend_from_slice(&v.as_f64().to_le_bytes()),
                 (DType::Float32, v) => out.extend_from_slice(&v.as_f32().to_le_bytes()),
-                (DType::Float16, Num::F(x)) => {
-                    out.extend_from_slice(&f16::from_f64(x).to_le_bytes())
-                }
                 (DType::Float16, v) => {
-                    out.extend_from_slice(&f16::from_f32(v.as_f32()).to_le_bytes())
+                    out.extend_from_slice(&f64_to_f16_bits(v.as_f64()).to_le_bytes())
                 }
                 (DType::BFloat16, v) => {
                     out.extend_from_slice(&bf16::from_f32(v.as_f32()).to_le_bytes())
                 }
-                (DType::Int8, v) => out.extend_from_slice(&(v.as_i128() as i8).to_le_bytes()),
-                (DType::Int16, v) => out.extend_from_slice(&(v.as_i128() as i16).to_le_bytes()),
-                (DType::Int32, v) => out.extend_from_slice(&(v.as_i128() as i32).to_le_bytes()),
-                (DType::Int64, v) => out.extend_from_slice(&(v.as_i128() as i64).to_le_bytes()),
-                (DType::UInt8, v) => out.extend_from_slice(&(v.as_i128() as u8).to_le_bytes()),
-                (DType::UInt16, v) => out.extend_from_slice(&(v.as_i128() as u16).to_le_bytes()),
-                (DType::UInt32, v) => out.extend_from_slice(&(v.as_i128() as u32).to_le_bytes()),
-                (DType::UInt64, v) => out.extend_from_slice(&(v.as_i128() as u64).to_le_bytes()),
+                // integer -> integer wraps (C casts); float -> integer as numpy on x86-64
+                (DType::Int8, v) => out.extend_from_slice(&(v.to_i32_x86() as i8).to_le_bytes()),
+                (DType::Int16, v) => out.extend_from_slice(&(v.to_i32_x86() as i16).to_le_bytes()),
+                (DType::Int32, v) => out.extend_from_slice(&v.to_i32_x86().to_le_bytes()),
+                (DType::Int64, v) => out.extend_from_slice(&v.to_i64_x86().to_le_bytes()),
+                (DType::UInt8, v) => out.extend_from_slice(&(v.to_i32_x86() as u8).to_le_bytes()),
+                (DType::UInt16, v) => out.extend_from_slice(&(v.to_i32_x86() as u16).to_le_bytes()),
+                (DType::UInt32, v) => out.extend_from_slice(&v.to_u32_x86().to_le_bytes()),
+                (DType::UInt64, v) => out.extend_from_slice(&v.to_u64_x86().to_le_bytes()),
                 _ => return Err(unsupported()),
             }
         }
@@ -317,12 +317,90 @@ impl Num {
             Num::I(i) => i as f32,
         }
     }
-    fn as_i128(self) -> i128 {
+    /// To int32 (and, keeping the low bits, int8/int16/uint8/uint16): integers wrap; floats
+    /// truncate toward zero, and NaN, ±inf or a value outside the int32 range gives
+    /// `i32::MIN` (x86-64 `cvttsd2si`, what numpy's C cast does there).
+    fn to_i32_x86(self) -> i32 {
         match self {
-            Num::F(x) => x.trunc() as i128,
-            Num::I(i) => i,
+            Num::F(x) => {
+                let t = x.trunc();
+                if (-2_147_483_648.0..2_147_483_648.0).contains(&t) {
+                    t as i32
+                } else {
+                    i32::MIN
+                }
+            }
+            Num::I(i) => i as i32,
         }
     }
+    /// To int64: like [`Num::to_i32_x86`] with the int64 range and `i64::MIN`.
+    fn to_i64_x86(self) -> i64 {
+        match self {
+            Num::F(x) => {
+                let t = x.trunc();
+                if (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&t) {
+                    t as i64
+                } else {
+                    i64::MIN
+                }
+            }
+            Num::I(i) => i as i64,
+        }
+    }
+    /// To uint32 as numpy 2 on x86-64: non-negative floats through int64, negative ones (and
+    /// NaN) through int32, low 32 bits kept.
+    fn to_u32_x86(self) -> u32 {
+        match self {
+            Num::F(x) if x >= 0.0 => Num::F(x).to_i64_x86() as u32,
+            Num::F(x) => Num::F(x).to_i32_x86() as u32,
+            Num::I(i) => i as u32,
+        }
+    }
+    /// To uint64 as numpy 2 on x86-64: `[0, 2^64)` exact, negative values down to `-2^63`
+    /// wrap, NaN and anything below `-2^63` give `2^63`, `2^64` and above (and +inf) give 0.
+    fn to_u64_x86(self) -> u64 {
+        match self {
+            Num::F(x) => {
+                let t = x.trunc();
+                if (0.0..18_446_744_073_709_551_616.0).contains(&t) {
+                    t as u64
+                } else if (-9_223_372_036_854_775_808.0..0.0).contains(&t) {
+                    t as i64 as u64
+                } else if t >= 18_446_744_073_709_551_616.0 {
+                    0
+                } else {
+                    1 << 63
+                }
+            }
+            Num::I(i) => i as u64,
+        }
+    }
+}
+
+/// float64 -> float16 bits, rounded once to nearest even (numpy's `npy_double_to_half`; NaN
+/// keeps the top 10 payload bits). `half::f16::from_f64` goes through float32 on x86 with F16C,
+/// which rounds twice (1 + 2^-11 + 2^-40 would become 1.0 instead of 1 + 2^-10).
+fn f64_to_f16_bits(x: f64) -> u16 {
+    let bits = x.to_bits();
+    let sign = ((bits >> 48) & 0x8000) as u16;
+    if x.is_nan() {
+        let mut h = 0x7c00u16 + ((bits & 0x000f_ffff_ffff_ffff) >> 42) as u16;
+        if h == 0x7c00 {
+            h += 1;
+        }
+        return sign | h;
+    }
+    let a = x.abs();
+    if a >= 65520.0 {
+        return sign | 0x7c00; // rounds to infinity (65520 is the tie between 65504 and 2^16)
+    }
+    // the spacing of float16 values around `a`: 2^-24 for subnormals, else 2^(e-10)
+    let e = ((a.to_bits() >> 52) as i32 - 1023).max(-14);
+    let q = 2f64.powi(e - 10);
+    // a / q and the product are exact (powers of two); the result is a float16 value, so
+    // the final conversion is exact whatever path `half` takes
+    let v = (a / q).round_ties_even() * q;
+    sign | f16::from_f64(v).to_bits()
 }
 
 fn zip_map<const N: usize>(x: &[u8], y: &[u8], f: impl Fn([u8; N], [u8; N]) -> [u8; N]) -> Vec<u8> {
@@ -426,6 +504,153 @@ mod tests {
         let got = f16::from_le_bytes([c.data[0], c.data[1]]);
         let want = f16::from_f32(1.0 + f16::from_f32(0.0004).to_f32());
         assert_eq!(got, want);
+    }
+
+    fn f64s(v: &[f64]) -> Array {
+        let data = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+        Array::new(DType::Float64, vec![v.len() as u64], data).unwrap()
+    }
+
+    /// Found by `cargo xtask mapping-oracle`: RETURNN (numpy) rounds float64 -> float16 once;
+    /// `half::f16::from_f64` rounded via float32. Expected bits from numpy 2.4.
+    #[test]
+    fn cast_f64_to_f16_rounds_once_like_numpy() {
+        let table: &[(f64, u16)] = &[
+            (1.0 + 2f64.powi(-11) + 2f64.powi(-40), 0x3c01),
+            (1.0 + 2f64.powi(-8) + 2f64.powi(-30), 0x3c04),
+            (f64::NAN, 0x7e00),
+            (-f64::NAN, 0xfe00),
+            (65519.0, 0x7bff),
+            (65520.0, 0x7c00),
+            (70000.5, 0x7c00),
+            (2f64.powi(-25), 0x0000),
+            (2f64.powi(-25) + 2f64.powi(-40), 0x0001),
+            (-0.0, 0x8000),
+            (1e-30, 0x0000),
+            (-(1.0 + 2f64.powi(-11)), 0xbc00),
+            (2f64.powi(-14) - 2f64.powi(-26), 0x0400),
+            (3.0 * 2f64.powi(-25), 0x0002),
+        ];
+        let a = f64s(&table.iter().map(|t| t.0).collect::<Vec<_>>());
+        let b = a.cast(DType::Float16).unwrap();
+        for (i, (x, want)) in table.iter().enumerate() {
+            let got = u16::from_le_bytes([b.data[2 * i], b.data[2 * i + 1]]);
+            assert_eq!(got, *want, "{x:e}: got {got:#06x}, want {want:#06x}");
+        }
+    }
+
+    /// Found by `cargo xtask mapping-oracle` (-inf into an int32 variable): float -> integer
+    /// as numpy 2.4 on x86-64 (expected values from numpy's astype).
+    #[test]
+    fn cast_float_to_int_like_numpy_on_x86() {
+        let x = [
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            3e9,
+            -3e9,
+            1e19,
+            2e19,
+            -1.5,
+            300.7,
+            -300.7,
+            70000.2,
+            -2.5,
+            4294967301.0,
+            9223372036854775808.0,
+            18446744073709555712.0,
+        ];
+        const I32: i128 = i32::MIN as i128;
+        const I64: i128 = i64::MIN as i128;
+        let table: &[(DType, [i128; 15])] = &[
+            (
+                DType::Int8,
+                [0, 0, 0, 0, 0, 0, 0, -1, 44, -44, 112, -2, 0, 0, 0],
+            ),
+            (
+                DType::Int16,
+                [0, 0, 0, 0, 0, 0, 0, -1, 300, -300, 4464, -2, 0, 0, 0],
+            ),
+            (
+                DType::Int32,
+                [
+                    I32, I32, I32, I32, I32, I32, I32, -1, 300, -300, 70000, -2, I32, I32, I32,
+                ],
+            ),
+            (
+                DType::Int64,
+                [
+                    I64,
+                    I64,
+                    I64,
+                    3000000000,
+                    -3000000000,
+                    I64,
+                    I64,
+                    -1,
+                    300,
+                    -300,
+                    70000,
+                    -2,
+                    4294967301,
+                    I64,
+                    I64,
+                ],
+            ),
+            (
+                DType::UInt8,
+                [0, 0, 0, 0, 0, 0, 0, 255, 44, 212, 112, 254, 0, 0, 0],
+            ),
+            (
+                DType::UInt16,
+                [0, 0, 0, 0, 0, 0, 0, 65535, 300, 65236, 4464, 65534, 0, 0, 0],
+            ),
+            (
+                DType::UInt32,
+                [
+                    2147483648, 0, 2147483648, 3000000000, 2147483648, 0, 0, 4294967295, 300,
+                    4294966996, 70000, 4294967294, 5, 0, 0,
+                ],
+            ),
+            (
+                DType::UInt64,
+                [
+                    9223372036854775808,
+                    0,
+                    9223372036854775808,
+                    3000000000,
+                    18446744070709551616,
+                    10000000000000000000,
+                    0,
+                    18446744073709551615,
+                    300,
+                    18446744073709551316,
+                    70000,
+                    18446744073709551614,
+                    4294967301,
+                    9223372036854775808,
+                    0,
+                ],
+            ),
+        ];
+        for (dt, want) in table {
+            let b = f64s(&x).cast(*dt).unwrap();
+            let size = dt.element_size().unwrap();
+            for (i, w) in want.iter().enumerate() {
+                let c = &b.data[i * size..(i + 1) * size];
+                let got: i128 = match dt {
+                    DType::Int8 => i8::from_le_bytes(c.try_into().unwrap()) as i128,
+                    DType::Int16 => i16::from_le_bytes(c.try_into().unwrap()) as i128,
+                    DType::Int32 => i32::from_le_bytes(c.try_into().unwrap()) as i128,
+                    DType::Int64 => i64::from_le_bytes(c.try_into().unwrap()) as i128,
+                    DType::UInt8 => u8::from_le_bytes(c.try_into().unwrap()) as i128,
+                    DType::UInt16 => u16::from_le_bytes(c.try_into().unwrap()) as i128,
+                    DType::UInt32 => u32::from_le_bytes(c.try_into().unwrap()) as i128,
+                    _ => u64::from_le_bytes(c.try_into().unwrap()) as i128,
+                };
+                assert_eq!(got, *w, "{} -> {dt}", x[i]);
+            }
+        }
     }
 
     #[test]

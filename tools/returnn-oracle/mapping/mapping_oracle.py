@@ -53,19 +53,39 @@ class Gen:
     def arr(self, shape, dtype="float32"):
         self.counter += 1
         n = int(numpy.prod(shape)) if shape else 1
-        base = self.counter * (1000 if dtype != "float16" else 7)
+        base = self.counter * (1000 if dtype not in ("float16", "bfloat16") else 7)
         a = numpy.arange(base, base + n, dtype=numpy.float64)
         # non-integral and negative values, so that dtype conversions (rounding, truncation
         # towards zero) show
         a = a + 0.1 * (numpy.arange(n) % 3) + 0.35 * (numpy.arange(n) % 2)
         if self.rng.random() < 0.3:
             a = -a
-        return a.reshape(shape).astype(dtype)
+        if dtype in ("float64", "float32") and self.rng.random() < 0.5:
+            # values whose conversion to float16 / bfloat16 / float32 differs between rounding
+            # once and rounding twice (via float32), ties, overflow, subnormals, NaN, inf
+            tricky = [
+                1 + 2**-8 + 2**-30,
+                1 + 2**-11 + 2**-40,
+                1 + 2**-8,
+                1 + 3 * 2**-8,
+                -(1 + 2**-11),
+                70000.5,
+                2**-20,
+                1e-30,
+                3.4e38 * 1.5 if dtype == "float64" else 1.0,
+                float("nan") if self.rng.random() < 0.3 else 0.5,
+                float("-inf") if self.rng.random() < 0.3 else -0.5,
+                16777217.0,
+            ]
+            self.rng.shuffle(tricky)
+            k = min(n, len(tricky))
+            a.reshape(-1)[:k] = tricky[:k]
+        return a.reshape(shape).astype(np_dtype(dtype))
 
     def layer_name(self, used):
         r = self.rng
         while True:
-            stem = r.choice(["l", "enc", "lstm", "bn", "out", "dec", "x", "a", "ab", "main"])
+            stem = r.choice(["l", "enc", "lstm", "bn", "out", "dec", "x", "a", "ab", "main", "a.b", "l-1", "x.y"])
             name = stem + (str(r.randint(0, 12)) if r.random() < 0.8 else "")
             if r.random() < 0.15:
                 name = r.choice(["sub", "enc", "net"]) + "/" + name
@@ -76,16 +96,26 @@ class Gen:
 
 def pick_dtype(r):
     x = r.random()
-    if x < 0.78:
+    if x < 0.74:
         return "float32"
-    if x < 0.88:
+    if x < 0.84:
         return "float64"
-    if x < 0.93:
+    if x < 0.90:
         return "float16"
+    if x < 0.94:
+        return "bfloat16"
     return r.choice(["int32", "int64"])
 
 
-def make_layer(g, name, src, tgt, mapping, sdt):
+def np_dtype(name):
+    if name == "bfloat16":
+        import tensorflow as tf
+
+        return tf.bfloat16.as_numpy_dtype
+    return numpy.dtype(name)
+
+
+def make_layer(g, name, src, tgt, mapping, sdt, benign=False):
     """Adds one source layer (tensors into src) and its target representation (into tgt).
 
     :param dict src: key -> numpy array (source checkpoint)
@@ -94,14 +124,17 @@ def make_layer(g, name, src, tgt, mapping, sdt):
     """
     r = g.rng
     kind = r.choice(["dense", "dense", "native", "std", "old", "cudnn_compat", "bn", "cudnn"])
-    n_in, n = r.randint(1, 4), r.randint(1, 4)
+    n_in, n = r.randint(0 if r.random() < 0.08 else 1, 4), r.randint(1, 4)
     tdt = pick_dtype(r)
 
     def put(d):
         for k, shape in d.items():
             src[k] = g.arr(shape, sdt)
 
-    mode = r.choice(["same"] * 4 + ["convert"] * 5 + ["absent", "partial", "partial", "mapped", "mapped", "shape", "extra"])
+    if benign:  # a case RETURNN is likely to load without an error
+        mode = r.choice(["same"] * 4 + ["convert"] * 4 + ["absent", "partial", "mapped"])
+    else:
+        mode = r.choice(["same"] * 4 + ["convert"] * 5 + ["absent", "partial", "partial", "mapped", "mapped", "shape", "extra"])
     desc = "%s:%s:%s" % (name, kind, mode)
     if kind == "dense":
         s = {name + "/W": (n_in, n), name + "/b": (n,)}
@@ -112,7 +145,7 @@ def make_layer(g, name, src, tgt, mapping, sdt):
             {name + "/rec/%s/kernel" % sub: (n_in + n, 4 * n), name + "/rec/%s/bias" % sub: (4 * n,)}
             for sub in STD_SUBS
         ]
-        if r.random() < 0.2:  # only one of W, W_re (no kernel conversion), or the bias only
+        if not benign and r.random() < 0.2:  # only one of W, W_re (no kernel conversion), or the bias only
             drop = r.choice([name + "/rec/W", name + "/rec/W_re"])
             s.pop(drop)
             desc += ":drop=" + drop
@@ -169,6 +202,13 @@ def make_layer(g, name, src, tgt, mapping, sdt):
             {name + "/rec/lstm_block_wrapper/kernel": (n_in + n, 4 * n), name + "/rec/lstm_block_wrapper/bias": (4 * n,)},
             {name + "/rec/lstm_cell/kernel": (n_in + n, 4 * n), name + "/rec/lstm_cell/bias": (4 * n,)},
         ]
+    if kind in ("native", "std", "cudnn") and not benign and r.random() < 0.1:
+        # inconsistent LSTM params: the conversions' assertions
+        k = r.choice(sorted(s))
+        shape = list(s[k])
+        shape[r.randrange(len(shape))] += r.choice([1, 2])
+        s[k] = tuple(shape)
+        desc += ":bad=" + k
     put(s)
     same = {k: v for k, v in s.items() if ":" not in k}
     if mode == "same":
@@ -187,8 +227,8 @@ def make_layer(g, name, src, tgt, mapping, sdt):
         for k, shape in base.items():
             nk = new + k[len(name) :]
             t[nk] = shape
-            if r.random() < 0.85:
-                mapping[nk] = k if k in s or r.random() < 0.8 else k + "_absent"
+            if benign or r.random() < 0.85:
+                mapping[nk] = k if k in s or benign or r.random() < 0.8 else k + "_absent"
     elif mode == "shape":
         t = dict(r.choice([same, r.choice(conv)]))
         if t:
@@ -211,6 +251,8 @@ def make_layer(g, name, src, tgt, mapping, sdt):
 def gen_case(seed, idx):
     r = random.Random("%d/%d" % (seed, idx))
     g = Gen(r)
+    benign = r.random() < 0.5
+    g.desc.append("benign" if benign else "any")
     used = set()
     n_entries = 1 if r.random() < 0.75 else 2
     entry_keys = sorted(r.sample(["a_first", "b_second", "z_A", "y_B", "preload", "main"], n_entries))
@@ -226,7 +268,7 @@ def gen_case(seed, idx):
         tgt = []
         mapping = {}
         for _ in range(r.randint(1, 4)):
-            make_layer(g, g.layer_name(used), src, tgt, mapping, sdt)
+            make_layer(g, g.layer_name(used), src, tgt, mapping, sdt, benign)
         if r.random() < 0.5:
             src["global_step"] = numpy.array(r.randint(0, 1000), dtype=numpy.int64)
         opts = {"filename": tag, "init_for_train": r.random() < 0.93}
@@ -236,7 +278,7 @@ def gen_case(seed, idx):
         if r.random() < 0.3:
             prefix = r.choice(["main_", "pre_", "x", "sub/", "l"])
             opts["prefix"] = prefix
-        if r.random() < 0.45:
+        if r.random() < (0.7 if benign else 0.45):
             opts["ignore_missing"] = True
         ckpt_side = [k for k, _, _ in tgt]
         if ckpt_side and r.random() < 0.2:
@@ -253,7 +295,10 @@ def gen_case(seed, idx):
             mapping[k] = r.choice(sorted(src))
         if mapping:
             opts["var_name_mapping"] = mapping
-        if r.random() < 0.1:  # the graph name does not resolve to a checkpoint key
+        if not benign and r.random() < 0.05:  # rename-table suffix without a scope (R-REN-9)
+            src["lstm_cell/biases"] = g.arr((4,), sdt)
+            tgt.append(("lstm_cell/bias", (4,), "float32"))
+        if not benign and r.random() < 0.1:  # the graph name does not resolve to a checkpoint key
             tgt.append(("fresh%d/W" % ei, (2,), "float32"))
         for k, shape, dt in tgt:
             name = k
@@ -262,6 +307,10 @@ def gen_case(seed, idx):
                     pos = [0] + [i + 1 for i, ch in enumerate(k) if ch == "/"]
                     p = r.choice(pos)
                     name = k[:p] + prefix + k[p:]
+                    if r.random() < 0.06 and len(pos) > 1:
+                        # a second graph name with the same checkpoint-side name (later wins)
+                        q = r.choice([x for x in pos if x != p])
+                        targets.append((k[:q] + prefix + k[q:], shape, dt))
                 # else: not handled by this entry (no prefix in the name)
             targets.append((name, shape, dt))
         entries[ek] = opts
@@ -271,12 +320,18 @@ def gen_case(seed, idx):
         sdt = pick_dtype(r) if r.random() < 0.3 else "float32"
         tgt = []
         for _ in range(r.randint(0, 3)):
-            make_layer(g, g.layer_name(used), src, tgt, {}, sdt)
-        if r.random() < 0.85:
+            make_layer(g, g.layer_name(used), src, tgt, {}, sdt, benign)
+        if benign or r.random() < 0.85:
             src["global_step"] = numpy.array(r.randint(0, 1000), dtype=numpy.int64)
+        # the network's other variables, mostly present under their own names
+        for name, shape, dt in list(targets):
+            if (benign or r.random() < 0.92) and name not in src:
+                if not benign and r.random() < 0.03 and shape:
+                    shape = tuple(shape[:-1]) + (shape[-1] + 1,)
+                src[name] = g.arr(shape, dt if r.random() < (0.97 if benign else 0.9) else pick_dtype(r))
         targets.extend(tgt)
         targets.append(("global_step", (), "int64"))
-        main = {"filename": "main", "load_ignore_missing_vars": r.random() < 0.3}
+        main = {"filename": "main", "load_ignore_missing_vars": r.random() < (0.5 if benign else 0.3)}
         g.desc.append("main:imv=%s" % main["load_ignore_missing_vars"])
     # unique graph names (TF would uniquify duplicates); keep the first
     seen = set()
@@ -426,7 +481,7 @@ def run_case(tf, CustomCheckpointLoader, have_custom_post_init, case_dir, source
                         assert name not in loaded, name
                         loaded[name] = {"entry": "load"}
             except Exception as e:  # noqa: BLE001 (we record what RETURNN raises)
-                return {"error": {"type": type(e).__name__, "message": str(e).split("\n")[0][:2000]}}
+                return {"error": {"type": type(e).__name__, "message": str(e)[:3000]}}
             by_name = {v.name[:-2]: v for v in variables}
             values = sess.run({k: by_name[k] for k in loaded})
             for k, info in loaded.items():

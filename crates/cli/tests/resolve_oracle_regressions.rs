@@ -47,8 +47,27 @@ fn resolve_error_prefixes_match_returnn_exceptions() {
         "#!rnn.py\nmodel = 'm/net'\nnum_epochs = 1234\nuse_tensorflow = True\n",
     );
     write(d, "c.json", "{\"model\": \"m/net\"}\n");
+    write(
+        d,
+        "t.py",
+        "#!rnn.py\nmodel = ('m/net',)\nuse_tensorflow = True\n",
+    );
     // (config, overrides, kind, exception RETURNN raises)
     let rows: &[(&str, &[&str], &str, &str)] = &[
+        // `model` is typed (a tuple), so `++model m/net` is eval'd: `m - net` names `m`,
+        // and RETURNN fails while reading the config, before the missing `load` is noticed.
+        (
+            "t.py",
+            &["++model", "m/net"],
+            "config_name_error",
+            "NameError",
+        ),
+        (
+            "t.py",
+            &["++model", "m/net", "++load", "missing/x.003"],
+            "config_name_error",
+            "NameError",
+        ),
         // A `++` value for a typed key is eval'd: NameError.
         (
             "c.py",

@@ -526,7 +526,13 @@ pub fn eval_literal_text(text: &str) -> Result<(Value, Option<String>), SyntaxEr
             missing.borrow_mut().get_or_insert_with(|| name.to_string());
             None
         });
-        Ok((v, missing.into_inner()))
+        let mut missing = missing.into_inner();
+        if missing.is_none() && v.contains_unsupported() {
+            // A computed expression (`a-b/c`, `x.y`, `f(1)`): Python evaluates its names first,
+            // so an undefined one is a NameError before anything else.
+            missing = first_undefined_name(&expr).unwrap_or(None);
+        }
+        Ok((v, missing))
     })
     .unwrap_or_else(|| {
         Err(SyntaxError {
@@ -534,4 +540,168 @@ pub fn eval_literal_text(text: &str) -> Result<(Value, Option<String>), SyntaxEr
             message: "internal error while parsing".into(),
         })
     })
+}
+
+/// Names `eval` finds when RETURNN's `Config.add_line` evaluates a `++` value: Python's
+/// builtins, the globals of `returnn/config.py` (1.20261022) and `add_line`'s locals.
+const EVAL_KNOWN_NAMES: &[&str] = &[
+    // add_line's locals
+    "self",
+    "key",
+    "value",
+    "value_type",
+    // returnn.config module globals
+    "Any",
+    "Config",
+    "Dict",
+    "List",
+    "Optional",
+    "Sequence",
+    "SubProcCopyGlobalConfigPreInitFunc",
+    "T",
+    "Tuple",
+    "Type",
+    "TypeVar",
+    "Union",
+    "annotations",
+    "builtins",
+    "contextlib",
+    "get_global_config",
+    "global_config_ctx",
+    "network_json_from_config",
+    "os",
+    "set_global_config",
+    "sys",
+    "tf_should_use_gpu",
+    "time",
+    // builtins
+    "abs",
+    "all",
+    "any",
+    "ascii",
+    "bin",
+    "bool",
+    "breakpoint",
+    "bytearray",
+    "bytes",
+    "callable",
+    "chr",
+    "classmethod",
+    "compile",
+    "complex",
+    "delattr",
+    "dict",
+    "dir",
+    "divmod",
+    "enumerate",
+    "eval",
+    "exec",
+    "filter",
+    "float",
+    "format",
+    "frozenset",
+    "getattr",
+    "globals",
+    "hasattr",
+    "hash",
+    "help",
+    "hex",
+    "id",
+    "input",
+    "int",
+    "isinstance",
+    "issubclass",
+    "iter",
+    "len",
+    "list",
+    "locals",
+    "map",
+    "max",
+    "memoryview",
+    "min",
+    "next",
+    "object",
+    "oct",
+    "open",
+    "ord",
+    "pow",
+    "print",
+    "property",
+    "range",
+    "repr",
+    "reversed",
+    "round",
+    "set",
+    "setattr",
+    "slice",
+    "sorted",
+    "staticmethod",
+    "str",
+    "sum",
+    "super",
+    "tuple",
+    "type",
+    "vars",
+    "zip",
+    "Ellipsis",
+    "NotImplemented",
+    "Exception",
+    "ValueError",
+    "KeyError",
+    "TypeError",
+    "__import__",
+    "__name__",
+    "__doc__",
+    "__file__",
+    "__builtins__",
+];
+
+/// The first name, in Python's evaluation order, that `eval` would not find (`Ok(Some)`);
+/// `Ok(None)` if every name is known; `Err(())` (mapped to `None` by the caller) where the
+/// order depends on values (`and`/`or`, `x if c else y`, lambdas, comprehensions).
+fn first_undefined_name(e: &Expr) -> Result<Option<String>, ()> {
+    let all = |xs: &mut dyn Iterator<Item = &Expr>| -> Result<Option<String>, ()> {
+        for x in xs {
+            if let Some(n) = first_undefined_name(x)? {
+                return Ok(Some(n));
+            }
+        }
+        Ok(None)
+    };
+    match e {
+        Expr::Constant(_) => Ok(None),
+        Expr::Name(n) => {
+            let id = n.id.as_str();
+            Ok((!EVAL_KNOWN_NAMES.contains(&id)).then(|| id.to_string()))
+        }
+        Expr::UnaryOp(u) => first_undefined_name(&u.operand),
+        Expr::BinOp(b) => all(&mut [&*b.left, &*b.right].into_iter()),
+        Expr::Attribute(a) => first_undefined_name(&a.value),
+        Expr::Subscript(s) => all(&mut [&*s.value, &*s.slice].into_iter()),
+        Expr::Slice(s) => all(&mut [&s.lower, &s.upper, &s.step]
+            .into_iter()
+            .filter_map(|x| x.as_deref())),
+        Expr::Compare(c) => all(&mut std::iter::once(&*c.left).chain(c.comparators.iter())),
+        Expr::Call(c) => all(&mut std::iter::once(&*c.func)
+            .chain(c.args.iter())
+            .chain(c.keywords.iter().map(|k| &k.value))),
+        Expr::Starred(s) => first_undefined_name(&s.value),
+        Expr::List(l) => all(&mut l.elts.iter()),
+        Expr::Tuple(t) => all(&mut t.elts.iter()),
+        Expr::Set(t) => all(&mut t.elts.iter()),
+        Expr::Dict(d) => {
+            for (k, v) in d.keys.iter().zip(d.values.iter()) {
+                if let Some(k) = k {
+                    if let Some(n) = first_undefined_name(k)? {
+                        return Ok(Some(n));
+                    }
+                }
+                if let Some(n) = first_undefined_name(v)? {
+                    return Ok(Some(n));
+                }
+            }
+            Ok(None)
+        }
+        _ => Err(()),
+    }
 }

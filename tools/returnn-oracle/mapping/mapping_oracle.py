@@ -271,12 +271,13 @@ def gen_case(seed, idx):
             make_layer(g, g.layer_name(used), src, tgt, mapping, sdt, benign)
         if r.random() < 0.5:
             src["global_step"] = numpy.array(r.randint(0, 1000), dtype=numpy.int64)
-        opts = {"filename": tag, "init_for_train": r.random() < 0.93}
+        # R-FILE-1: .index / .meta are stripped
+        opts = {"filename": tag, "init_for_train": r.random() < 0.93, "suffix": r.choice(["", "", "", ".index", ".meta"])}
         if opts["init_for_train"] and r.random() < 0.05:
             opts["init_for_train"] = "always"
         prefix = ""
         if r.random() < 0.3:
-            prefix = r.choice(["main_", "pre_", "x", "sub/", "l"])
+            prefix = r.choice(["main_", "pre_", "x", "sub/", "l", ""])
             opts["prefix"] = prefix
         if r.random() < (0.7 if benign else 0.45):
             opts["ignore_missing"] = True
@@ -342,7 +343,8 @@ def gen_case(seed, idx):
         seen.add(name)
         uniq.append((name, shape, dt))
     r.shuffle(uniq)
-    target_file = "target.meta" if r.random() < 0.25 else "target.json"
+    x = r.random()
+    target_file = "target.meta" if x < 0.2 else "target_ckpt" if x < 0.35 else "target.json"
     return g.desc, sources, entries, uniq, main, target_file
 
 
@@ -437,6 +439,14 @@ def run_case(tf, CustomCheckpointLoader, have_custom_post_init, case_dir, source
                         filename=os.path.join(case_dir, main["filename"] + ".meta"), graph=graph
                     )
             sess.run(tf.compat.v1.global_variables_initializer())
+            if target_file == "target_ckpt":
+                if variables:
+                    with tf.name_scope("target_saver"):
+                        tf.compat.v1.train.Saver(var_list=variables).save(
+                            sess, os.path.join(case_dir, target_file), write_meta_graph=False
+                        )
+                else:
+                    target_file = "target.json"
             # the engine's preload uses network.get_params_list(): no global_step
             params = [v for v in variables if v.name != "global_step:0"]
             loaded = {}
@@ -448,7 +458,7 @@ def run_case(tf, CustomCheckpointLoader, have_custom_post_init, case_dir, source
                     before = {v.name for v in variables if have_custom_post_init(v)}
                     log = set()
                     loader = CustomCheckpointLoader(
-                        filename=os.path.join(case_dir, opts["filename"]),
+                        filename=os.path.join(case_dir, opts["filename"]) + opts["suffix"],
                         saveable_params=params,
                         params_prefix="",
                         load_if_prefix=opts.get("prefix", ""),
@@ -481,12 +491,12 @@ def run_case(tf, CustomCheckpointLoader, have_custom_post_init, case_dir, source
                         assert name not in loaded, name
                         loaded[name] = {"entry": "load"}
             except Exception as e:  # noqa: BLE001 (we record what RETURNN raises)
-                return {"error": {"type": type(e).__name__, "message": str(e)[:3000]}}
+                return {"error": {"type": type(e).__name__, "message": str(e)[:3000]}}, target_file
             by_name = {v.name[:-2]: v for v in variables}
             values = sess.run({k: by_name[k] for k in loaded})
             for k, info in loaded.items():
                 info["sha256"] = sha(values[k])
-            return {"loaded": loaded, "keys_read": keys_read}
+            return {"loaded": loaded, "keys_read": keys_read}, target_file
 
 
 def main():
@@ -512,13 +522,13 @@ def main():
         desc, sources, entries, targets, main, target_file = gen_case(args.seed, i)
         case_dir = os.path.abspath(os.path.join(args.work, "case_%04d" % i))
         os.makedirs(case_dir, exist_ok=True)
-        expected = run_case(
+        expected, target_file = run_case(
             tf, CustomCheckpointLoader, have_custom_post_init, case_dir, sources, entries, targets, main, target_file
         )
         cfg_entries = {}
         for key, opts in entries.items():
             o = dict(opts)
-            o["filename"] = os.path.join(case_dir, opts["filename"])
+            o["filename"] = os.path.join(case_dir, opts["filename"]) + o.pop("suffix")
             cfg_entries[key] = o
         config = {
             "task": "train",

@@ -88,7 +88,7 @@ def symlink(target: str, path: str):
     os.symlink(target, path)
 
 
-def make_files(rng: random.Random, model: str) -> tuple[list[str], list[int]]:
+def make_files(rng: random.Random, model: str, torchish: bool) -> tuple[list[str], list[int]]:
     """Creates checkpoint-like files for `model` in the cwd. Returns names worth querying and
     the epochs that have some file."""
     names = []
@@ -99,7 +99,7 @@ def make_files(rng: random.Random, model: str) -> tuple[list[str], list[int]]:
         base = efn(model, e, pretrain)
         kind = rng.choices(
             ["tf", "tf_noindex", "bare", "index_only", "meta_only", "data_only", "dir", "torch", "torch_opt"],
-            weights=[10, 1, 2, 2, 2, 1, 1, 1, 1],
+            weights=[10, 1, 2, 2, 2, 1, 1, 1, 1] if not torchish else [2, 0, 1, 1, 0, 0, 1, 6, 6],
         )[0]
         if kind in ("tf", "tf_noindex"):
             touch(base + ".meta")
@@ -130,11 +130,13 @@ def make_files(rng: random.Random, model: str) -> tuple[list[str], list[int]]:
         tgt_base = os.path.basename(efn(model, e)) if rng.random() < 0.5 else efn(model, e)
         if rng.random() < 0.5:
             tgt_base = os.path.abspath(efn(model, e))
-        ext = rng.choice([".meta", ".meta", ".pt", ".index"])
+        ext = rng.choice([".meta", ".meta", ".pt", ".index"] + [".pt"] * (3 * torchish))
         bad = rng.random() < 0.15
         symlink(tgt_base + (ext if not bad else ".data"), link + ext)
         if rng.random() < 0.5:
             touch(link + ".index")
+        if ext == ".pt" and rng.random() < 0.5:
+            touch(link + ".opt.pt")
         names.append(link + ext)
         names.append(link)
     if rng.random() < 0.1:
@@ -157,7 +159,7 @@ def rand_int_value(rng: random.Random, pool):
     return rng.choice([None, "2", "3", True, False, 3.0, [2], "abc", " 4 ", "+3", "0x3", "1_0"])
 
 
-def gen_config(rng: random.Random, model_files: list[str], epochs: list[int]) -> dict:
+def gen_config(rng: random.Random, model_files: list[str], epochs: list[int], torchish: bool) -> dict:
     cfg = {}
     if rng.random() < 0.9:
         cfg["model"] = rng.choice(MODEL_PREFIXES) if rng.random() < 0.1 else None  # replaced below
@@ -165,7 +167,9 @@ def gen_config(rng: random.Random, model_files: list[str], epochs: list[int]) ->
     if rng.random() < 0.85:
         cfg["task"] = task
     r = rng.random()
-    if r < 0.35:
+    if torchish and rng.random() < 0.8:
+        cfg["backend"] = "torch"
+    elif r < 0.35:
         cfg["backend"] = "tensorflow-net-dict"
     elif r < 0.55:
         cfg["use_tensorflow"] = rng.choice([True, True, 1, "True"])
@@ -294,7 +298,8 @@ def gen_case(rng: random.Random, case_dir: str) -> dict:
     os.chdir(case_dir)
     try:
         model = rng.choice(MODEL_PREFIXES)
-        names, epochs = make_files(rng, model)
+        torchish = rng.random() < 0.15
+        names, epochs = make_files(rng, model, torchish)
         if rng.random() < 0.8:
             touch("import/model.010.meta")
             touch("import/model.010.index")
@@ -309,7 +314,7 @@ def gen_case(rng: random.Random, case_dir: str) -> dict:
             model = "linked-" + os.path.basename(d) + "/" + os.path.basename(model)
         if rng.random() < 0.05:
             model = os.path.abspath(model)
-        cfg = gen_config(rng, names, epochs)
+        cfg = gen_config(rng, names, epochs, torchish)
         if "model" in cfg:
             cfg["model"] = model if cfg["model"] is None else cfg["model"]
             if rng.random() < 0.05:
@@ -334,6 +339,19 @@ def gen_case(rng: random.Random, case_dir: str) -> dict:
                     "net.12.meta.index",
                     ".meta",
                     "net.1x",
+                    "net.4294967296.meta",
+                    "net.18446744073709551615",
+                    "dir/",
+                    "a.meta.meta",
+                    "a.index.meta",
+                    "x.pt.pt",
+                    "net.003\n.meta",
+                    "net.\u0663",
+                    "net.-3",
+                    "net.+3",
+                    "/abs/net.002.index",
+                    "net.003.pretrain.004",
+                    "net.pretrain.004",
                 ]
             )
         ]

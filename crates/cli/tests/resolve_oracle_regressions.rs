@@ -129,3 +129,35 @@ fn resolve_notes_name_the_main_task_rule() {
     assert_eq!(v["epoch"], 3);
     assert_eq!(v["notes"], Value::Array(vec![]));
 }
+
+#[test]
+fn resolve_override_naming_a_builtin_is_not_a_name_error() {
+    // `task` is typed (a tuple), so `++task eval` is eval'd to the builtin function `eval`;
+    // RETURNN's task is then "<built-in function eval>": neither train nor eval rules apply.
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    for ext in ["index", "meta", "data-00000-of-00001"] {
+        write(d, &format!("m/net.003.{ext}"), "x");
+    }
+    write(
+        d,
+        "t.py",
+        "#!rnn.py\nmodel = 'm/net'\ntask = ('search',)\nuse_tensorflow = True\n",
+    );
+    let (code, v) = run(d, "t.py", &["++task", "eval"]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(
+        (v["epoch"].clone(), v["start_epoch"].clone()),
+        (Value::from(3), Value::Null),
+        "{v}"
+    );
+    // An int option set to a builtin is not an int (RETURNN asserts).
+    write(
+        d,
+        "n.py",
+        "#!rnn.py\nmodel = 'm/net'\nnum_epochs = 5\nuse_tensorflow = True\n",
+    );
+    let (code, v) = run(d, "n.py", &["++num_epochs", "len"]);
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(v["kind"], "num_epochs_not_int", "{v}");
+}

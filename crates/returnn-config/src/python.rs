@@ -523,7 +523,12 @@ pub fn eval_literal_text(text: &str) -> Result<(Value, Option<String>), SyntaxEr
         let expr = parse_expression(text)?;
         let missing: std::cell::RefCell<Option<String>> = std::cell::RefCell::new(None);
         let v = eval_in(&expr, &|name| {
-            missing.borrow_mut().get_or_insert_with(|| name.to_string());
+            if let Some(v) = builtin_value(name) {
+                return Some(v);
+            }
+            if !EVAL_KNOWN_NAMES.contains(&name) {
+                missing.borrow_mut().get_or_insert_with(|| name.to_string());
+            }
             None
         });
         let mut missing = missing.into_inner();
@@ -703,5 +708,94 @@ fn first_undefined_name(e: &Expr) -> Result<Option<String>, ()> {
             Ok(None)
         }
         _ => Err(()),
+    }
+}
+
+/// A builtin function or class named in a `++` value, as the string RETURNN's `config.value`
+/// makes of it (`str(eval)` is `<built-in function eval>`, `str(int)` is `<class 'int'>`).
+/// Reading such a value as an int fails as in RETURNN (it is not an int). Only names that are
+/// builtins and not shadowed by `returnn/config.py`'s globals or `add_line`'s locals.
+fn builtin_value(name: &str) -> Option<Value> {
+    const FUNCS: &[&str] = &[
+        "abs",
+        "all",
+        "any",
+        "ascii",
+        "bin",
+        "callable",
+        "chr",
+        "compile",
+        "delattr",
+        "dir",
+        "divmod",
+        "eval",
+        "exec",
+        "format",
+        "getattr",
+        "globals",
+        "hasattr",
+        "hash",
+        "hex",
+        "id",
+        "input",
+        "isinstance",
+        "issubclass",
+        "iter",
+        "len",
+        "locals",
+        "max",
+        "min",
+        "next",
+        "oct",
+        "open",
+        "ord",
+        "pow",
+        "print",
+        "repr",
+        "round",
+        "setattr",
+        "sorted",
+        "sum",
+        "vars",
+        "__import__",
+    ];
+    const CLASSES: &[&str] = &[
+        "bool",
+        "bytearray",
+        "bytes",
+        "classmethod",
+        "complex",
+        "dict",
+        "enumerate",
+        "filter",
+        "float",
+        "frozenset",
+        "int",
+        "list",
+        "map",
+        "memoryview",
+        "object",
+        "property",
+        "range",
+        "reversed",
+        "set",
+        "slice",
+        "staticmethod",
+        "str",
+        "super",
+        "tuple",
+        "type",
+        "zip",
+        "Exception",
+        "ValueError",
+        "KeyError",
+        "TypeError",
+    ];
+    if FUNCS.contains(&name) {
+        Some(Value::Str(format!("<built-in function {name}>")))
+    } else if CLASSES.contains(&name) {
+        Some(Value::Str(format!("<class '{name}'>")))
+    } else {
+        None
     }
 }

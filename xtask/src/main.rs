@@ -9,8 +9,9 @@
 //!   Python venv `target/fixtures-venv` (`fixtures/gen/requirements.txt` + `constraints.txt`),
 //!   runs the project's generator `fixtures/gen/gen_fixtures.py` (real TensorFlow, real RETURNN),
 //!   verifies the result with TensorFlow and with our own reader, and replaces the cases in
-//!   `fixtures/`. `--check` generates and verifies in a temporary directory and never touches
-//!   `fixtures/`; `--out DIR` writes there instead of `fixtures/`.
+//!   `fixtures/`. `--check` generates and verifies in a temporary directory, re-verifies the
+//!   committed `fixtures/` manifests against their files, and never writes to `fixtures/`;
+//!   `--out DIR` writes there instead of `fixtures/`.
 //! * `cargo xtask oracle [--cases N] [--seed S] [--side reader|writer|both]` — builds and runs
 //!   the differential oracle `xtask/tf-oracle` against the wheel's TensorFlow C library.
 //! * `cargo xtask venv` — only creates / updates the venv.
@@ -202,6 +203,14 @@ fn fixtures(args: &[String]) -> Result<()> {
     let t_gen = t0.elapsed().as_secs_f64();
     run(&mut ver).context("verifying the generated manifests with TensorFlow")?;
     let n = verify_with_our_reader(&gen_dir, &cases)?;
+    if check {
+        // the committed corpus must still be described exactly by its manifests
+        run(Command::new(&venv.python)
+            .arg(&script)
+            .args(["verify", "--present"])
+            .arg(root.join("fixtures")))
+        .context("verifying the committed fixtures/ manifests with TensorFlow")?;
+    }
     eprintln!(
         "xtask: fixtures generated in {t_gen:.0} s and verified (TensorFlow + tf-bundle: {n} tensor digests) in {:.0} s total",
         t0.elapsed().as_secs_f64()

@@ -412,7 +412,9 @@ fn oracle(args: &[String]) -> Result<()> {
     let manifest = root.join("xtask/tf-oracle/Cargo.toml");
     run(
         Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-            .args(["build", "--locked", "--manifest-path"])
+            // not --locked: tf-bundle (a path dependency) may gain dependencies; the lock file is
+            // updated then, everything already in it stays pinned
+            .args(["build", "--manifest-path"])
             .arg(&manifest)
             .arg("--target-dir")
             .arg(root.join("target/oracle"))

@@ -292,7 +292,9 @@ pub struct LoaderOutcome {
     /// Params skipped because an earlier loader registered them.
     pub preinitialized: Vec<usize>,
     /// Params kept but registered without a value (fast path, non-critical, no
-    /// `ignore_missing`): RETURNN's hook would raise `KeyError` at init (spec §10).
+    /// `ignore_missing`): later loaders skip them; RETURNN's hook would raise `KeyError` if
+    /// it ran (spec §10), which it does for `load_on_init` (at `initialize_params`) but not
+    /// for preload entries (they run after `initialize_params`; `load_now` writes the values).
     pub registered_without_value: Vec<usize>,
     /// True if the slow path was taken.
     pub slow_path: bool,
@@ -365,8 +367,9 @@ pub fn ckpt_side_name(opts: &LoaderOptions, var: &TargetVar) -> Result<Option<St
 /// * `preinitialized(i)`: whether `params[i]` already has a custom-init hook (R-CTOR-4).
 /// * `src`: the opened checkpoint, or the error opening it (raised after the constructor's
 ///   filtering, where RETURNN opens the reader).
-/// * `register`: `true` for `set_as_custom_init` semantics (preload): a non-critical var
-///   skipped on the fast path without `ignore_missing` is then an error.
+/// * `register`: `true` for `set_as_custom_init` semantics (preload, `load_on_init`): a
+///   non-critical var skipped on the fast path without `ignore_missing` is then registered
+///   without a value ([`LoaderOutcome::registered_without_value`]).
 pub fn plan_loader(
     entry: &str,
     opts: &LoaderOptions,
@@ -436,10 +439,16 @@ pub fn plan_loader(
             .any(|imp| n.starts_with(imp.prefix.as_str()))
     };
     let net_names: BTreeSet<&str> = kept.iter().map(|(_, n)| n.as_str()).collect();
-    let nc_names: BTreeSet<&str> = kept
+    // RETURNN's var_net_names: when two params share a ckpt-side name, the later one wins, and
+    // only its non-critical flag counts (the other one is loaded through the same name).
+    let mut net_flag: BTreeMap<&str, bool> = BTreeMap::new();
+    for (i, n) in &kept {
+        net_flag.insert(n.as_str(), params[*i].non_critical);
+    }
+    let nc_names: BTreeSet<&str> = net_flag
         .iter()
-        .filter(|(i, _)| params[*i].non_critical)
-        .map(|(_, n)| n.as_str())
+        .filter(|(_, nc)| **nc)
+        .map(|(n, _)| *n)
         .collect();
     let missing: Vec<&str> = net_names
         .iter()
@@ -485,8 +494,17 @@ pub fn plan_loader(
         for (i, name) in &kept {
             if ckpt.contains_key(name.as_str()) {
                 out.assigned.push((*i, direct(*i, name)?));
+            } else if !params[*i].non_critical {
+                // A critical param whose ckpt-side name is shared with a later non-critical
+                // one (which decided that the name is not "missing"): RETURNN's fast path
+                // raises for it.
+                return Err(MapError::new(
+                    MapErrorKind::MissingVars,
+                    format!("var {} not found in checkpoint", py_str(name)),
+                )
+                .with_var(params[*i].name.clone())
+                .with_file(file.clone()));
             } else {
-                // Only non-critical vars get here.
                 if register && !opts.ignore_missing {
                     out.registered_without_value.push(*i);
                 } else {
@@ -618,19 +636,6 @@ pub fn plan_loader(
             )
             .with_file(file.clone()));
         }
-    }
-    if register && !out.registered_without_value.is_empty() {
-        let i = out.registered_without_value[0];
-        let name = &params[i].name;
-        return Err(MapError::new(
-            MapErrorKind::NonCriticalMissing,
-            format!(
-                "KeyError: non-critical variable {} was registered for custom init without a value (not in the checkpoint, ignore_missing off)",
-                py_str(name)
-            ),
-        )
-        .with_var(name.clone())
-        .with_file(file.clone()));
     }
     // Assignment (§8, §10): values are fed to the variables in param order.
     for (i, a) in &out.assigned {

@@ -59,7 +59,38 @@ impl Plan {
 enum State {
     Free,
     Loaded(Assignment),
-    MissingIgnored { entry: String, file: String },
+    MissingIgnored {
+        entry: String,
+        file: String,
+    },
+    /// Registered for custom init by a preload entry without a value (a non-critical var
+    /// missing from its checkpoint, no `ignore_missing`): keeps its initial value, and every
+    /// later loader skips it as pre-initialized.
+    RegisteredWithoutValue {
+        entry: String,
+        file: String,
+    },
+}
+
+impl State {
+    /// Whether the variable has a custom-init hook (RETURNN's "already loaded" marker).
+    fn registered(&self) -> bool {
+        matches!(
+            self,
+            State::Loaded(_) | State::RegisteredWithoutValue { .. }
+        )
+    }
+}
+
+/// How a loader registers the variables it handles (`set_as_custom_init`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Register {
+    /// `load_now` only (the main checkpoint).
+    No,
+    /// A preload entry: registered after `initialize_params`; `load_now` writes the values.
+    Preload,
+    /// `load_on_init`: the hooks write the values at `initialize_params`.
+    AtInit,
 }
 
 /// Applies loaders one after another, with RETURNN's precedence.
@@ -102,7 +133,7 @@ impl Planner {
         let idx: Vec<usize> = (0..self.vars.len())
             .filter(|&i| self.vars[i].layer_param)
             .collect();
-        self.run(entry, opts, src, &idx, true, false)
+        self.run(entry, opts, src, &idx, Register::Preload, false)
     }
 
     /// One `SubnetworkLayer` `load_on_init` loader (`set_as_custom_init` over the layer params
@@ -119,7 +150,7 @@ impl Planner {
                     && self.vars[i].name.starts_with(opts.params_prefix.as_str())
             })
             .collect();
-        self.run(entry, opts, src, &idx, true, false)
+        self.run(entry, opts, src, &idx, Register::AtInit, false)
     }
 
     /// The main checkpoint (`load`, a resumed or imported model) over every saveable variable
@@ -145,10 +176,10 @@ impl Planner {
         saver_first: bool,
     ) -> Result<(), MapError> {
         let idx: Vec<usize> = (0..self.vars.len()).collect();
-        let any_preloaded = self.state.iter().any(|s| matches!(s, State::Loaded(_)));
+        let any_preloaded = self.state.iter().any(State::registered);
         let saver =
             saver_first && !any_preloaded && opts.importers.is_empty() && !opts.ignore_missing;
-        self.run("load", opts, src, &idx, false, saver)
+        self.run("load", opts, src, &idx, Register::No, saver)
     }
 
     fn run(
@@ -157,13 +188,27 @@ impl Planner {
         opts: &LoaderOptions,
         src: Result<&dyn TensorSource, MapError>,
         idx: &[usize],
-        register: bool,
+        register: Register,
         saver: bool,
     ) -> Result<(), MapError> {
         let params: Vec<&TargetVar> = idx.iter().map(|&i| &self.vars[i]).collect();
         let state = &self.state;
-        let pre = |j: usize| matches!(state[idx[j]], State::Loaded(_));
-        let outcome = plan_loader(entry, opts, &params, &pre, src, register)?;
+        let pre = |j: usize| state[idx[j]].registered();
+        let outcome = plan_loader(entry, opts, &params, &pre, src, register != Register::No)?;
+        if register == Register::AtInit {
+            if let Some(&j) = outcome.registered_without_value.first() {
+                // The hook runs at initialize_params and finds no value (spec §10).
+                let name = &params[j].name;
+                return Err(MapError::new(
+                    crate::error::MapErrorKind::NonCriticalMissing,
+                    format!(
+                        "KeyError: non-critical variable '{name}' was registered for custom init without a value (not in the checkpoint, ignore_missing off)"
+                    ),
+                )
+                .with_var(name.clone())
+                .with_file(opts.filename.clone()));
+            }
+        }
         if saver && !outcome.slow_path && outcome.missing_ignored.is_empty() {
             // Saver.restore succeeded: no dtype conversion.
             if let Some((_, a)) = outcome
@@ -205,8 +250,16 @@ impl Planner {
             }
             self.state[idx[j]] = State::Loaded(a);
         }
+        for j in outcome.registered_without_value {
+            if !self.state[idx[j]].registered() {
+                self.state[idx[j]] = State::RegisteredWithoutValue {
+                    entry: entry.to_string(),
+                    file: file.clone(),
+                };
+            }
+        }
         for j in outcome.missing_ignored {
-            if !matches!(self.state[idx[j]], State::Loaded(_)) {
+            if !self.state[idx[j]].registered() {
                 self.state[idx[j]] = State::MissingIgnored {
                     entry: entry.to_string(),
                     file: file.clone(),
@@ -237,7 +290,8 @@ impl Planner {
                     file: Some(a.file.clone()),
                     assignment: Some(a),
                 },
-                State::MissingIgnored { entry, file } => VarPlan {
+                State::MissingIgnored { entry, file }
+                | State::RegisteredWithoutValue { entry, file } => VarPlan {
                     var,
                     status: Status::MissingIgnored,
                     assignment: None,

@@ -65,6 +65,7 @@ fn expected_kind(ty: &str, msg: &str) -> &'static str {
         "AssertionError" => "conversion_failed",
         "NotFoundError" if msg.contains("could_not_find_map_list") => "missing_vars",
         "NotFoundError" if msg.starts_with("Key ") => "key_not_found",
+        "NotFoundError" if msg.starts_with("var ") => "missing_vars",
         "NotFoundError" => "checkpoint_not_found",
         "ValueError" if msg.contains("Cannot feed value of shape") => "shape_mismatch",
         // TF Saver.restore (main checkpoint)

@@ -131,3 +131,110 @@ fn float32_into_int32_variable_truncates_like_returnn() {
         .collect();
     assert_eq!(ints, [i32::MIN, i32::MIN, i32::MIN, -2, i32::MIN, 2]);
 }
+
+/// Runs `plan --json` in `dir` on `config.json` / `target.json`.
+fn plan(dir: &Path) -> Value {
+    let out = bin()
+        .current_dir(dir)
+        .args(["plan", "config.json", "--target", "target.json", "--json"])
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(out.status.success(), "{v}");
+    v
+}
+
+fn write_ckpt(prefix: &Path, tensors: &[(&str, DType, Vec<u64>, Vec<u8>)]) {
+    let mut w = BundleWriter::create(prefix).unwrap();
+    for (name, dt, shape, bytes) in tensors {
+        w.add(name, *dt, shape, &TensorData::Bytes(bytes.clone()))
+            .unwrap();
+    }
+    w.finish().unwrap();
+}
+
+/// A preload entry without ignore_missing whose checkpoint lacks a non-critical variable
+/// (fast path): RETURNN registers the variable without a value. The engine's preloads run
+/// after `initialize_params`, so the hook never runs: no KeyError (we used to raise one), the
+/// variable keeps its initial value, and the imported main checkpoint skips it too.
+#[test]
+fn preload_registers_missing_non_critical_var_without_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    write_ckpt(
+        &d.join("pre"),
+        &[("a/W", DType::Float32, vec![2], f32_bytes(&[1.0, 2.0]))],
+    );
+    write_ckpt(
+        &d.join("main"),
+        &[
+            ("a/W", DType::Float32, vec![2], f32_bytes(&[3.0, 4.0])),
+            ("a/nc", DType::Float32, vec![2], f32_bytes(&[5.0, 6.0])),
+            (
+                "global_step",
+                DType::Int64,
+                vec![],
+                9i64.to_le_bytes().to_vec(),
+            ),
+        ],
+    );
+    std::fs::write(d.join("main.meta"), b"").unwrap(); // RETURNN requires it to exist
+    let config = json!({
+        "task": "train",
+        "model": d.join("out/model").to_str().unwrap(),
+        "num_epochs": 1,
+        "import_model_train_epoch1": d.join("main").to_str().unwrap(),
+        "preload_from_files": {"p": {"filename": d.join("pre").to_str().unwrap(), "init_for_train": true}},
+    });
+    std::fs::write(d.join("config.json"), config.to_string()).unwrap();
+    let targets = json!({"variables": [
+        {"name": "a/W", "shape": [2], "dtype": "float32"},
+        {"name": "a/nc", "shape": [2], "dtype": "float32", "non_critical": true},
+        {"name": "global_step", "shape": [], "dtype": "int64"},
+    ]});
+    std::fs::write(d.join("target.json"), targets.to_string()).unwrap();
+    let v = plan(d);
+    let vars = &v["variables"];
+    assert_eq!(vars["a/W"]["status"], "loaded");
+    assert_eq!(vars["a/W"]["entry"], "p");
+    assert_ne!(vars["a/nc"]["status"], "loaded", "{v}");
+    assert_eq!(vars["global_step"]["status"], "loaded");
+    assert_eq!(vars["global_step"]["entry"], "load");
+}
+
+/// Two graph variables with the same checkpoint-side name (prefix removal), the first
+/// non-critical, the later critical: RETURNN keeps the later one in its name table, so the
+/// name counts as missing, the rename table resolves it, and both variables get the value
+/// (we used to raise the non-critical KeyError).
+#[test]
+fn shared_ckpt_name_uses_the_later_params_criticality() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    write_ckpt(
+        &d.join("src"),
+        &[(
+            "x/rec/lstm_cell/biases",
+            DType::Float32,
+            vec![4],
+            f32_bytes(&[1.0, 2.0, 3.0, 4.0]),
+        )],
+    );
+    let config = json!({
+        "task": "train",
+        "model": d.join("out/model").to_str().unwrap(),
+        "num_epochs": 1,
+        "preload_from_files": {"p": {"filename": d.join("src").to_str().unwrap(), "init_for_train": true, "prefix": "pre_"}},
+    });
+    std::fs::write(d.join("config.json"), config.to_string()).unwrap();
+    let targets = json!({"variables": [
+        {"name": "pre_x/rec/lstm_cell/bias", "shape": [4], "dtype": "float32", "non_critical": true},
+        {"name": "x/pre_rec/lstm_cell/bias", "shape": [4], "dtype": "float32"},
+    ]});
+    std::fs::write(d.join("target.json"), targets.to_string()).unwrap();
+    let v = plan(d);
+    for name in ["pre_x/rec/lstm_cell/bias", "x/pre_rec/lstm_cell/bias"] {
+        let p = &v["variables"][name];
+        assert_eq!(p["status"], "loaded", "{name}: {v}");
+        assert_eq!(p["keys"], json!(["x/rec/lstm_cell/biases"]), "{name}");
+    }
+}

@@ -345,7 +345,45 @@ def gen_case(seed, idx):
     r.shuffle(uniq)
     x = r.random()
     target_file = "target.meta" if x < 0.2 else "target_ckpt" if x < 0.35 else "target.json"
-    return g.desc, sources, entries, uniq, main, target_file
+    # variables flagged RETURNN_non_critical_for_restore (R-NC; only a JSON target can say so)
+    noncrit = set()
+    if target_file == "target.json" and r.random() < 0.25:
+        noncrit = {n for n, _, _ in uniq if r.random() < 0.3}
+        g.desc.append("noncrit=%d" % len(noncrit))
+    return g.desc, sources, entries, uniq, main, target_file, noncrit
+
+
+def directed_cases():
+    """Fixed scenarios run before the random ones: TF Saver.restore of the main checkpoint fails
+    on the first problem in sorted key order (a missing key -> NotFoundError -> the loader
+    fallback, which converts dtypes; a dtype mismatch -> InvalidArgumentError, no fallback)."""
+    f32, f64 = numpy.float32, numpy.float64
+    out = []
+
+    def case(desc, main_src, targets, imv=False):
+        out.append((["directed", desc], {"main": main_src}, {}, targets + [("global_step", (), "int64")], {"filename": "main", "load_ignore_missing_vars": imv}, "target.json", set()))
+
+    gs = numpy.array(7, dtype=numpy.int64)
+    lstm_old = {"b/rec/lstm_cell/biases": numpy.arange(8, dtype=f32), "b/rec/lstm_cell/weights": numpy.arange(24, dtype=f32).reshape(3, 8)}
+    lstm_tgt = [("b/rec/lstm_cell/bias", (8,), "float32"), ("b/rec/lstm_cell/kernel", (3, 8), "float32")]
+    # dtype mismatch sorts before the missing (renamed) keys -> InvalidArgumentError
+    case("dtype a < missing b", dict(lstm_old, **{"a/W": numpy.arange(4, dtype=f64) + 0.1, "global_step": gs}), [("a/W", (4,), "float32")] + lstm_tgt)
+    # missing (renamed) keys sort before the dtype mismatch -> fallback converts
+    case("missing b < dtype z", dict(lstm_old, **{"z/W": numpy.arange(4, dtype=f64) + 0.1, "global_step": gs}), [("z/W", (4,), "float32")] + lstm_tgt)
+    # only a dtype mismatch
+    case("dtype only", {"a/W": numpy.arange(4, dtype=f64) + 0.1, "global_step": gs}, [("a/W", (4,), "float32")])
+    # dtype mismatch with load_ignore_missing_vars (loader directly)
+    case("dtype imv", {"a/W": numpy.arange(4, dtype=f64) + 0.1, "global_step": gs}, [("a/W", (4,), "float32")], imv=True)
+    # shape mismatch + missing key
+    case("shape a + missing b", dict(lstm_old, **{"a/W": numpy.arange(5, dtype=f32), "global_step": gs}), [("a/W", (4,), "float32")] + lstm_tgt)
+    # global_step missing only
+    case("no global_step", {"a/W": numpy.arange(4, dtype=f32)}, [("a/W", (4,), "float32")])
+    case("no global_step imv", {"a/W": numpy.arange(4, dtype=f32)}, [("a/W", (4,), "float32")], imv=True)
+    # global_step of another dtype
+    case("global_step int32", {"a/W": numpy.arange(4, dtype=f32), "global_step": numpy.array(3, numpy.int32)}, [("a/W", (4,), "float32")])
+    # float16 checkpoint into float32 + a renamed key missing
+    case("f16 + missing", dict(lstm_old, **{"z/W": numpy.arange(4, dtype=numpy.float16), "global_step": gs}), [("z/W", (4,), "float32")] + lstm_tgt)
+    return out
 
 
 def sha(a):
@@ -395,7 +433,7 @@ def load_params_from_file(tf, CustomCheckpointLoader, have_custom_post_init, ses
     return [v.name[:-2] for v in saveable]
 
 
-def run_case(tf, CustomCheckpointLoader, have_custom_post_init, case_dir, sources, entries, targets, main, target_file):
+def run_case(tf, CustomCheckpointLoader, have_custom_post_init, case_dir, sources, entries, targets, main, target_file, noncrit):
     src_graph = tf.Graph()
     with src_graph.as_default():
         with tf.compat.v1.Session(graph=src_graph) as sess:
@@ -427,6 +465,8 @@ def run_case(tf, CustomCheckpointLoader, have_custom_post_init, case_dir, source
                 )
             for v, (name, _, _) in zip(variables, targets):
                 assert v.name == name + ":0", (v.name, name)
+                if name in noncrit:
+                    v.RETURNN_non_critical_for_restore = True
             if target_file.endswith(".meta") or main:
                 # as RETURNN's graph: a saver over the saveable params
                 if variables:
@@ -469,11 +509,15 @@ def run_case(tf, CustomCheckpointLoader, have_custom_post_init, case_dir, source
                     )
                     loader.reader = ReaderProxy(loader.reader, log)
                     loader.set_as_custom_init()
-                    loader.load_now(session=sess)
+                    # load_now's body, keeping the value map: a variable can be registered
+                    # without a value (non-critical, fast path), then it keeps its value
+                    vm = loader.get_variable_value_map()
+                    for var, value in vm.items():
+                        value.assign_var(var=var, session=sess)
                     keys_read[key] = sorted(log)
-                    for v in variables:
-                        if have_custom_post_init(v) and v.name not in before:
-                            loaded[v.name[:-2]] = {"entry": key}
+                    for v in vm:
+                        assert have_custom_post_init(v) and v.name not in before, v
+                        loaded[v.name[:-2]] = {"entry": key}
                 if main:
                     log = set()
                     written = load_params_from_file(
@@ -518,12 +562,17 @@ def main():
 
     t_import = time.time() - t0
     cases = []
-    for i in range(args.cases):
-        desc, sources, entries, targets, main, target_file = gen_case(args.seed, i)
-        case_dir = os.path.abspath(os.path.join(args.work, "case_%04d" % i))
+    directed = directed_cases()
+    for i in range(len(directed) + args.cases):
+        if i < len(directed):
+            desc, sources, entries, targets, main, target_file, noncrit = directed[i]
+            case_dir = os.path.abspath(os.path.join(args.work, "directed_%02d" % i))
+        else:
+            desc, sources, entries, targets, main, target_file, noncrit = gen_case(args.seed, i - len(directed))
+            case_dir = os.path.abspath(os.path.join(args.work, "case_%04d" % (i - len(directed))))
         os.makedirs(case_dir, exist_ok=True)
         expected, target_file = run_case(
-            tf, CustomCheckpointLoader, have_custom_post_init, case_dir, sources, entries, targets, main, target_file
+            tf, CustomCheckpointLoader, have_custom_post_init, case_dir, sources, entries, targets, main, target_file, noncrit
         )
         cfg_entries = {}
         for key, opts in entries.items():
@@ -543,7 +592,14 @@ def main():
             json.dump(config, f, indent=1)
         with open(os.path.join(case_dir, "target.json"), "w") as f:
             json.dump(
-                {"variables": [{"name": n, "shape": list(s), "dtype": d} for n, s, d in targets]}, f, indent=1
+                {
+                    "variables": [
+                        dict({"name": n, "shape": list(s), "dtype": d}, **({"non_critical": True} if n in noncrit else {}))
+                        for n, s, d in targets
+                    ]
+                },
+                f,
+                indent=1,
             )
         cases.append({"dir": case_dir, "target": target_file, "desc": desc, "expected": expected})
     with open(args.out, "w") as f:

@@ -282,13 +282,32 @@ def render(rng: random.Random, cfg: dict) -> tuple[str, str, list[str]]:
     if form == "json":
         return "config.json", json.dumps(file_part, indent=1) + "\n", overrides
     lines = ["# line-based config"]
-    for k, v in file_part.items():
+    included = []
+    if rng.random() < 0.15:
+        # `include FILE` (relative to RETURNN's working directory), loaded at that line
+        lines.append("include cfg/inc.txt")
+        for k in list(file_part):
+            if rng.random() < 0.5:
+                included.append((k, file_part.pop(k)))
+        if rng.random() < 0.3:
+            included.append(("include", "cfg/inc2.txt"))
+    for k, v in included + list(file_part.items()):
         s = "None" if v is None else ",".join(map(str, v)) if isinstance(v, list) else str(v)
         if s == "" or any(c.isspace() for c in s) or "#" in s:
             continue  # not representable in the line-based form
         sep = rng.choice([" ", " ", "  ", "\t"])
         tail = rng.choice(["", "", "", "  # comment", " "])
-        lines.append("%s%s%s%s" % (k, sep, s, tail))
+        line = "%s%s%s%s" % (k, sep, s, tail)
+        if (k, v) in included:
+            with open("cfg/inc.txt", "a") as f:
+                f.write(line + "\n")
+        else:
+            lines.append(line)
+    if included:
+        with open("cfg/inc.txt", "a") as f:
+            f.write("")
+        with open("cfg/inc2.txt", "w") as f:
+            f.write("num_epochs 7\n")
     return "config.txt", "\n".join(lines) + "\n", overrides
 
 
@@ -319,8 +338,8 @@ def gen_case(rng: random.Random, case_dir: str) -> dict:
             cfg["model"] = model if cfg["model"] is None else cfg["model"]
             if rng.random() < 0.05:
                 cfg["model"] = rng.choice(["", None, [model]])
-        fname, content, overrides = render(rng, cfg)
         os.makedirs("cfg", exist_ok=True)
+        fname, content, overrides = render(rng, cfg)
         with open(os.path.join("cfg", fname), "w") as f:
             f.write(content)
         queries = names + [

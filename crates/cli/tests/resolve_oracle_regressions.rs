@@ -161,3 +161,34 @@ fn resolve_override_naming_a_builtin_is_not_a_name_error() {
     assert_eq!(code, 1, "{v}");
     assert_eq!(v["kind"], "num_epochs_not_int", "{v}");
 }
+
+#[test]
+fn resolve_include_is_relative_to_the_working_directory() {
+    // RETURNN loads `include FILE` relative to its working directory, i.e. `-C DIR`.
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    for e in ["001", "002"] {
+        for ext in ["index", "meta", "data-00000-of-00001"] {
+            write(d, &format!("m/net.{e}.{ext}"), "x");
+        }
+    }
+    write(
+        d,
+        "cfg/main.txt",
+        "include cfg/inc.txt\nbackend tensorflow-net-dict\n",
+    );
+    write(d, "cfg/inc.txt", "model m/net\n");
+    let (code, v) = run(d, "cfg/main.txt", &[]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["model"], "m/net.002", "{v}");
+    // A missing include is RETURNN's `AssertionError: config file not found: ...`.
+    write(d, "cfg/bad.txt", "include cfg/nope.txt\nmodel m/net\n");
+    let (code, v) = run(d, "cfg/bad.txt", &[]);
+    assert_eq!(code, 1, "{v}");
+    assert_eq!(v["kind"], "config_not_found", "{v}");
+    let msg = v["error"].as_str().unwrap();
+    assert!(
+        msg.starts_with("AssertionError: config file not found: 'cfg/nope.txt'"),
+        "{msg}"
+    );
+}

@@ -70,6 +70,9 @@ impl ConfigFormat {
 pub enum ErrorKind {
     /// The config file (or an `include`d one) could not be read.
     Io,
+    /// The config file (or an `include`d one) is not an existing file (RETURNN's
+    /// `AssertionError: config file not found`).
+    NotFound,
     /// Python syntax error (RETURNN: `SyntaxError` from `exec`), with the 1-based line.
     Syntax { line: usize },
     /// Invalid JSON, or JSON that is not an object.
@@ -101,6 +104,7 @@ impl ErrorKind {
     pub fn label(&self) -> &'static str {
         match self {
             ErrorKind::Io => "config_io",
+            ErrorKind::NotFound => "config_not_found",
             ErrorKind::Syntax { .. } => "config_syntax",
             ErrorKind::Json => "config_json",
             ErrorKind::LineFormat => "config_line_format",
@@ -120,6 +124,7 @@ impl ErrorKind {
     pub fn python_exception(&self) -> &'static str {
         match self {
             ErrorKind::Io => "OSError",
+            ErrorKind::NotFound => "AssertionError",
             ErrorKind::Syntax { .. } => "SyntaxError",
             ErrorKind::Json => "JSONDecodeError",
             ErrorKind::LineFormat | ErrorKind::Override => "AssertionError",
@@ -217,6 +222,16 @@ impl Config {
                 format!(
                     "{}: include nested deeper than {MAX_INCLUDE_DEPTH} levels (an include cycle?)",
                     path.display()
+                ),
+            )
+            .with_file(path));
+        }
+        if !path.is_file() {
+            return Err(Error::new(
+                ErrorKind::NotFound,
+                format!(
+                    "config file not found: {}",
+                    value::py_str_repr(&path.to_string_lossy())
                 ),
             )
             .with_file(path));

@@ -131,22 +131,28 @@ pub(crate) fn report_failure(f: &Failure, json: bool) -> anyhow::Result<ExitCode
     Ok(ExitCode::FAILURE)
 }
 
-/// Loads the config (absolute path taken before any `-C`), applies overrides, changes to
-/// `cwd`, and with `verbose` lists skipped statements and warnings on stderr.
+/// Changes to `cwd` (the config path is made absolute first), loads the config there (so
+/// `include` resolves as in RETURNN started in that directory), applies overrides, and with
+/// `verbose` lists skipped statements and warnings on stderr.
 pub(crate) fn load_config(
     path: &Path,
     overrides: &[String],
     cwd: Option<&Path>,
     verbose: bool,
 ) -> Result<Config, Failure> {
-    let mut config = Config::load(path)?;
-    // `include` in overrides is relative to RETURNN's working directory.
+    // `include` (in the file and in overrides) is relative to RETURNN's working directory,
+    // so change there first; the config path itself is taken relative to where we started.
+    let path = &match cwd {
+        Some(_) => std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()),
+        None => path.to_path_buf(),
+    };
     if let Some(dir) = cwd {
         std::env::set_current_dir(dir).map_err(|e| Failure {
             message: format!("cannot change to directory {}: {e}", dir.display()),
             kind: "cwd".into(),
         })?;
     }
+    let mut config = Config::load(path)?;
     config.apply_overrides(overrides)?;
     if verbose {
         let text = std::fs::read_to_string(path).unwrap_or_default();

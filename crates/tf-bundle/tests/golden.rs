@@ -1,6 +1,8 @@
 //! Golden test: every checkpoint of every `fixtures/*/manifest.json` is opened and compared
 //! with its manifest (tensor list, dtypes, shapes, digests, values, index facts) and with its
-//! `*.index_entries.json` (every raw table entry).
+//! `*.index_entries.json` (every raw table entry). V1 checkpoints (`"format": "v1"`) have no
+//! index: their manifest says `"index": null` and `"index_entries_file": null`, and only the
+//! index checks are skipped for them.
 
 use std::path::{Path, PathBuf};
 
@@ -175,12 +177,23 @@ fn check_values(ctx: &str, dtype: DType, data: &TensorData, values: &[Value]) {
 fn every_manifest_checkpoint_matches() {
     let mut checked_tensors = 0;
     let mut checked_checkpoints = 0;
+    let mut checked_v1 = 0;
     for (dir, m) in manifests() {
         for c in m["checkpoints"].as_array().unwrap() {
             let prefix = dir.join(c["prefix"].as_str().unwrap());
             let ctx = prefix.display().to_string();
             let ck = Checkpoint::open(&prefix).unwrap_or_else(|e| panic!("{ctx}: {e}"));
-            assert_eq!(ck.format().to_string(), "v2");
+            // V2 manifests have no "format" field; V1 ones say "v1".
+            let format = c.get("format").and_then(Value::as_str).unwrap_or("v2");
+            assert_eq!(ck.format().to_string(), format, "{ctx}");
+            let v1 = format == "v1";
+            // The index facts are null exactly for V1 checkpoints.
+            assert_eq!(c["index"].is_null(), v1, "{ctx}: index");
+            assert_eq!(
+                c["index_entries_file"].is_null(),
+                v1,
+                "{ctx}: index_entries_file"
+            );
             assert_eq!(
                 u64::from(ck.num_shards()),
                 c["num_shards"].as_u64().unwrap(),
@@ -198,11 +211,11 @@ fn every_manifest_checkpoint_matches() {
                 assert_eq!(info.dtype.name(), t["dtype"].as_str().unwrap(), "{tctx}");
                 assert_eq!(info.shape, shape_of(&t["shape"]), "{tctx}");
                 assert_eq!(info.num_elements(), t["num_elements"].as_u64(), "{tctx}");
-                assert_eq!(
-                    info.sliced,
-                    t["sliced"].as_bool().unwrap_or(false),
-                    "{tctx}"
-                );
+                // "sliced" comes from the V2 index entries (absent = false); a V1 manifest has no
+                // index and records it only when present.
+                if let Some(sliced) = t["sliced"].as_bool().or((!v1).then_some(false)) {
+                    assert_eq!(info.sliced, sliced, "{tctx}");
+                }
                 if let Some(nb) = t.get("nbytes").and_then(Value::as_u64) {
                     assert_eq!(info.nbytes(), Some(nb), "{tctx}");
                 }
@@ -247,11 +260,20 @@ fn every_manifest_checkpoint_matches() {
                 }
                 checked_tensors += 1;
             }
-            check_index(&dir, c, &ck, &ctx);
+            if v1 {
+                assert!(
+                    ck.bundle().is_none(),
+                    "{ctx}: a V1 checkpoint has no bundle"
+                );
+                checked_v1 += 1;
+            } else {
+                check_index(&dir, c, &ck, &ctx);
+            }
             checked_checkpoints += 1;
         }
     }
     assert!(checked_checkpoints >= 15, "{checked_checkpoints}");
+    assert!(checked_v1 >= 1, "no V1 checkpoint in the fixtures");
     assert!(checked_tensors >= 3000, "{checked_tensors}");
 }
 

@@ -527,6 +527,17 @@ impl BundleWriter {
             let _ = fs::remove_file(&index_tmp);
             return Err(e);
         }
+        // Overwriting an existing checkpoint: drop its index first, so that a kill between the
+        // two renames below leaves "no checkpoint" (a data file without an index), never the
+        // old index paired with the new data.
+        match fs::remove_file(&index_path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => {
+                let _ = fs::remove_file(&index_tmp);
+                return Err(io_err(e, &index_path));
+            }
+        }
         if let Err(e) = fs::rename(&self.data_tmp, &data_path) {
             let _ = fs::remove_file(&index_tmp);
             return Err(io_err(e, &data_path));

@@ -199,6 +199,27 @@ fn dropped_writer_leaves_nothing() {
 }
 
 #[test]
+fn overwriting_a_checkpoint_replaces_both_files_and_leaves_no_temp() {
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = dir.path().join("ckpt");
+    let mut w = BundleWriter::create(&prefix).unwrap();
+    w.add_bytes("old", DType::Int8, &[2], &[1, 2]).unwrap();
+    w.finish().unwrap();
+    let mut w = BundleWriter::create(&prefix).unwrap();
+    w.add_bytes("new", DType::Int8, &[3], &[7, 8, 9]).unwrap();
+    w.finish().unwrap();
+    let ckpt = crate::Checkpoint::open(&prefix).unwrap();
+    let names: Vec<_> = ckpt.tensors().iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["new"]);
+    match ckpt.read("new").unwrap().data {
+        crate::TensorData::Bytes(b) => assert_eq!(b, [7, 8, 9]),
+        other => panic!("unexpected {other:?}"),
+    }
+    // Exactly the two final files: no `.tempstate*` left behind.
+    assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2);
+}
+
+#[test]
 fn streaming_add_equals_add_bytes() {
     let dir = tempfile::tempdir().unwrap();
     let bytes: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();

@@ -47,7 +47,7 @@ def _err(e: BaseException) -> dict:
 # ---------------------------------------------------------------------------------------------
 # scenario generation
 
-MODEL_PREFIXES = ["net-model/network", "models/epoch", "net", "out.d/model.v2", "a b/net"]
+MODEL_PREFIXES = ["net-model/network", "models/epoch", "net", "out.d/model.v2", "a b/net", "./net", "ckpts/"]
 EPOCH_POOL = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 20, 99, 100, 101, 999, 1000, 1001, 1234]
 TASKS = [
     "train",
@@ -207,6 +207,8 @@ def gen_config(rng: random.Random, model_files: list[str], epochs: list[int], to
             ".index",
             "import/model.010.pt",
             "import/model.010.index",
+            "import",
+            "import/",
         ]
         cfg["load"] = rng.choice(choices)
     if rng.random() < 0.3:
@@ -340,6 +342,10 @@ def gen_case(rng: random.Random, case_dir: str) -> dict:
                 cfg["model"] = rng.choice(["", None, [model]])
         os.makedirs("cfg", exist_ok=True)
         fname, content, overrides = render(rng, cfg)
+        if rng.random() < 0.05:
+            content = rng.choice(["\n\n", "  \n", "\t"]) + content  # RETURNN strips the content
+        if rng.random() < 0.05:
+            content = content.replace("\n", "\r\n")
         with open(os.path.join("cfg", fname), "w") as f:
             f.write(content)
         queries = names + [

@@ -148,7 +148,34 @@ fn read_int(
 /// RETURNN's `config_get_final_epoch`: `num_epochs` (default 5), or
 /// `max(num_epochs, load_epoch)` when the key `load_epoch` is present.
 pub fn config_get_final_epoch(config: &Config) -> Result<i64, SelectError> {
-    let num_epochs = read_int(
+    let num_epochs = match read_num_epochs(config) {
+        // `max(None, config.int("load_epoch", 0))`: Python reads load_epoch before `max`
+        // fails, so an error reading load_epoch comes first.
+        Err(e) if e.kind() == &SelectErrorKind::NumEpochsNone && config.has("load_epoch") => {
+            read_load_epoch_for_final(config)?;
+            return Err(e);
+        }
+        r => r?,
+    };
+    if config.has("load_epoch") {
+        return Ok(num_epochs.max(read_load_epoch_for_final(config)?));
+    }
+    Ok(num_epochs)
+}
+
+fn read_load_epoch_for_final(config: &Config) -> Result<i64, SelectError> {
+    read_int(
+        config,
+        "load_epoch",
+        0,
+        SelectErrorKind::LoadEpochNotInt,
+        SelectErrorKind::LoadEpochNone,
+        "TypeError: '>' not supported between instances of 'NoneType' and 'int' (load_epoch=None; RETURNN computes max(num_epochs, load_epoch))",
+    )
+}
+
+fn read_num_epochs(config: &Config) -> Result<i64, SelectError> {
+    read_int(
         config,
         "num_epochs",
         5,
@@ -159,19 +186,7 @@ pub fn config_get_final_epoch(config: &Config) -> Result<i64, SelectError> {
         } else {
             "TypeError: unsupported operand type(s) for +: 'NoneType' and 'int' (num_epochs=None; RETURNN scans range(1, num_epochs + 1))"
         },
-    )?;
-    if config.has("load_epoch") {
-        let load_epoch = read_int(
-            config,
-            "load_epoch",
-            0,
-            SelectErrorKind::LoadEpochNotInt,
-            SelectErrorKind::LoadEpochNone,
-            "TypeError: '>' not supported between instances of 'NoneType' and 'int' (load_epoch=None; RETURNN computes max(num_epochs, load_epoch))",
-        )?;
-        return Ok(num_epochs.max(load_epoch));
-    }
-    Ok(num_epochs)
+    )
 }
 
 /// RETURNN's `get_existing_models(config, for_training)`: epoch -> path without extension,

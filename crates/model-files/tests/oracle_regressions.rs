@@ -148,6 +148,30 @@ const ROWS: &[Row] = &[
             start: Some(4),
         },
     },
+    Row {
+        name: "num_epochs None with a bad load_epoch: max(None, int(load_epoch)) reads load_epoch first",
+        files: E123,
+        file: "c.json",
+        config: r#"{"model": "m/net", "task": "search", "num_epochs": null, "load_epoch": "1_0"}"#,
+        overrides: &[],
+        expect: Fail("load_epoch_not_int", "AssertionError"),
+    },
+    Row {
+        name: "num_epochs None with a text load_epoch int() rejects: ValueError first",
+        files: E123,
+        file: "c.py",
+        config: "model = 'm/net'\ntask = 'search'\nnum_epochs = None\n",
+        overrides: &["++load_epoch", "abc"],
+        expect: Fail("load_epoch_not_int", "ValueError"),
+    },
+    Row {
+        name: "num_epochs None with a good load_epoch: the TypeError of max",
+        files: E123,
+        file: "c.py",
+        config: "model = 'm/net'\ntask = 'search'\nnum_epochs = None\nload_epoch = 2\n",
+        overrides: &[],
+        expect: Fail("num_epochs_none", "TypeError"),
+    },
 ];
 
 fn build_fs(files: &[&str]) -> MemFs {

@@ -5,6 +5,13 @@
 //! against the current directory (use `-C DIR` to run as if started in DIR, like RETURNN
 //! started there).
 //!
+//! The layers mirrored, in `returnn/__main__.py`'s order: config (overrides, file, overrides),
+//! engine selection (`BackendEngine.select_engine`; with neither `backend` nor `use_tensorflow`
+//! the TF net-dict engine is assumed where `__main__` would raise), `execute_main_task`'s config
+//! rules (`eval`/`forward` copy `epoch` into `load_epoch`; a note `resolve: ...` says so), then
+//! `EngineBase.get_epoch_model` / `get_train_start_epoch`. Checked against real RETURNN by
+//! `cargo xtask returnn-oracle` (see `tools/returnn-oracle/README.md`).
+//!
 //! JSON (stable): `{"epoch", "model", "start_epoch", "existing": {"N": path}, "notes": [..]}`;
 //! when RETURNN would raise: exit code 1 and `{"error": "<message>", "kind": "<label>"}`.
 

@@ -277,6 +277,9 @@ def render(rng: random.Random, cfg: dict) -> tuple[str, str, list[str]]:
             lines.append("%s = %s" % (k, py_literal(rng, v)))
         if rng.random() < 0.2:
             lines.append("def f(x):\n    return x\n")
+        if rng.random() < 0.05 and "forward_callback" not in file_part:
+            # a callback defined in the config (not a literal: truthy for __main__'s forward rule)
+            lines.append("def forward_callback():\n    return None\n")
         name = "config.py" if not lines or lines[0] != "#!rnn.py" or rng.random() < 0.3 else "config.cfg"
         if lines and lines[0] != "#!rnn.py":
             name = "config.py"

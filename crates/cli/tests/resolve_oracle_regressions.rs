@@ -53,7 +53,25 @@ fn resolve_error_prefixes_match_returnn_exceptions() {
         "#!rnn.py\nmodel = ('m/net',)\nuse_tensorflow = True\n",
     );
     // (config, overrides, kind, exception RETURNN raises)
+    write(
+        d,
+        "f.py",
+        "#!rnn.py\nmodel = 'm/net'\nuse_tensorflow = True\ndef forward_callback():\n    return None\n",
+    );
     let rows: &[(&str, &[&str], &str, &str)] = &[
+        // `forward_callback` is a function defined in the config, so `++forward_callback cb`
+        // is eval'd (NameError), before the missing import is noticed.
+        (
+            "f.py",
+            &[
+                "++forward_callback",
+                "cb",
+                "++import_model_train_epoch1",
+                "missing/x",
+            ],
+            "config_name_error",
+            "NameError",
+        ),
         // `model` is typed (a tuple), so `++model m/net` is eval'd: `m - net` names `m`,
         // and RETURNN fails while reading the config, before the missing `load` is noticed.
         (

@@ -379,7 +379,7 @@ impl Config {
         if let Some(prev) = self.typed.get(key) {
             let new = if matches!(prev, Value::Str(_)) {
                 Value::Str(value.to_string())
-            } else if matches!(prev, Value::Unsupported(_)) {
+            } else if matches!(prev, Value::Unsupported(_)) && !self.bound_by_definition(key) {
                 // A computed value: its Python type is unknown here. Take the literal if the
                 // text is one, else the raw string (what RETURNN does for a computed `str`).
                 match python::eval_literal_text(value) {
@@ -427,6 +427,21 @@ impl Config {
             self.text.insert(key.to_string(), parts);
         }
         Ok(())
+    }
+
+    /// Whether the last statement binding `key` was a `def`, `class` or `import`: its value is
+    /// a function, class or module (never a `str`), so a `++` value is `eval`'d.
+    fn bound_by_definition(&self, key: &str) -> bool {
+        self.skipped
+            .iter()
+            .rev()
+            .find(|(_, s)| s.names.iter().any(|n| n == key))
+            .is_some_and(|(_, s)| {
+                let w = s.what.trim_start();
+                ["def ", "async def ", "class ", "import ", "from ", "@"]
+                    .iter()
+                    .any(|p| w.starts_with(p))
+            })
     }
 
     /// Sets a typed value (RETURNN's `config.set`).

@@ -89,3 +89,14 @@ fn quiet_on_broken_pipe() {
         default_hook(info);
     }));
 }
+
+#[cfg(test)]
+mod tests {
+    /// clap's own consistency checks (unique ids and groups, flattened structs, ...) for every
+    /// subcommand; these otherwise only fire when a user runs the command.
+    #[test]
+    fn cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}

@@ -11,36 +11,17 @@ use std::process::ExitCode;
 
 use engine::{EngineError, EngineErrorKind};
 
-use super::plan::{compute, enter_dir, plan_json, plan_text, report_error};
+use super::plan::{enter_and_compute, plan_json, plan_text, report_error};
 
 #[derive(clap::Args)]
+#[group(skip)]
 pub struct Args {
-    /// RETURNN config (Python as RETURNN ran it, JSON, or line-based)
-    pub config: PathBuf,
-    /// The network's variables: a JSON file, an existing checkpoint, or a .meta file
-    #[arg(long)]
-    pub target: PathBuf,
+    /// The same arguments as `plan`
+    #[command(flatten)]
+    pub plan: super::plan::Args,
     /// Output: FILE.safetensors, or a TF checkpoint prefix
     #[arg(long)]
     pub out: PathBuf,
-    /// Plan as at the start of a recorded run: treat the config's own model checkpoints
-    /// (`model`.NNN, the run's output) as absent. This is the default when TARGET is one of
-    /// them
-    #[arg(long, conflicts_with = "resume")]
-    pub fresh: bool,
-    /// Plan a re-run: the config's own existing model checkpoints are resumed from, as RETURNN
-    /// would (the default unless TARGET is one of them)
-    #[arg(long)]
-    pub resume: bool,
-    /// Run as if started in this directory (RETURNN's working directory)
-    #[arg(short = 'C', long = "dir")]
-    pub dir: Option<PathBuf>,
-    /// Print the plan as JSON (plus "out" and "written")
-    #[arg(long)]
-    pub json: bool,
-    /// Config overrides: ++key value ...
-    #[arg(allow_negative_numbers = true)]
-    pub overrides: Vec<String>,
 }
 
 fn out_err(e: impl std::fmt::Display) -> EngineError {
@@ -80,30 +61,16 @@ fn write(ep: &engine::EnginePlan, out: &std::path::Path) -> Result<usize, Engine
 }
 
 pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
-    enter_dir(
-        args.dir.as_deref(),
-        &mut [&mut args.config, &mut args.target, &mut args.out],
-    )?;
-    let ep = match compute(
-        &args.config,
-        &args.target,
-        &args.overrides,
-        if args.fresh {
-            Some(true)
-        } else if args.resume {
-            Some(false)
-        } else {
-            None
-        },
-    ) {
+    let json = args.plan.json;
+    let ep = match enter_and_compute(&mut args.plan, Some(&mut args.out))? {
         Ok(ep) => ep,
-        Err(e) => return Ok(report_error(&e, args.json)),
+        Err(e) => return Ok(report_error(&e, json)),
     };
     let written = match write(&ep, &args.out) {
         Ok(n) => n,
-        Err(e) => return Ok(report_error(&e, args.json)),
+        Err(e) => return Ok(report_error(&e, json)),
     };
-    if args.json {
+    if json {
         let mut j = plan_json(&ep);
         j["out"] = serde_json::Value::String(args.out.display().to_string());
         j["written"] = serde_json::Value::from(written);

@@ -34,7 +34,7 @@ pub struct Args {
     /// config are relative to it). Default: the current directory
     #[arg(short = 'C', long = "dir")]
     pub dir: Option<PathBuf>,
-    /// Print JSON
+    /// Print JSON (`load`: the plan plus "out" and "written")
     #[arg(long)]
     pub json: bool,
     /// Config overrides as RETURNN's command line takes them: ++key value ...
@@ -156,23 +156,27 @@ pub(crate) fn report_error(e: &EngineError, json: bool) -> ExitCode {
     ExitCode::FAILURE
 }
 
+/// Changes into `--dir` (resolving the command-line paths, plus `extra`, first) and computes
+/// the plan. Shared by `plan` and `load`, so `load` writes exactly what `plan` shows.
+pub(crate) fn enter_and_compute(
+    args: &mut Args,
+    extra: Option<&mut PathBuf>,
+) -> anyhow::Result<Result<EnginePlan, EngineError>> {
+    let fresh = if args.fresh {
+        Some(true)
+    } else if args.resume {
+        Some(false)
+    } else {
+        None
+    };
+    let mut paths = vec![&mut args.config, &mut args.target];
+    paths.extend(extra);
+    enter_dir(args.dir.as_deref(), &mut paths)?;
+    Ok(compute(&args.config, &args.target, &args.overrides, fresh))
+}
+
 pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
-    enter_dir(
-        args.dir.as_deref(),
-        &mut [&mut args.config, &mut args.target],
-    )?;
-    let ep = match compute(
-        &args.config,
-        &args.target,
-        &args.overrides,
-        if args.fresh {
-            Some(true)
-        } else if args.resume {
-            Some(false)
-        } else {
-            None
-        },
-    ) {
+    let ep = match enter_and_compute(&mut args, None)? {
         Ok(ep) => ep,
         Err(e) => return Ok(report_error(&e, args.json)),
     };

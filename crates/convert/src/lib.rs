@@ -2,8 +2,8 @@
 //!
 //! Owns the checkpoint *sinks* and the whole-checkpoint operations built on them:
 //!
-//! * [`AtomicFile`]: every output is a temp file in the destination directory, fsync'd and
-//!   renamed into place; removed if dropped before [`AtomicFile::commit`].
+//! * Every output goes through [`AtomicFile`] (from `ckpt-io`): a temp file in the destination
+//!   directory, fsync'd and renamed into place; removed if dropped before [`AtomicFile::commit`].
 //! * [`SafetensorsWriter`]: a streaming safetensors writer (header computed up front, tensors
 //!   streamed into the file; memory bounded by one I/O chunk, never by the checkpoint).
 //! * [`dtypes`]: the TF ↔ safetensors dtype mapping.
@@ -20,7 +20,6 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
-pub mod atomic;
 pub mod avg;
 pub mod diff;
 pub mod dtypes;
@@ -30,7 +29,7 @@ pub mod select;
 pub mod to_safetensors;
 pub mod to_tf;
 
-pub use atomic::AtomicFile;
+pub use ckpt_io::AtomicFile;
 pub use dtypes::{safetensors_dtype, tf_dtype};
 pub use error::{Error, ErrorKind};
 pub use safetensors_out::SafetensorsWriter;

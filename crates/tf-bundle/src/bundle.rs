@@ -12,7 +12,7 @@ use prost::Message;
 use crate::crc;
 use crate::dtype::DType;
 use crate::error::{Error, ErrorKind, Result};
-use crate::io::{FileSource, ReadAt};
+use crate::io::ReadAt;
 use crate::ordered_code;
 use crate::proto::{BundleEntryProto, BundleHeaderProto, TensorShapeProto, VersionDef};
 use crate::slice;
@@ -184,7 +184,7 @@ impl Bundle {
         let mut index_path = prefix.as_os_str().to_os_string();
         index_path.push(".index");
         let index_path = PathBuf::from(index_path);
-        let src = FileSource::open(&index_path)?;
+        let src = crate::io::open_file(&index_path)?;
         let mut b = Bundle::parse_index(&src, &index_path, verify_crc)?;
         let mut cache = BTreeMap::new();
         for e in &b.entries {
@@ -373,7 +373,7 @@ impl Bundle {
                 let src: Box<dyn ReadAt> = if *mmap {
                     open_mmap(&path)?
                 } else {
-                    Box::new(FileSource::open(&path)?)
+                    Box::new(crate::io::open_file(&path)?)
                 };
                 let _ = lock.set(src);
                 lock.get()
@@ -728,7 +728,7 @@ enum PlainData<'a> {
 
 #[cfg(feature = "mmap")]
 fn open_mmap(path: &Path) -> Result<Box<dyn ReadAt>> {
-    Ok(Box::new(crate::io::MmapSource::open(path)?))
+    Ok(Box::new(crate::io::open_mmap(path)?))
 }
 
 #[cfg(not(feature = "mmap"))]

@@ -11,7 +11,7 @@ use prost::Message;
 use crate::bundle::{check_version, shape_from_proto};
 use crate::dtype::DType;
 use crate::error::{Error, ErrorKind, Result};
-use crate::io::{FileSource, ReadAt};
+use crate::io::ReadAt;
 use crate::proto::{SavedTensorSlices, TensorProto};
 use crate::slice::{self, Extents};
 use crate::table::Table;
@@ -55,7 +55,7 @@ impl V1Checkpoint {
     pub fn open(paths: &[PathBuf]) -> Result<V1Checkpoint> {
         let mut files = Vec::with_capacity(paths.len());
         for p in paths {
-            let src: Box<dyn ReadAt> = Box::new(FileSource::open(p)?);
+            let src: Box<dyn ReadAt> = Box::new(crate::io::open_file(p)?);
             files.push((p.clone(), src));
         }
         V1Checkpoint::from_sources(files)

@@ -705,7 +705,7 @@ fn v1_huge_shapes_and_counts() {
     });
 }
 
-/// Issue 6: no `unsafe` in the product outside the memory-map opt-in (`tf-bundle`'s
+/// Issue 6: no `unsafe` in the product outside the memory-map opt-in (`ckpt-io`'s
 /// `MmapSource`, feature `mmap`). Scans every crate's `src/`.
 #[test]
 fn no_unsafe_outside_the_mmap_opt_in() {
@@ -736,12 +736,13 @@ fn no_unsafe_outside_the_mmap_opt_in() {
     }
     assert_eq!(found.len(), 1, "unsafe code: {found:?}");
     assert!(
-        found[0].replace('\\', "/").contains("tf-bundle/src/io.rs"),
+        found[0].replace('\\', "/").contains("ckpt-io/src/read.rs"),
         "{found:?}"
     );
-    let io =
-        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/io.rs"))
-            .unwrap();
+    let io = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ckpt-io/src/read.rs"),
+    )
+    .unwrap();
     let at = io.find("unsafe {").unwrap();
     let before = &io[..at];
     let mmap_impl = before.rfind("impl MmapSource").unwrap();

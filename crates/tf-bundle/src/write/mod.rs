@@ -26,10 +26,11 @@
 //! unpartitioned bundles are written.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
+use std::fs;
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
+use ckpt_io::{AtomicFile, TempStyle};
 use prost::Message;
 
 use crate::crc::mask as mask_crc;
@@ -148,43 +149,11 @@ pub fn index_file_name(prefix: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// A `<name>.tempstate<random>` sibling of `path`, created exclusively.
-fn create_temp(path: &Path) -> io::Result<(PathBuf, File)> {
-    use std::hash::{BuildHasher, Hasher};
-    let mut last_err = None;
-    for attempt in 0u64..16 {
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u64(attempt);
-        h.write_u32(std::process::id());
-        let mut name = path.as_os_str().to_os_string();
-        name.push(format!(".tempstate{}", h.finish()));
-        let tmp = PathBuf::from(name);
-        match OpenOptions::new().write(true).create_new(true).open(&tmp) {
-            Ok(f) => return Ok((tmp, f)),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last_err = Some(e),
-            Err(e) => return Err(e),
-        }
-    }
-    Err(last_err.unwrap_or_else(|| io::Error::other("cannot create a temporary file")))
-}
-
-/// fsyncs the directory holding `path` so a rename is durable (best effort where unsupported).
-fn sync_parent_dir(path: &Path) {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
-}
-
 /// Writes a TF tensor bundle (V2): see the module docs.
 pub struct BundleWriter {
     prefix: PathBuf,
     data_path: PathBuf,
-    data_tmp: PathBuf,
-    data: Option<BufWriter<File>>,
+    data: Option<BufWriter<AtomicFile>>,
     offset: u64,
     entries: BTreeMap<Vec<u8>, BundleEntryProto>,
 }
@@ -206,12 +175,11 @@ impl BundleWriter {
     pub fn create(prefix: impl AsRef<Path>) -> Result<Self, WriteError> {
         let prefix = prefix.as_ref().to_path_buf();
         let data_path = data_file_name(&prefix, 0, 1);
-        let (data_tmp, file) = create_temp(&data_path)
+        let file = AtomicFile::create_with(&data_path, TempStyle::TfTempstate)
             .map_err(|e| WriteError::new(WriteErrorKind::Io(e), &data_path, None))?;
         Ok(BundleWriter {
             prefix,
             data_path,
-            data_tmp,
             data: Some(BufWriter::with_capacity(COPY_CHUNK, file)),
             offset: 0,
             entries: BTreeMap::new(),
@@ -507,47 +475,39 @@ impl BundleWriter {
     pub fn finish(mut self) -> Result<(), WriteError> {
         let data_path = self.data_path.clone();
         let io_err = |e: io::Error, p: &Path| WriteError::new(WriteErrorKind::Io(e), p, None);
-        if let Some(w) = self.data.take() {
-            let f = w
+        let data = match self.data.take() {
+            Some(w) => w
                 .into_inner()
-                .map_err(|e| io_err(e.into_error(), &data_path))?;
-            f.sync_all().map_err(|e| io_err(e, &data_path))?;
-        }
+                .map_err(|e| io_err(e.into_error(), &data_path))?,
+            None => {
+                return Err(io_err(
+                    io::Error::other("writer is closed after an earlier error"),
+                    &data_path,
+                ))
+            }
+        };
         let index_path = index_file_name(&self.prefix);
         let index = self
             .index_bytes()
             .map_err(|e| io_err(io::Error::other(e), &index_path))?;
-        let (index_tmp, mut f) = create_temp(&index_path).map_err(|e| io_err(e, &index_path))?;
-        let result = f
+        let mut index_file = AtomicFile::create_with(&index_path, TempStyle::TfTempstate)
+            .map_err(|e| io_err(e, &index_path))?;
+        index_file
             .write_all(&index)
-            .and_then(|()| f.sync_all())
-            .map_err(|e| io_err(e, &index_path));
-        drop(f);
-        if let Err(e) = result {
-            let _ = fs::remove_file(&index_tmp);
-            return Err(e);
-        }
+            .map_err(|e| io_err(e, &index_path))?;
         // Overwriting an existing checkpoint: drop its index first, so that a kill between the
-        // two renames below leaves "no checkpoint" (a data file without an index), never the
+        // two commits below leaves "no checkpoint" (a data file without an index), never the
         // old index paired with the new data.
         match fs::remove_file(&index_path) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => {
-                let _ = fs::remove_file(&index_tmp);
-                return Err(io_err(e, &index_path));
-            }
+            Err(e) => return Err(io_err(e, &index_path)),
         }
-        if let Err(e) = fs::rename(&self.data_tmp, &data_path) {
-            let _ = fs::remove_file(&index_tmp);
-            return Err(io_err(e, &data_path));
-        }
-        if let Err(e) = fs::rename(&index_tmp, &index_path) {
-            let _ = fs::remove_file(&index_tmp);
+        data.commit().map_err(|e| io_err(e, &data_path))?;
+        if let Err(e) = index_file.commit() {
             let _ = fs::remove_file(&data_path);
             return Err(io_err(e, &index_path));
         }
-        sync_parent_dir(&index_path);
         Ok(())
     }
 
@@ -623,15 +583,6 @@ impl RawTensorWriter<'_> {
         }
         self.w
             .record(&self.name, self.dtype, &self.shape, self.begin, self.crc)
-    }
-}
-
-impl Drop for BundleWriter {
-    fn drop(&mut self) {
-        if self.data.is_some() || self.data_tmp.exists() {
-            self.data = None;
-            let _ = fs::remove_file(&self.data_tmp);
-        }
     }
 }
 

@@ -4,13 +4,24 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+/// How the temporary file next to the destination is named.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TempStyle {
+    /// `.<name>.<16 hex digits>.tmp`: hidden, the default for our own outputs.
+    #[default]
+    Hidden,
+    /// `<name>.tempstate<digits>`: TensorFlow's own convention for bundle files, so TF tooling
+    /// that cleans up after interrupted saves recognises them.
+    TfTempstate,
+}
+
 /// A file that appears at its destination only when complete.
 ///
-/// [`AtomicFile::create`] makes `.<name>.<random>.tmp` next to the destination (same directory,
-/// so the final rename never crosses filesystems); [`AtomicFile::commit`] flushes, fsyncs,
-/// renames it over the destination and fsyncs the directory. Dropping an uncommitted
-/// `AtomicFile` (an error, a panic, an early return) deletes the temp file, so nothing is ever
-/// left at the destination; after a `kill -9` at most the hidden temp file remains.
+/// [`AtomicFile::create`] makes the temp file next to the destination (same directory, so the
+/// final rename never crosses filesystems); [`AtomicFile::commit`] flushes, fsyncs, renames it
+/// over the destination and fsyncs the directory. Dropping an uncommitted `AtomicFile` (an
+/// error, a panic, an early return) deletes the temp file, so nothing is ever left at the
+/// destination; after a `kill -9` at most the temp file remains.
 #[derive(Debug)]
 pub struct AtomicFile {
     dest: PathBuf,
@@ -18,15 +29,24 @@ pub struct AtomicFile {
     file: Option<File>,
 }
 
+fn parent_dir(p: &Path) -> &Path {
+    match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
 impl AtomicFile {
-    /// Creates the temp file for `dest` (the destination directory must exist).
+    /// Creates the hidden temp file for `dest` (the destination directory must exist).
     pub fn create(dest: impl AsRef<Path>) -> io::Result<AtomicFile> {
+        AtomicFile::create_with(dest, TempStyle::Hidden)
+    }
+
+    /// Creates the temp file for `dest`, named in `style`.
+    pub fn create_with(dest: impl AsRef<Path>, style: TempStyle) -> io::Result<AtomicFile> {
         use std::hash::{BuildHasher, Hasher};
         let dest = dest.as_ref().to_path_buf();
-        let dir = match dest.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
+        let dir = parent_dir(&dest).to_path_buf();
         let base = dest
             .file_name()
             .ok_or_else(|| {
@@ -42,7 +62,11 @@ impl AtomicFile {
             let mut h = std::collections::hash_map::RandomState::new().build_hasher();
             h.write_u64(attempt);
             h.write_u32(std::process::id());
-            let tmp = dir.join(format!(".{base}.{:016x}.tmp", h.finish()));
+            let name = match style {
+                TempStyle::Hidden => format!(".{base}.{:016x}.tmp", h.finish()),
+                TempStyle::TfTempstate => format!("{base}.tempstate{}", h.finish()),
+            };
+            let tmp = dir.join(name);
             match OpenOptions::new()
                 .read(true)
                 .write(true)
@@ -73,7 +97,8 @@ impl AtomicFile {
         &self.tmp
     }
 
-    fn file(&mut self) -> io::Result<&mut File> {
+    /// The open temp file (for positioned or zero-copy writes such as `copy_file_range`).
+    pub fn file_mut(&mut self) -> io::Result<&mut File> {
         self.file
             .as_mut()
             .ok_or_else(|| io::Error::other("the atomic file is already closed"))
@@ -85,19 +110,16 @@ impl AtomicFile {
             .file
             .take()
             .ok_or_else(|| io::Error::other("the atomic file is already closed"))?;
-        file.flush()?;
-        file.sync_all()?;
-        drop(file);
-        fs::rename(&self.tmp, &self.dest)?;
-        if let Some(dir) = self.dest.parent() {
-            let dir = if dir.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                dir
-            };
-            if let Ok(d) = File::open(dir) {
-                let _ = d.sync_all();
-            }
+        let done = file.flush().and_then(|()| file.sync_all()).and_then(|()| {
+            drop(file);
+            fs::rename(&self.tmp, &self.dest)
+        });
+        if let Err(e) = done {
+            let _ = fs::remove_file(&self.tmp);
+            return Err(e);
+        }
+        if let Ok(d) = File::open(parent_dir(&self.dest)) {
+            let _ = d.sync_all();
         }
         Ok(())
     }
@@ -105,16 +127,16 @@ impl AtomicFile {
 
 impl Write for AtomicFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.file()?.write(buf)
+        self.file_mut()?.write(buf)
     }
     fn flush(&mut self) -> io::Result<()> {
-        self.file()?.flush()
+        self.file_mut()?.flush()
     }
 }
 
 impl Seek for AtomicFile {
     fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
-        self.file()?.seek(pos)
+        self.file_mut()?.seek(pos)
     }
 }
 
@@ -161,5 +183,38 @@ mod tests {
         assert_eq!(fs::read(&dest).unwrap(), b"old");
         f.commit().unwrap();
         assert_eq!(fs::read(&dest).unwrap(), b"new");
+    }
+
+    #[test]
+    fn temp_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = AtomicFile::create(dir.path().join("m.index")).unwrap();
+        let name = a
+            .temp_path()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        assert!(
+            name.starts_with(".m.index.") && name.ends_with(".tmp"),
+            "{name}"
+        );
+        let b =
+            AtomicFile::create_with(dir.path().join("m.index"), TempStyle::TfTempstate).unwrap();
+        let name = b
+            .temp_path()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        assert!(name.starts_with("m.index.tempstate"), "{name}");
+    }
+
+    #[test]
+    fn a_missing_directory_is_an_error_and_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = AtomicFile::create(dir.path().join("no/such/out")).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 }

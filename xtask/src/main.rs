@@ -6,7 +6,8 @@
 //! `cargo build/clippy/test --workspace` never needs TensorFlow.
 //!
 //! * `cargo xtask fixtures [--check] [--out DIR] [--case NAME]...` — creates or reuses the pinned
-//!   Python venv `target/fixtures-venv` (`fixtures/gen/requirements.txt` + `constraints.txt`),
+//!   Python venv `target/fixtures-venv` (`fixtures/gen/requirements.txt` + `constraints.txt`,
+//!   then `requirements-torch.txt` with `--no-deps`),
 //!   runs the project's generator `fixtures/gen/gen_fixtures.py` (real TensorFlow, real RETURNN),
 //!   verifies the result with TensorFlow and with our own reader, and replaces the cases in
 //!   `fixtures/`. `--check` generates and verifies in a temporary directory, re-verifies the
@@ -101,11 +102,9 @@ fn ensure_venv() -> Result<Venv> {
     let gen = root.join("fixtures/gen");
     let req = gen.join("requirements.txt");
     let con = gen.join("constraints.txt");
-    let want = format!(
-        "{}\n--\n{}",
-        std::fs::read_to_string(&req).with_context(|| req.display().to_string())?,
-        std::fs::read_to_string(&con).with_context(|| con.display().to_string())?
-    );
+    let torch = gen.join("requirements-torch.txt");
+    let read = |p: &Path| std::fs::read_to_string(p).with_context(|| p.display().to_string());
+    let want = format!("{}\n--\n{}\n--\n{}", read(&req)?, read(&con)?, read(&torch)?);
     let stamp = dir.join("xtask-stamp.txt");
     let python = dir.join("bin/python");
     if python.exists() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(&want) {
@@ -130,6 +129,20 @@ fn ensure_venv() -> Result<Venv> {
         .arg("-c")
         .arg(&con))
     .context("pip install of the pinned fixture/oracle environment")?;
+    // torch with its dependencies listed explicitly and --no-deps: leaves out triton (GPU
+    // kernels, ~0.2 GB) that a plain `pip install torch` pulls in; about 2.7 GB download.
+    run(Command::new(&python)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-deps",
+            "-r",
+        ])
+        .arg(&torch))
+    .context("pip install of torch (fixtures/gen/requirements-torch.txt)")?;
     std::fs::write(&stamp, want)?;
     eprintln!(
         "xtask: venv ready in {:.0} s: {}",

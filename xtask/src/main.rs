@@ -104,7 +104,12 @@ fn ensure_venv() -> Result<Venv> {
     let con = gen.join("constraints.txt");
     let torch = gen.join("requirements-torch.txt");
     let read = |p: &Path| std::fs::read_to_string(p).with_context(|| p.display().to_string());
-    let want = format!("{}\n--\n{}\n--\n{}", read(&req)?, read(&con)?, read(&torch)?);
+    let want = format!(
+        "{}\n--\n{}\n--\n{}",
+        read(&req)?,
+        read(&con)?,
+        read(&torch)?
+    );
     let stamp = dir.join("xtask-stamp.txt");
     let python = dir.join("bin/python");
     if python.exists() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(&want) {

@@ -18,6 +18,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod error;
+pub mod netdict;
 pub mod source;
 pub mod targets;
 
@@ -25,13 +26,12 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use model_files::{get_checkpoint_filepattern, get_epoch_model, Fs, RealFs};
-use param_map::{
-    Array, Assignment, Importer, ImporterMode, LoaderOptions, Plan, Planner, TargetVar,
-    TensorSource,
-};
-use returnn_config::{Config, Value};
+use netdict::find_key;
+use param_map::{Array, Assignment, LoaderOptions, Plan, Planner, TargetVar, TensorSource};
+use returnn_config::Config;
 
 pub use error::{EngineError, EngineErrorKind};
+pub use netdict::{load_on_init_loaders, network_importers, preload_entries, PreloadEntry};
 pub use source::CheckpointSource;
 pub use targets::load_targets;
 
@@ -55,217 +55,12 @@ pub fn load_config(path: &Path, overrides: &[String]) -> Result<Config, EngineEr
     Ok(c)
 }
 
-fn unsupported(msg: impl Into<String>) -> EngineError {
+pub(crate) fn unsupported(msg: impl Into<String>) -> EngineError {
     EngineError::new(EngineErrorKind::Unsupported, msg)
 }
 
-fn config_value_err(msg: impl Into<String>) -> EngineError {
+pub(crate) fn config_value_err(msg: impl Into<String>) -> EngineError {
     EngineError::new(EngineErrorKind::Config("config_value"), msg)
-}
-
-/// Finds `key` with a value other than None anywhere inside a (network) value.
-fn find_key<'a>(v: &'a Value, key: &str, path: &mut Vec<String>) -> Option<(String, &'a Value)> {
-    match v {
-        Value::Dict(items) => {
-            for (k, val) in items {
-                if let Value::Str(ks) = k {
-                    if ks == key && *val != Value::None {
-                        return Some((path.join("/"), val));
-                    }
-                    path.push(ks.clone());
-                    let r = find_key(val, key, path);
-                    path.pop();
-                    if r.is_some() {
-                        return r;
-                    }
-                }
-            }
-            None
-        }
-        Value::List(items) | Value::Tuple(items) => {
-            items.iter().find_map(|x| find_key(x, key, path))
-        }
-        _ => None,
-    }
-}
-
-fn str_list(v: &Value, what: &str) -> Result<Vec<String>, EngineError> {
-    match v {
-        Value::None => Ok(Vec::new()),
-        Value::List(items) | Value::Tuple(items) | Value::Set(items) => items
-            .iter()
-            .map(|x| {
-                x.as_str().map(str::to_string).ok_or_else(|| {
-                    config_value_err(format!("{what}: expected strings, found {}", x.type_name()))
-                })
-            })
-            .collect(),
-        other => Err(config_value_err(format!(
-            "{what}: expected a list of strings, found {}",
-            other.type_name()
-        ))),
-    }
-}
-
-fn truthy(v: &Value, what: &str) -> Result<bool, EngineError> {
-    v.truthy()
-        .ok_or_else(|| unsupported(format!("{what}: non-literal Python value")))
-}
-
-/// One parsed `preload_from_files` entry.
-#[derive(Clone, Debug)]
-pub struct PreloadEntry {
-    pub key: String,
-    pub init_for_train: bool,
-    pub opts: LoaderOptions,
-}
-
-/// Parses loader options from a dict (a `preload_from_files` entry, whose prefix key is
-/// `prefix`, or a `load_on_init` dict of loader kwargs, whose prefix key is `load_if_prefix`).
-fn parse_loader_opts(
-    opts: &Value,
-    ctx: &str,
-    prefix_key: &str,
-) -> Result<LoaderOptions, EngineError> {
-    let Value::Dict(_) = opts else {
-        return Err(config_value_err(format!(
-            "{ctx} must be a dict, found {}",
-            opts.type_name()
-        )));
-    };
-    let what = |o: &str| format!("{ctx}[{o:?}]");
-    let get = |o: &str| opts.get_str_key(o);
-    let filename = match get("filename") {
-        None => {
-            return Err(EngineError::new(
-                EngineErrorKind::PreloadFilename,
-                format!("KeyError: 'filename' ({ctx} has no filename)"),
-            ))
-        }
-        Some(Value::Str(s)) => s.clone(),
-        Some(other) => {
-            return Err(EngineError::new(
-                EngineErrorKind::PreloadFilename,
-                format!(
-                    "{}: expected a str, found {}",
-                    what("filename"),
-                    other.type_name()
-                ),
-            ))
-        }
-    };
-    if let Some(f) = get("custom_missing_load_func") {
-        if *f != Value::None {
-            return Err(unsupported(format!(
-                "{}: a Python callable cannot be run by returnn-ckpt",
-                what("custom_missing_load_func")
-            )));
-        }
-    }
-    let prefix = match get(prefix_key) {
-        None | Some(Value::None) => String::new(),
-        Some(Value::Str(s)) => s.clone(),
-        Some(other) => {
-            return Err(config_value_err(format!(
-                "{}: expected a str, found {}",
-                what(prefix_key),
-                other.type_name()
-            )))
-        }
-    };
-    let ignore_params = match get("ignore_params") {
-        None => Vec::new(),
-        Some(Value::Str(_)) => {
-            return Err(unsupported(format!(
-                "{}: a plain string (RETURNN would test substrings); give a list",
-                what("ignore_params")
-            )))
-        }
-        Some(v) => str_list(v, &what("ignore_params"))?,
-    };
-    let ignore_params_prefixes = match get("ignore_params_prefixes") {
-        None => Vec::new(),
-        // A plain string is iterated character by character, as Python does.
-        Some(Value::Str(s)) => s.chars().map(String::from).collect(),
-        Some(v) => str_list(v, &what("ignore_params_prefixes"))?,
-    };
-    let mut var_name_mapping = BTreeMap::new();
-    match get("var_name_mapping") {
-        None | Some(Value::None) => {}
-        Some(Value::Dict(m)) => {
-            for (a, b) in m {
-                match (a.as_str(), b.as_str()) {
-                    (Some(a), Some(b)) => {
-                        var_name_mapping.insert(a.to_string(), b.to_string());
-                    }
-                    _ => {
-                        return Err(config_value_err(format!(
-                            "{}: expected str -> str",
-                            what("var_name_mapping")
-                        )))
-                    }
-                }
-            }
-        }
-        Some(other) => {
-            return Err(config_value_err(format!(
-                "{}: expected a dict, found {}",
-                what("var_name_mapping"),
-                other.type_name()
-            )))
-        }
-    }
-    let ignore_missing = match get("ignore_missing") {
-        None => false,
-        Some(v) => truthy(v, &what("ignore_missing"))?,
-    };
-    Ok(LoaderOptions {
-        filename,
-        params_prefix: String::new(),
-        load_if_prefix: prefix,
-        ignore_missing,
-        ignore_params,
-        ignore_params_prefixes,
-        var_name_mapping,
-        network: None,
-        importers: Vec::new(),
-    })
-}
-
-/// Parses `preload_from_files` (entries in ascending sorted key order).
-pub fn preload_entries(config: &Config) -> Result<Vec<PreloadEntry>, EngineError> {
-    let items = match config.get("preload_from_files") {
-        None | Some(Value::None) => return Ok(Vec::new()),
-        Some(Value::Dict(items)) => items,
-        Some(other) => {
-            return Err(config_value_err(format!(
-                "preload_from_files must be a dict, found {}",
-                other.type_name()
-            )))
-        }
-    };
-    let mut out = Vec::new();
-    for (k, opts) in items {
-        let key = k
-            .as_str()
-            .ok_or_else(|| config_value_err("preload_from_files keys must be strings"))?
-            .to_string();
-        let ctx = format!("preload_from_files[{key:?}]");
-        let loader = parse_loader_opts(opts, &ctx, "prefix")?;
-        let what = |o: &str| format!("{ctx}[{o:?}]");
-        let get = |o: &str| opts.get_str_key(o);
-        let init_for_train = match get("init_for_train") {
-            None => false,
-            Some(v) => truthy(v, &what("init_for_train"))?,
-        };
-        out.push(PreloadEntry {
-            key,
-            init_for_train,
-            opts: loader,
-        });
-    }
-    out.sort_by(|a, b| a.key.cmp(&b.key));
-    Ok(out)
 }
 
 /// Computes the complete loading plan of `config` for a network with variables `targets`
@@ -538,92 +333,6 @@ pub fn plan_with(
         epoch: engine_epoch,
         main_checkpoint: path,
     })
-}
-
-/// The `custom_param_importer` of the network's top-level layers (string modes), with the
-/// layer's name scope prefix (`<layer>/`, `<layer>/rec/` for a `rec` layer).
-pub fn network_importers(config: &Config) -> Result<Vec<Importer>, EngineError> {
-    match config.get("network") {
-        Some(Value::Dict(layers)) => layer_importers(layers, ""),
-        _ => Ok(Vec::new()),
-    }
-}
-
-/// Importers of the layers of one network dict, whose absolute scope is `scope`.
-fn layer_importers(layers: &[(Value, Value)], scope: &str) -> Result<Vec<Importer>, EngineError> {
-    let mut out = Vec::new();
-    for (name, layer) in layers {
-        let (Some(name), Some(v)) = (name.as_str(), layer.get_str_key("custom_param_importer"))
-        else {
-            continue;
-        };
-        let mode = match v {
-            Value::Str(m) if m.is_empty() => continue,
-            Value::Str(m) => ImporterMode::parse(m),
-            Value::Unsupported(what) => {
-                return Err(unsupported(format!(
-                    "layer '{scope}{name}': custom_param_importer {what} is a Python callable, which returnn-ckpt cannot run"
-                )))
-            }
-            other => match other.truthy() {
-                Some(false) => continue,
-                _ => ImporterMode::Other(other.py_repr().unwrap_or_default()),
-            },
-        };
-        let is_rec = layer.get_str_key("class").and_then(Value::as_str) == Some("rec");
-        out.push(Importer {
-            layer: format!("{scope}{name}"),
-            prefix: if is_rec {
-                format!("{scope}{name}/rec/")
-            } else {
-                format!("{scope}{name}/")
-            },
-            mode,
-        });
-    }
-    Ok(out)
-}
-
-/// `SubnetworkLayer` `load_on_init` of the network's top-level layers, in network order: the
-/// layer name and its loader (`params_prefix` = `<layer>/`, the subnetwork's importers).
-pub fn load_on_init_loaders(config: &Config) -> Result<Vec<(String, LoaderOptions)>, EngineError> {
-    let mut out = Vec::new();
-    let Some(Value::Dict(layers)) = config.get("network") else {
-        return Ok(out);
-    };
-    for (name, layer) in layers {
-        let Some(name) = name.as_str() else { continue };
-        let sub = layer.get_str_key("subnetwork");
-        if let Some(sub) = sub {
-            if let Some((deep, _)) = find_key(sub, "load_on_init", &mut vec![name.to_string()]) {
-                return Err(unsupported(format!(
-                    "nested load_on_init in '{deep}' is not planned by returnn-ckpt"
-                )));
-            }
-        }
-        let ctx = format!("network[{name:?}][\"load_on_init\"]");
-        let mut opts = match layer.get_str_key("load_on_init") {
-            None | Some(Value::None) => continue,
-            Some(Value::Str(f)) => LoaderOptions {
-                filename: f.clone(),
-                ..LoaderOptions::default()
-            },
-            Some(v @ Value::Dict(_)) => parse_loader_opts(v, &ctx, "load_if_prefix")?,
-            Some(other) => {
-                return Err(unsupported(format!(
-                "{ctx}: {} (a callable or non-literal value) cannot be evaluated by returnn-ckpt",
-                other.type_name()
-            )))
-            }
-        };
-        opts.params_prefix = format!("{name}/");
-        opts.network = Some(format!("<TFNetwork '{name}'>"));
-        if let Some(Value::Dict(sublayers)) = sub {
-            opts.importers = layer_importers(sublayers, &format!("{name}/"))?;
-        }
-        out.push((name.to_string(), opts));
-    }
-    Ok(out)
 }
 
 fn prefix_entry(key: &str, e: param_map::MapError) -> EngineError {

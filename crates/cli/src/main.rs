@@ -1,8 +1,9 @@
 //! # returnn-ckpt (the command-line tool)
 //!
 //! Owns everything a user sees: argument parsing (clap), human and JSON output, progress bars,
-//! error messages and exit codes. All work is done by the library crates; this crate never
-//! parses a file format or implements a RETURNN rule itself.
+//! error messages and exit codes. All work is done by the library layer (`engine`), whose
+//! reports this crate prints (`--json` is exactly their `serde_json`); it never parses a file
+//! format or implements a RETURNN rule itself, and no subcommand module uses another.
 //!
 //! Exit codes: 0 success; 1 the command ran and found a problem (a RETURNN error, a corrupt
 //! tensor, differing checkpoints, ...); 2 bad usage (clap).
@@ -11,7 +12,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod args;
 mod cmd;
+mod out;
+mod plan_view;
+mod progress;
 
 #[derive(Parser)]
 #[command(name = "returnn-ckpt", version, about, long_about = None)]
@@ -65,7 +70,11 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("returnn-ckpt: error: {err:#}");
+            // A library error's message already says what its causes said.
+            match err.downcast_ref::<engine::Error>() {
+                Some(e) => eprintln!("returnn-ckpt: error: {}", e.message()),
+                None => eprintln!("returnn-ckpt: error: {err:#}"),
+            }
             ExitCode::FAILURE
         }
     }

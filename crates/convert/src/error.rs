@@ -35,7 +35,55 @@ pub enum ErrorKind {
     Usage(String),
 }
 
+/// The kind of a convert [`Error`] without its details (`Copy`; see [`ErrorKind::code`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// Reading a checkpoint failed; the reader's own code.
+    Read(tf_bundle::ErrorCode),
+    BundleWrite,
+    Io,
+    Safetensors,
+    Unsupported,
+    InvalidOption,
+    NameCollision,
+    Mismatch,
+    Usage,
+}
+
+impl ErrorCode {
+    /// The stable label ([`ErrorKind::label`]; a read error gives the reader's label).
+    pub fn label(self) -> &'static str {
+        match self {
+            ErrorCode::Read(c) => c.label(),
+            ErrorCode::BundleWrite => "bundle-write",
+            ErrorCode::Io => "io",
+            ErrorCode::Safetensors => "safetensors",
+            ErrorCode::Unsupported => "unsupported",
+            ErrorCode::InvalidOption => "invalid-option",
+            ErrorCode::NameCollision => "name-collision",
+            ErrorCode::Mismatch => "mismatch",
+            ErrorCode::Usage => "usage",
+        }
+    }
+}
+
 impl ErrorKind {
+    /// This kind's [`ErrorCode`].
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            ErrorKind::Read(e) => ErrorCode::Read(e.kind().code()),
+            ErrorKind::BundleWrite(_) => ErrorCode::BundleWrite,
+            ErrorKind::Io(_) => ErrorCode::Io,
+            ErrorKind::Safetensors(_) => ErrorCode::Safetensors,
+            ErrorKind::Unsupported(_) => ErrorCode::Unsupported,
+            ErrorKind::InvalidOption(_) => ErrorCode::InvalidOption,
+            ErrorKind::NameCollision(_) => ErrorCode::NameCollision,
+            ErrorKind::Mismatch(_) => ErrorCode::Mismatch,
+            ErrorKind::Usage(_) => ErrorCode::Usage,
+        }
+    }
+
     /// A stable short label for scripts and tests.
     pub fn label(&self) -> &'static str {
         match self {

@@ -31,7 +31,7 @@ pub mod to_tf;
 
 pub use ckpt_io::AtomicFile;
 pub use dtypes::{safetensors_dtype, tf_dtype};
-pub use error::{Error, ErrorKind};
+pub use error::{Error, ErrorCode, ErrorKind};
 pub use safetensors_out::SafetensorsWriter;
 
 /// Progress of a long operation, reported after each tensor.

@@ -1,18 +1,31 @@
-//! Engine errors: a stable kind label (for `{"error", "kind"}` output) and a message.
+//! The one error type of the library layer: a small `Copy` [`ErrorKind`] that keeps the kind
+//! of every crate below it (config, model selection, mapping, reading, converting), a
+//! message, the file and the key concerned, and the cause chain ([`std::error::Error::source`]).
+//!
+//! Every `kind` string a face shows (JSON `"kind"`, Python's `Error.kind`) is
+//! [`ErrorKind::label`]; [`ErrorKind::ALL_ENGINE`] and the sub-crates' enums list them all.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
+
+type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// What failed.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
-pub enum EngineErrorKind {
-    /// The config could not be read or a value has the wrong type (label `config` or the
-    /// returnn-config crate's own label).
-    Config(&'static str),
-    /// Model selection raised (label from model-files, e.g. `load_not_found`).
-    Select(&'static str),
-    /// A loader raised (label from param-map, e.g. `missing_vars`).
-    Map(&'static str),
+pub enum ErrorKind {
+    /// The config could not be read, or a value has the wrong type (returnn-config's kind).
+    Config(returnn_config::ErrorKind),
+    /// Model selection raised (model-files' kind, e.g. `load_not_found`).
+    Select(model_files::SelectErrorKind),
+    /// A loader raised (param-map's kind, e.g. `missing_vars`).
+    Map(param_map::MapErrorKind),
+    /// Reading a checkpoint failed (tf-bundle's kind).
+    Read(tf_bundle::ErrorCode),
+    /// A conversion, average or comparison failed (convert's kind).
+    Convert(convert::ErrorCode),
+    /// A config value has a type the engine cannot use (`config_value`).
+    ConfigValue,
     /// No model and no training start epoch: RETURNN's "There was also no model found which we
     /// could load. Set one via 'load'." exception.
     NoModel,
@@ -24,76 +37,217 @@ pub enum EngineErrorKind {
     Target,
     /// A RETURNN feature this tool cannot reproduce (Python callables, custom importers, ...).
     Unsupported,
-    /// Writing the output failed.
+    /// Writing an output failed.
     Output,
+    /// The learning-rate-control file could not be read.
+    LrFile,
+    /// `--best` needs the learning-rate-control file, which is not there.
+    LrFileMissing,
+    /// No epoch has the requested score.
+    NoScores,
+    /// Deleting a file (cleanup) failed.
+    DeleteFailed,
+    /// A request argument is invalid (bad tolerance, overlapping input and output, ...).
+    InvalidArgument,
 }
 
-impl EngineErrorKind {
-    /// Stable short label.
-    pub fn label(&self) -> &'static str {
+impl ErrorKind {
+    /// The engine's own kinds (the wrapped crates list theirs).
+    pub const ALL_ENGINE: &'static [ErrorKind] = &[
+        ErrorKind::ConfigValue,
+        ErrorKind::NoModel,
+        ErrorKind::NoEpoch,
+        ErrorKind::PreloadFilename,
+        ErrorKind::Target,
+        ErrorKind::Unsupported,
+        ErrorKind::Output,
+        ErrorKind::LrFile,
+        ErrorKind::LrFileMissing,
+        ErrorKind::NoScores,
+        ErrorKind::DeleteFailed,
+        ErrorKind::InvalidArgument,
+    ];
+
+    /// The stable label (JSON `"kind"`).
+    pub fn label(self) -> &'static str {
         match self {
-            EngineErrorKind::Config(l) | EngineErrorKind::Select(l) | EngineErrorKind::Map(l) => l,
-            EngineErrorKind::NoModel => "no_model",
-            EngineErrorKind::NoEpoch => "no_epoch",
-            EngineErrorKind::PreloadFilename => "preload_filename_missing",
-            EngineErrorKind::Target => "target",
-            EngineErrorKind::Unsupported => "unsupported",
-            EngineErrorKind::Output => "output",
+            ErrorKind::Config(k) => k.label(),
+            ErrorKind::Select(k) => k.label(),
+            ErrorKind::Map(k) => k.label(),
+            ErrorKind::Read(k) => k.label(),
+            ErrorKind::Convert(k) => k.label(),
+            ErrorKind::ConfigValue => "config_value",
+            ErrorKind::NoModel => "no_model",
+            ErrorKind::NoEpoch => "no_epoch",
+            ErrorKind::PreloadFilename => "preload_filename_missing",
+            ErrorKind::Target => "target",
+            ErrorKind::Unsupported => "unsupported",
+            ErrorKind::Output => "output",
+            ErrorKind::LrFile => "lr_file",
+            ErrorKind::LrFileMissing => "lr_file_missing",
+            ErrorKind::NoScores => "no_scores",
+            ErrorKind::DeleteFailed => "delete_failed",
+            ErrorKind::InvalidArgument => "invalid_argument",
         }
     }
 }
 
-/// An engine error.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct EngineError {
-    kind: EngineErrorKind,
+/// A failure of a job: kind, message (RETURNN's wording where RETURNN raises), the file and
+/// key concerned, and the underlying error.
+#[derive(Debug)]
+pub struct Error {
+    kind: ErrorKind,
     message: String,
+    path: Option<PathBuf>,
+    key: Option<String>,
+    source: Option<Cause>,
 }
 
-impl EngineError {
-    pub fn new(kind: EngineErrorKind, message: impl Into<String>) -> EngineError {
-        EngineError {
+impl Error {
+    /// A new error of `kind` with `message`.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Error {
+        Error {
             kind,
             message: message.into(),
+            path: None,
+            key: None,
+            source: None,
         }
     }
-    pub fn kind(&self) -> &EngineErrorKind {
-        &self.kind
+
+    /// Attaches the underlying error (its text is not repeated by `Display`).
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Error {
+        self.source = Some(Box::new(source));
+        self
     }
+
+    /// Sets the file concerned, unless one is set already.
+    pub fn with_path(mut self, path: impl AsRef<Path>) -> Error {
+        if self.path.is_none() {
+            self.path = Some(path.as_ref().to_path_buf());
+        }
+        self
+    }
+
+    /// Sets the key (tensor, variable, config key) concerned, unless one is set already.
+    pub fn with_key(mut self, key: impl Into<String>) -> Error {
+        if self.key.is_none() {
+            self.key = Some(key.into());
+        }
+        self
+    }
+
+    /// Replaces the message (keeps kind, file, key and source).
+    pub fn map_message(mut self, f: impl FnOnce(&str) -> String) -> Error {
+        self.message = f(&self.message);
+        self
+    }
+
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
     /// The stable label of the kind.
     pub fn label(&self) -> &'static str {
         self.kind.label()
     }
+
     pub fn message(&self) -> &str {
         &self.message
     }
+
+    /// The file concerned, if known.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// The key concerned, if known.
+    pub fn key(&self) -> Option<&str> {
+        self.key.as_deref()
+    }
 }
 
-impl fmt::Display for EngineError {
+impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)
     }
 }
 
-impl std::error::Error for EngineError {}
-
-impl From<param_map::MapError> for EngineError {
-    fn from(e: param_map::MapError) -> EngineError {
-        EngineError::new(EngineErrorKind::Map(e.kind().label()), e.to_string())
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
     }
 }
 
-impl From<returnn_config::Error> for EngineError {
-    fn from(e: returnn_config::Error) -> EngineError {
-        EngineError::new(EngineErrorKind::Config(e.kind().label()), e.to_string())
+impl From<param_map::MapError> for Error {
+    fn from(e: param_map::MapError) -> Error {
+        let mut out = Error::new(ErrorKind::Map(*e.kind()), e.to_string());
+        if let Some(f) = e.file() {
+            out = out.with_path(f);
+        }
+        if let Some(v) = e.var() {
+            out = out.with_key(v);
+        }
+        out.with_source(e)
     }
 }
 
-impl From<model_files::SelectError> for EngineError {
-    fn from(e: model_files::SelectError) -> EngineError {
-        EngineError::new(
-            EngineErrorKind::Select(e.kind_label()),
-            e.message().to_string(),
-        )
+impl From<returnn_config::Error> for Error {
+    fn from(e: returnn_config::Error) -> Error {
+        let mut out = Error::new(ErrorKind::Config(*e.kind()), e.to_string());
+        if let Some(f) = e.file() {
+            out = out.with_path(f);
+        }
+        if let Some(k) = e.key() {
+            out = out.with_key(k);
+        }
+        out.with_source(e)
     }
 }
+
+impl From<model_files::SelectError> for Error {
+    fn from(e: model_files::SelectError) -> Error {
+        Error::new(ErrorKind::Select(*e.kind()), e.message().to_string()).with_source(e)
+    }
+}
+
+impl From<tf_bundle::Error> for Error {
+    fn from(e: tf_bundle::Error) -> Error {
+        let mut out = Error::new(ErrorKind::Read(e.kind().code()), e.to_string());
+        if let Some(p) = e.path() {
+            out = out.with_path(p);
+        }
+        if let Some(k) = e.key() {
+            out = out.with_key(k);
+        }
+        out.with_source(e)
+    }
+}
+
+impl From<convert::Error> for Error {
+    fn from(e: convert::Error) -> Error {
+        let mut out = Error::new(ErrorKind::Convert(e.kind().code()), e.to_string());
+        if let Some(p) = e.path() {
+            out = out.with_path(p);
+        }
+        if let Some(k) = e.key() {
+            out = out.with_key(k);
+        }
+        out.with_source(e)
+    }
+}
+
+impl From<tf_bundle::write::WriteError> for Error {
+    fn from(e: tf_bundle::write::WriteError) -> Error {
+        let mut out = Error::new(ErrorKind::Output, e.to_string()).with_path(e.path());
+        if let Some(k) = e.key() {
+            out = out.with_key(k);
+        }
+        out.with_source(e)
+    }
+}
+
+/// Result alias of the library layer.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

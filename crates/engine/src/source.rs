@@ -14,9 +14,11 @@ pub struct CheckpointSource {
 }
 
 /// Whether anything exists that TF's reader could open for `pattern`.
-fn anything_exists(pattern: &str) -> bool {
-    let p = Path::new(pattern);
-    if p.exists() || Path::new(&format!("{pattern}.index")).exists() {
+fn anything_exists(pattern: &Path) -> bool {
+    let p = pattern;
+    let mut index = pattern.as_os_str().to_os_string();
+    index.push(".index");
+    if p.exists() || Path::new(&index).exists() {
         return true;
     }
     // PREFIX.data-* or V1 glob parts.
@@ -45,8 +47,15 @@ impl CheckpointSource {
     /// `file` (the string the config gives). A path with no matching files gives TF's
     /// `NotFoundError` wording.
     pub fn open(file: &str, pattern: &str) -> Result<CheckpointSource, MapError> {
-        let ckpt = Checkpoint::open(pattern).map_err(|e| {
-            if anything_exists(pattern) {
+        CheckpointSource::open_in(Path::new(""), file, pattern)
+    }
+
+    /// [`CheckpointSource::open`] for RETURNN started in `base` (relative patterns are read
+    /// from there and shown as given).
+    pub fn open_in(base: &Path, file: &str, pattern: &str) -> Result<CheckpointSource, MapError> {
+        let fs_pattern = crate::paths::resolve(base, pattern);
+        let ckpt = Checkpoint::open(&fs_pattern).map_err(|e| {
+            if anything_exists(&fs_pattern) {
                 MapError::new(MapErrorKind::Read, e.to_string()).with_file(file)
             } else {
                 MapError::new(

@@ -9,7 +9,7 @@ use prost::Message;
 use tf_bundle::proto::{attr_value, collection_def, MetaGraphDef, VariableDef};
 use tf_bundle::DType;
 
-use crate::error::{EngineError, EngineErrorKind};
+use crate::{EngineError, EngineErrorKind};
 
 /// Upper bound for a `.meta` / JSON target file (they are small; a graph of 1 GiB is hostile).
 const MAX_TARGET_FILE: u64 = 1 << 30;

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use engine::{plan, EnginePlan};
+use engine::{plan_config as plan, EnginePlan};
 use param_map::{Status, TargetVar};
 use returnn_config::Config;
 use tf_bundle::DType;

@@ -346,13 +346,13 @@ fn epoch_files_in(
     out
 }
 
-/// Deletes exactly the files of the plan (real filesystem); returns bytes deleted.
+/// Deletes exactly the files of the plan through `fs`; returns bytes deleted.
 /// Stops at the first file that cannot be removed.
-pub fn apply_plan(plan: &CleanupPlan) -> Result<u64, std::io::Error> {
+pub fn apply_plan(plan: &CleanupPlan, fs: &dyn Fs) -> Result<u64, std::io::Error> {
     let mut total = 0u64;
     for files in plan.files.values() {
         for (f, size) in files {
-            std::fs::remove_file(f)
+            fs.remove_file(f)
                 .map_err(|e| std::io::Error::new(e.kind(), format!("cannot delete {f}: {e}")))?;
             total = total.saturating_add(*size);
         }

@@ -1,7 +1,7 @@
 //! Typed errors of the model-file rules, each kind with a stable snake_case label.
 
 /// What went wrong. Each kind corresponds to one exception RETURNN raises (named in the doc).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum SelectErrorKind {
     /// `start_epoch` is not `auto` and not an integer string (`ValueError: invalid literal for int()`).

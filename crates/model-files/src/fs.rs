@@ -1,11 +1,12 @@
 //! The small filesystem interface the RETURNN rules need, a real implementation and an
 //! in-memory fake (for table tests and for callers that want to ask "what if").
 //!
-//! Paths are strings, as RETURNN handles them: relative paths are relative to the process's
-//! current directory (the fake resolves them against its own notion of a current directory).
+//! Paths are strings, as RETURNN handles them: relative paths are relative to RETURNN's working
+//! directory, which [`RealFs`] is given explicitly (the fake resolves them against its own
+//! notion of a current directory).
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Filesystem queries used by the model-file rules.
 pub trait Fs {
@@ -19,27 +20,61 @@ pub trait Fs {
     fn list_dir(&self, dir: &str) -> Option<Vec<String>>;
     /// Size in bytes of the file the path resolves to.
     fn file_size(&self, path: &str) -> Option<u64>;
+    /// The content of a file, at most `max` bytes (a longer file is an error of kind
+    /// [`std::io::ErrorKind::FileTooLarge`], so hostile input cannot make us allocate more).
+    fn read_file(&self, path: &str, max: u64) -> std::io::Result<Vec<u8>>;
+    /// Deletes a file (`cleanup --apply`).
+    fn remove_file(&self, path: &str) -> std::io::Result<()>;
 }
 
-/// The real filesystem.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RealFs;
+/// The real filesystem, seen from a base directory: a relative path is joined to `base`
+/// before the query (an empty base leaves it relative, so the operating system resolves it
+/// against the process's directory; this crate never reads or changes that directory).
+/// Paths handed back (link targets, directory entries) are as the filesystem gives them.
+#[derive(Debug, Clone, Default)]
+pub struct RealFs {
+    base: PathBuf,
+}
+
+impl RealFs {
+    /// The filesystem as RETURNN sees it when started in `base`.
+    pub fn in_dir(base: impl Into<PathBuf>) -> RealFs {
+        RealFs { base: base.into() }
+    }
+
+    /// The base directory.
+    pub fn base(&self) -> &Path {
+        &self.base
+    }
+
+    /// `path` as the OS must be given it: joined to the base unless absolute.
+    pub fn resolve(&self, path: &str) -> PathBuf {
+        let p = Path::new(path);
+        if self.base.as_os_str().is_empty() || p.is_absolute() {
+            p.to_path_buf()
+        } else if path.is_empty() {
+            self.base.clone()
+        } else {
+            self.base.join(p)
+        }
+    }
+}
 
 impl Fs for RealFs {
     fn exists(&self, path: &str) -> bool {
-        !path.is_empty() && Path::new(path).exists()
+        !path.is_empty() && self.resolve(path).exists()
     }
     fn is_symlink(&self, path: &str) -> bool {
-        !path.is_empty() && Path::new(path).is_symlink()
+        !path.is_empty() && self.resolve(path).is_symlink()
     }
     fn read_link(&self, path: &str) -> Option<String> {
-        std::fs::read_link(path)
+        std::fs::read_link(self.resolve(path))
             .ok()
             .map(|p| p.to_string_lossy().into_owned())
     }
     fn list_dir(&self, dir: &str) -> Option<Vec<String>> {
         let dir = if dir.is_empty() { "." } else { dir };
-        let rd = std::fs::read_dir(dir).ok()?;
+        let rd = std::fs::read_dir(self.resolve(dir)).ok()?;
         Some(
             rd.filter_map(|e| e.ok())
                 .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -47,7 +82,23 @@ impl Fs for RealFs {
         )
     }
     fn file_size(&self, path: &str) -> Option<u64> {
-        std::fs::metadata(path).ok().map(|m| m.len())
+        std::fs::metadata(self.resolve(path)).ok().map(|m| m.len())
+    }
+    fn read_file(&self, path: &str, max: u64) -> std::io::Result<Vec<u8>> {
+        use std::io::Read;
+        let f = std::fs::File::open(self.resolve(path))?;
+        let mut buf = Vec::new();
+        f.take(max.saturating_add(1)).read_to_end(&mut buf)?;
+        if buf.len() as u64 > max {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::FileTooLarge,
+                format!("larger than {max} bytes"),
+            ));
+        }
+        Ok(buf)
+    }
+    fn remove_file(&self, path: &str) -> std::io::Result<()> {
+        std::fs::remove_file(self.resolve(path))
     }
 }
 
@@ -64,6 +115,7 @@ enum Node {
 #[derive(Debug, Clone)]
 pub struct MemFs {
     nodes: BTreeMap<String, Node>,
+    contents: BTreeMap<String, Vec<u8>>,
     cwd: String,
 }
 
@@ -77,6 +129,7 @@ impl MemFs {
     pub fn new() -> MemFs {
         MemFs {
             nodes: BTreeMap::new(),
+            contents: BTreeMap::new(),
             cwd: "/cwd".to_string(),
         }
     }
@@ -89,6 +142,14 @@ impl MemFs {
     pub fn file(&mut self, path: &str, size: u64) -> &mut MemFs {
         let p = self.abs(path);
         self.nodes.insert(p, Node::File(size));
+        self
+    }
+    /// Adds a file with content.
+    pub fn file_with(&mut self, path: &str, content: &[u8]) -> &mut MemFs {
+        let p = self.abs(path);
+        self.nodes
+            .insert(p.clone(), Node::File(content.len() as u64));
+        self.contents.insert(p, content.to_vec());
         self
     }
     /// Adds a directory.
@@ -288,6 +349,31 @@ impl Fs for MemFs {
             (_, Some(Node::File(s))) => Some(s),
             _ => None,
         }
+    }
+    fn read_file(&self, path: &str, max: u64) -> std::io::Result<Vec<u8>> {
+        let mut hops = 0;
+        let not_found = || std::io::Error::new(std::io::ErrorKind::NotFound, path.to_string());
+        let (real, node) = self
+            .resolve(&self.abs(path), &mut hops)
+            .ok_or_else(not_found)?;
+        if !matches!(node, Some(Node::File(_))) {
+            return Err(not_found());
+        }
+        let data = self.contents.get(&real).cloned().unwrap_or_default();
+        if data.len() as u64 > max {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::FileTooLarge,
+                format!("larger than {max} bytes"),
+            ));
+        }
+        Ok(data)
+    }
+    /// The fake is read-only through the trait (use [`MemFs::remove`] to change it).
+    fn remove_file(&self, path: &str) -> std::io::Result<()> {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            format!("MemFs is read-only through the Fs trait: {path}"),
+        ))
     }
 }
 

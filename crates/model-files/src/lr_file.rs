@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use rustpython_parser::ast::{self, Constant, Expr};
 use rustpython_parser::Parse;
 
+use crate::fs::Fs;
 use crate::Epoch;
 
 /// Largest learning-rate file we read.
@@ -49,26 +50,24 @@ pub struct LrFileError {
 }
 
 impl LrFile {
-    /// Reads and parses a learning-rate file.
-    pub fn load(path: &Path) -> Result<LrFile, LrFileError> {
-        use std::io::Read;
+    /// Reads and parses a learning-rate file through `fs` (`path` as the config gives it).
+    pub fn load(fs: &dyn Fs, path: &str) -> Result<LrFile, LrFileError> {
         let err = |m: String| LrFileError {
-            file: path.to_path_buf(),
+            file: PathBuf::from(path),
             line: None,
             message: m,
         };
-        let f = std::fs::File::open(path).map_err(|e| err(e.to_string()))?;
-        let mut buf = Vec::new();
-        f.take(MAX_LR_FILE_BYTES + 1)
-            .read_to_end(&mut buf)
-            .map_err(|e| err(e.to_string()))?;
-        if buf.len() as u64 > MAX_LR_FILE_BYTES {
-            return Err(err(format!(
-                "larger than {MAX_LR_FILE_BYTES} bytes; not a learning-rate file"
-            )));
-        }
+        let buf = fs.read_file(path, MAX_LR_FILE_BYTES).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::FileTooLarge {
+                err(format!(
+                    "larger than {MAX_LR_FILE_BYTES} bytes; not a learning-rate file"
+                ))
+            } else {
+                err(e.to_string())
+            }
+        })?;
         let text = String::from_utf8(buf).map_err(|_| err("not UTF-8 text".into()))?;
-        LrFile::parse(&text, path)
+        LrFile::parse(&text, Path::new(path))
     }
 
     /// Parses the text of a learning-rate file (`path` is used in messages).

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use model_files::cleanup::{default_keep_pattern, plan_cleanup, CleanupOptions};
 use model_files::lr_file::get_error_key;
-use model_files::{Backend, EpochData, LrFile, MemFs};
+use model_files::{Backend, EpochData, LrFile, MemFs, RealFs};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
@@ -275,7 +275,11 @@ fn fixture_newbob_files() {
         ("returnn_preload", 1, 1),
         ("returnn_import_epoch1", 1, 1),
     ] {
-        let lr = LrFile::load(&fixtures().join(case).join("newbob.data")).unwrap();
+        let lr = LrFile::load(
+            &RealFs::default(),
+            &fixtures().join(case).join("newbob.data").to_string_lossy(),
+        )
+        .unwrap();
         assert_eq!(lr.epochs.len() as u64, epochs, "{case}");
         assert!(lr.warnings.is_empty(), "{case}: {:?}", lr.warnings);
         for d in lr.epochs.values() {
@@ -298,7 +302,13 @@ fn fixture_newbob_files() {
             .unwrap();
         assert_eq!(best, best_dev, "{case}");
     }
-    let lr = LrFile::load(&fixtures().join("returnn_train_nativelstm/newbob.data")).unwrap();
+    let lr = LrFile::load(
+        &RealFs::default(),
+        &fixtures()
+            .join("returnn_train_nativelstm/newbob.data")
+            .to_string_lossy(),
+    )
+    .unwrap();
     assert_eq!(lr.epochs[&2].score("dev_score"), Some(0.30974021553993225));
     assert_eq!(
         lr.epochs[&1].meta[0],

@@ -4,7 +4,7 @@
 use std::fmt;
 
 /// What went wrong, with a stable label ([`MapErrorKind::label`]).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum MapErrorKind {
     /// `AssertionError("<loader>: no saveable vars")`: after the prefix and ignore filters no

@@ -65,7 +65,7 @@ impl ConfigFormat {
 }
 
 /// What went wrong; each kind has a stable snake_case label.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorKind {
     /// The config file (or an `include`d one) could not be read.
@@ -183,6 +183,9 @@ impl Error {
 /// A RETURNN config: typed values plus untyped string lists.
 #[derive(Debug, Clone, Default)]
 pub struct Config {
+    /// RETURNN's working directory: relative `include`s (and a relative main file given to
+    /// [`Config::load_in`]) are read from here. Empty: left relative for the OS to resolve.
+    base: PathBuf,
     typed: BTreeMap<String, Value>,
     text: BTreeMap<String, Vec<String>>,
     files: Vec<PathBuf>,
@@ -196,11 +199,28 @@ impl Config {
         Config::default()
     }
 
-    /// Loads a config file (Python, JSON or line-based, told apart as RETURNN does).
+    /// Loads a config file (Python, JSON or line-based, told apart as RETURNN does). Relative
+    /// paths (the file, its `include`s) are left to the OS; see [`Config::load_in`].
     pub fn load(path: &Path) -> Result<Config, Error> {
+        Config::load_in(Path::new(""), path)
+    }
+
+    /// Loads a config file as RETURNN started in `base` would: a relative `path` and relative
+    /// `include`s (in the file or in later overrides) are read from `base`, and shown as given.
+    pub fn load_in(base: &Path, path: &Path) -> Result<Config, Error> {
         let mut c = Config::new();
+        c.base = base.to_path_buf();
         c.load_file(path)?;
         Ok(c)
+    }
+
+    /// `path` joined to the working directory unless absolute (what is given to the OS).
+    fn fs_path(&self, path: &Path) -> PathBuf {
+        if self.base.as_os_str().is_empty() || path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.base.join(path)
+        }
     }
 
     /// Parses config text; `filename` is used to recognise `.py` and in messages.
@@ -226,7 +246,8 @@ impl Config {
             )
             .with_file(path));
         }
-        if !path.is_file() {
+        let fs_path = self.fs_path(path);
+        if !fs_path.is_file() {
             return Err(Error::new(
                 ErrorKind::NotFound,
                 format!(
@@ -236,7 +257,7 @@ impl Config {
             )
             .with_file(path));
         }
-        let text = read_text(path)?;
+        let text = read_text(&fs_path)?;
         self.files.push(path.to_path_buf());
         self.load_text(&text, &path.to_string_lossy(), depth)
     }

@@ -171,3 +171,62 @@ impl From<ErrorKind> for Error {
 
 /// Result alias of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The kind of an [`Error`] without its details: a small `Copy` value that callers can keep,
+/// compare and match on (the library layer carries it through every crate boundary).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorCode {
+    Io,
+    MissingFile,
+    KeyNotFound,
+    NoCheckpoint,
+    Truncated,
+    Corrupt,
+    Checksum,
+    Version,
+    UnsupportedDtype,
+    Unsupported,
+    Slices,
+    InvalidArgument,
+}
+
+impl ErrorKind {
+    /// This kind's [`ErrorCode`].
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            ErrorKind::Io { .. } => ErrorCode::Io,
+            ErrorKind::MissingFile => ErrorCode::MissingFile,
+            ErrorKind::KeyNotFound => ErrorCode::KeyNotFound,
+            ErrorKind::NoCheckpoint(_) => ErrorCode::NoCheckpoint,
+            ErrorKind::Truncated(_) => ErrorCode::Truncated,
+            ErrorKind::Corrupt(_) => ErrorCode::Corrupt,
+            ErrorKind::Checksum { .. } => ErrorCode::Checksum,
+            ErrorKind::Version(_) => ErrorCode::Version,
+            ErrorKind::UnsupportedDtype(_) => ErrorCode::UnsupportedDtype,
+            ErrorKind::Unsupported(_) => ErrorCode::Unsupported,
+            ErrorKind::Slices(_) => ErrorCode::Slices,
+            ErrorKind::InvalidArgument(_) => ErrorCode::InvalidArgument,
+        }
+    }
+}
+
+impl ErrorCode {
+    /// The stable label (the same as [`ErrorKind::label`]).
+    pub fn label(self) -> &'static str {
+        match self {
+            ErrorCode::Io => "io",
+            ErrorCode::MissingFile => "missing-file",
+            ErrorCode::KeyNotFound => "key-not-found",
+            ErrorCode::NoCheckpoint => "no-checkpoint",
+            ErrorCode::Truncated => "truncated",
+            ErrorCode::Corrupt => "corrupt",
+            ErrorCode::Checksum => "checksum",
+            ErrorCode::Version => "version",
+            ErrorCode::UnsupportedDtype => "unsupported-dtype",
+            ErrorCode::Unsupported => "unsupported",
+            ErrorCode::Slices => "slices",
+            ErrorCode::InvalidArgument => "invalid-argument",
+        }
+    }
+}

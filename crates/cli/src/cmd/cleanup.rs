@@ -1,24 +1,18 @@
 //! `returnn-ckpt cleanup CONFIG [++key value]... [--apply] [--json]`: which epochs RETURNN's
-//! `cleanup_old_models` keeps and deletes (options from the config's `cleanup_old_models`
-//! dict: `keep_last_n`, `keep_best_n`, `keep`; scores from the learning-rate file), and the
-//! files concerned. A dry run unless `--apply`; `--apply` deletes exactly the listed files.
-//!
-//! Unlike RETURNN (which globs `<path>*`), files are matched by exact name, so deleting epoch
-//! 100 never touches `network.1000.*`.
+//! `cleanup_old_models` keeps and deletes, and the files concerned (`engine::cleanup`). A dry
+//! run unless `--apply`, which deletes exactly the listed files (by exact name: deleting epoch
+//! 100 never touches `network.1000.*`).
 //!
 //! JSON: `{"stored", "keep", "delete", "files": {"N": [{"path", "bytes"}]}, "bytes", "applied",
 //! "log"}`.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use model_files::cleanup::{apply_plan, human_bytes_size, plan_cleanup, CleanupOptions};
-use model_files::{get_existing_models, Backend, LrFile, RealFs};
-use serde::Serialize;
+use engine::config::{self, ConfigRequest};
 
-use super::epochs::load_lr_file;
-use super::resolve::{load_config, report_failure, split_trailing_flags, Failure};
+use crate::args::{print_config_info, split_trailing_flags, WorkDir};
+use crate::out::{fail_kind, print_json_pretty, print_out, ErrorDoc};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -33,124 +27,56 @@ pub struct Args {
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
-    /// Run as if started in DIR (RETURNN's working directory).
-    #[arg(short = 'C', long = "cwd", value_name = "DIR")]
-    pub cwd: Option<PathBuf>,
+    #[command(flatten)]
+    pub dir: WorkDir,
     /// List config statements that were not evaluated.
     #[arg(long, short = 'v')]
     pub verbose: bool,
 }
 
-#[derive(Serialize)]
-struct FileJson {
-    path: String,
-    bytes: u64,
-}
-
-#[derive(Serialize)]
-struct CleanupJson {
-    stored: Vec<u64>,
-    keep: Vec<u64>,
-    delete: Vec<u64>,
-    files: BTreeMap<u64, Vec<FileJson>>,
-    bytes: u64,
-    applied: bool,
-    log: Vec<String>,
-}
-
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (overrides, flags) = split_trailing_flags(&args.overrides)?;
     let json = args.json || flags.json;
-    let apply = args.apply || flags.apply;
-    let plan = match make_plan(&args, &overrides, args.verbose || flags.verbose) {
-        Ok(p) => p,
-        Err(f) => return report_failure(&f, json),
-    };
-    let bytes: u64 = plan
-        .files
-        .values()
-        .flat_map(|v| v.iter().map(|(_, b)| *b))
-        .sum();
-    let mut log = plan.log.clone();
-    let mut applied = false;
-    if apply && !plan.delete.is_empty() {
-        match apply_plan(&plan) {
-            Ok(n) => {
-                applied = true;
-                log.push(format!("Deleted {}.", human_bytes_size(n)));
-            }
-            Err(e) => {
-                return report_failure(
-                    &Failure {
-                        message: e.to_string(),
-                        kind: "delete_failed".into(),
-                    },
-                    json,
-                )
-            }
-        }
-    } else if !plan.delete.is_empty() {
-        log.push(format!(
-            "Dry run: would delete {} ({} files); pass --apply to delete.",
-            human_bytes_size(bytes),
-            plan.files.values().map(Vec::len).sum::<usize>()
-        ));
-    }
-    if json {
-        let out = CleanupJson {
-            stored: plan.stored.clone(),
-            keep: plan.keep.clone(),
-            delete: plan.delete.clone(),
-            files: plan
-                .files
-                .iter()
-                .map(|(e, v)| {
-                    (
-                        *e,
-                        v.iter()
-                            .map(|(p, b)| FileJson {
-                                path: p.clone(),
-                                bytes: *b,
-                            })
-                            .collect(),
-                    )
-                })
-                .collect(),
-            bytes,
-            applied,
-            log,
-        };
-        println!("{}", serde_json::to_string_pretty(&out)?);
+    let doc = if json {
+        ErrorDoc::Pretty
     } else {
-        println!("stored epochs: {:?}", plan.stored);
-        println!("keep:          {:?}", plan.keep);
-        println!("delete:        {:?}", plan.delete);
-        for (e, files) in &plan.files {
-            for (f, b) in files {
-                println!(
-                    "  {} epoch {e}: {f} ({})",
-                    if applied { "deleted" } else { "would delete" },
-                    human_bytes_size(*b)
-                );
+        ErrorDoc::Text
+    };
+    let req = ConfigRequest::file(
+        args.dir.command_line_path(&args.config),
+        overrides,
+        args.dir.base(),
+    );
+    let loaded = match config::load_for_selection(&req) {
+        Ok(c) => c,
+        Err(e) => return fail_kind(&e, doc),
+    };
+    print_config_info(&loaded, args.verbose || flags.verbose);
+    let r = match engine::cleanup::run_loaded(&loaded, args.apply || flags.apply) {
+        Ok(r) => r,
+        Err(e) => return fail_kind(&e, doc),
+    };
+    if json {
+        print_json_pretty(&r)?;
+    } else {
+        let mut s = format!("stored epochs: {:?}\n", r.stored);
+        s.push_str(&format!("keep:          {:?}\n", r.keep));
+        s.push_str(&format!("delete:        {:?}\n", r.delete));
+        for (e, files) in &r.files {
+            for f in files {
+                s.push_str(&format!(
+                    "  {} epoch {e}: {} ({})\n",
+                    if r.applied { "deleted" } else { "would delete" },
+                    f.path,
+                    engine::cleanup::human_size(f.bytes)
+                ));
             }
         }
-        for l in &log {
-            println!("{l}");
+        for l in &r.log {
+            s.push_str(l);
+            s.push('\n');
         }
+        print_out(&s)?;
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn make_plan(
-    args: &Args,
-    overrides: &[String],
-    verbose: bool,
-) -> Result<model_files::cleanup::CleanupPlan, Failure> {
-    let config = load_config(&args.config, overrides, args.cwd.as_deref(), verbose)?;
-    let backend = Backend::from_config(&config)?;
-    let opts = CleanupOptions::from_config(&config)?;
-    let existing = get_existing_models(&config, &RealFs, backend, false)?;
-    let (_, lr) = load_lr_file(&config)?;
-    let lr = lr.unwrap_or_else(LrFile::default);
-    Ok(plan_cleanup(&existing, &lr, &opts, &RealFs, backend)?)
 }

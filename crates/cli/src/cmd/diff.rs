@@ -1,21 +1,18 @@
 //! `returnn-ckpt diff A B [--json] [--atol X] [--rtol Y]`: tensors only in A or only in B,
-//! dtype and shape changes, and value differences (count, max abs, max rel; see
-//! `convert::diff` for the exact rule). Exit 0 when equal within the tolerance, 1 otherwise.
+//! dtype and shape changes, and value differences (`engine::diff`). Exit 0 when equal within
+//! the tolerance, 1 otherwise.
 //!
 //! `--json` prints one object: `{"a", "b", "atol", "rtol", "equal", "only_in_a": [name],
 //! "only_in_b": [name], "dtype_changed": [{"name", "a", "b"}], "shape_changed": [{"name", "a",
 //! "b"}], "value_changed": [{"name", "dtype", "count", "num_elements", "max_abs", "max_rel"}],
 //! "compared"}` (`max_abs`/`max_rel` may be null).
 
+use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
-use tf_bundle::Checkpoint;
-
-use std::fmt::Write as _;
-
-use super::convert::{print_out, Bar};
+use crate::out::print_out;
+use crate::progress::Bar;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -39,14 +36,16 @@ fn fmt_opt(v: Option<f64>) -> String {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    if !(args.atol >= 0.0 && args.rtol >= 0.0) {
-        anyhow::bail!("--atol and --rtol must be non-negative numbers");
-    }
-    let a = Checkpoint::open(&args.a).with_context(|| format!("opening {}", args.a.display()))?;
-    let b = Checkpoint::open(&args.b).with_context(|| format!("opening {}", args.b.display()))?;
-    let mut bar = Bar::new("diff");
-    let d = convert::diff::diff(&a, &b, args.atol, args.rtol, &mut |p| bar.update(p))?;
-    bar.finish();
+    let bar = Bar::new();
+    let d = engine::diff::run(
+        &engine::diff::DiffRequest {
+            a: args.a,
+            b: args.b,
+            atol: args.atol,
+            rtol: args.rtol,
+        },
+        &bar,
+    )?;
     let mut text = String::new();
     if args.json {
         text = serde_json::to_string_pretty(&d)? + "\n";

@@ -1,12 +1,11 @@
 //! `returnn-ckpt verify`: read every tensor and check every CRC and structural rule of a
-//! checkpoint. Exit 0 when all is well; otherwise 1 with one line per problem naming the
-//! file, the key and what is wrong.
+//! checkpoint (`engine::verify`). Exit 0 when all is well; otherwise 1 with one line per
+//! problem naming the file, the key and what is wrong.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
-use tf_bundle::{Checkpoint, OpenOptions};
+use crate::out::print_out;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -21,32 +20,24 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let ck = Checkpoint::open_with(
-        &args.path,
-        &OpenOptions {
-            mmap: args.mmap,
-            ..OpenOptions::default()
-        },
-    )
-    .with_context(|| format!("cannot open checkpoint {}", args.path.display()))?;
-    let errors = ck.verify_all();
-    for e in &errors {
-        eprintln!("returnn-ckpt: verify: [{}] {e}", e.kind().label());
+    let r = engine::verify::run(&engine::verify::VerifyRequest {
+        path: args.path,
+        mmap: args.mmap,
+    })?;
+    for p in &r.problems {
+        eprintln!("returnn-ckpt: verify: [{}] {}", p.kind, p.message);
     }
-    if errors.is_empty() {
-        println!(
-            "{}: ok ({} tensors, format {}, {} shard(s))",
-            ck.prefix().display(),
-            ck.tensors().len(),
-            ck.format(),
-            ck.num_shards()
-        );
+    if r.ok {
+        print_out(&format!(
+            "{}: ok ({} tensors, format {}, {} shard(s))\n",
+            r.path, r.tensors, r.format, r.num_shards
+        ))?;
         Ok(ExitCode::SUCCESS)
     } else {
         eprintln!(
             "returnn-ckpt: verify: {}: {} problem(s) found",
-            ck.prefix().display(),
-            errors.len()
+            r.path,
+            r.problems.len()
         );
         Ok(ExitCode::from(1))
     }

@@ -1,0 +1,139 @@
+//! Reading a RETURNN config for a job: the file (or a dict from Python) read as RETURNN started
+//! in the request's base directory would read it, then `++key value` overrides.
+
+use std::path::PathBuf;
+
+use returnn_config::{Config, ConfigFormat};
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+
+/// Where the config comes from.
+#[derive(Clone, Debug)]
+pub enum ConfigInput {
+    /// A config file (Python `#!`/`.py`, JSON, or line-based). A relative path is relative to
+    /// the process's directory as given by the face (the CLI's current directory, Python's
+    /// `os.getcwd()`); it is not joined to the base directory.
+    File(PathBuf),
+    /// Config text (e.g. a Python dict serialised as JSON by a face), named `filename` in
+    /// messages.
+    Text { text: String, filename: String },
+}
+
+/// The config part of every config-based request.
+#[derive(Clone, Debug)]
+pub struct ConfigRequest {
+    pub config: ConfigInput,
+    /// `++key value` pairs, as on RETURNN's command line.
+    pub overrides: Vec<String>,
+    /// RETURNN's working directory (see [`crate::paths`]).
+    pub base_dir: PathBuf,
+}
+
+impl ConfigRequest {
+    /// A config file with overrides, in `base_dir`.
+    pub fn file(
+        path: impl Into<PathBuf>,
+        overrides: Vec<String>,
+        base_dir: impl Into<PathBuf>,
+    ) -> Self {
+        ConfigRequest {
+            config: ConfigInput::File(path.into()),
+            overrides,
+            base_dir: base_dir.into(),
+        }
+    }
+}
+
+/// A statement of a Python config that was not evaluated (imports, defs, computed values).
+#[derive(Clone, Debug, Serialize)]
+pub struct SkippedStatement {
+    pub file: PathBuf,
+    pub line: usize,
+    pub what: String,
+    /// The names it binds (reading them is a "not supported" error).
+    pub names: Vec<String>,
+}
+
+/// A loaded config and what was noticed while reading it.
+#[derive(Debug)]
+pub struct LoadedConfig {
+    pub config: Config,
+    /// The main file (None for text input).
+    pub path: Option<PathBuf>,
+    /// "Python", "JSON" or "line-based".
+    pub form: &'static str,
+    pub skipped: Vec<SkippedStatement>,
+    /// What RETURNN would warn about while reading (e.g. an override kept as a string).
+    pub warnings: Vec<String>,
+    /// RETURNN's working directory of the request.
+    pub base_dir: PathBuf,
+}
+
+fn form_name(f: ConfigFormat) -> &'static str {
+    match f {
+        ConfigFormat::Python => "Python",
+        ConfigFormat::Json => "JSON",
+        ConfigFormat::Lines => "line-based",
+    }
+}
+
+/// Loads the config of `req` and applies its overrides.
+pub fn load(req: &ConfigRequest) -> Result<LoadedConfig> {
+    load_inner(req).map_err(Error::from)
+}
+
+/// [`load`], with config errors worded as [`with_python_exception`] does.
+pub fn load_for_selection(req: &ConfigRequest) -> Result<LoadedConfig> {
+    load_inner(req).map_err(with_python_exception)
+}
+
+fn load_inner(req: &ConfigRequest) -> std::result::Result<LoadedConfig, returnn_config::Error> {
+    let (mut config, path, form) = match &req.config {
+        ConfigInput::File(p) => {
+            let c = Config::load_in(&req.base_dir, p)?;
+            let text = std::fs::read_to_string(crate::paths::resolve(&req.base_dir, p))
+                .unwrap_or_default();
+            let form = form_name(ConfigFormat::detect(&text, &p.to_string_lossy()));
+            (c, Some(p.clone()), form)
+        }
+        ConfigInput::Text { text, filename } => {
+            let c = Config::from_text(text, filename)?;
+            (c, None, form_name(ConfigFormat::detect(text, filename)))
+        }
+    };
+    config.apply_overrides(&req.overrides)?;
+    let skipped = config
+        .skipped()
+        .iter()
+        .map(|(file, s)| SkippedStatement {
+            file: file.clone(),
+            line: s.line,
+            what: s.what.clone(),
+            names: s.names.clone(),
+        })
+        .collect();
+    let warnings = config.warnings().to_vec();
+    Ok(LoadedConfig {
+        config,
+        path,
+        form,
+        skipped,
+        warnings,
+        base_dir: req.base_dir.clone(),
+    })
+}
+
+/// A config error as the model-selection commands report it: the message starts with the
+/// Python exception RETURNN raises (`NameError: ...`), like the selection errors, unless it
+/// is one of our own "not supported" errors.
+pub fn with_python_exception(e: returnn_config::Error) -> Error {
+    let exc = e.kind().python_exception();
+    let msg = e.to_string();
+    let message = if msg.starts_with("not supported") || msg.starts_with(exc) {
+        msg
+    } else {
+        format!("{exc}: {msg}")
+    };
+    Error::from(e).map_message(|_| message)
+}

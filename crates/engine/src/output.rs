@@ -1,0 +1,100 @@
+//! The output layer: the one place that decides whether an output may be written — an
+//! existing output is refused unless the request says `force`, an output that is a file of an
+//! input checkpoint is refused always — and the file names a TF bundle output occupies.
+//! Writing itself is atomic in the sinks (`ckpt_io::AtomicFile`).
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// `PREFIX.index` and `PREFIX.data-00000-of-00001`: the files a bundle output writes.
+pub fn bundle_files(prefix: &Path) -> Vec<PathBuf> {
+    vec![
+        tf_bundle::write::index_file_name(prefix),
+        tf_bundle::write::data_file_name(prefix, 0, 1),
+    ]
+}
+
+/// Refuses to replace an existing output unless `force`.
+pub fn check_new(paths: &[PathBuf], force: bool) -> Result<()> {
+    if force {
+        return Ok(());
+    }
+    if let Some(p) = paths.iter().find(|p| p.exists()) {
+        return Err(Error::new(
+            ErrorKind::Output,
+            format!("{} already exists (use --force to replace it)", p.display()),
+        )
+        .with_path(p));
+    }
+    Ok(())
+}
+
+/// True if `path` is one of the files of the checkpoint at `prefix` (`PREFIX.index`,
+/// `PREFIX.meta`, `PREFIX.data-*`); `PREFIX.safetensors` is not.
+pub fn is_checkpoint_file(prefix: &Path, path: &Path) -> bool {
+    let (Some(dir), Some(base)) = (prefix.parent(), prefix.file_name()) else {
+        return false;
+    };
+    let (Some(pdir), Some(pname)) = (path.parent(), path.file_name()) else {
+        return false;
+    };
+    let canon = |d: &Path| {
+        let d = if d.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            d
+        };
+        d.canonicalize().ok()
+    };
+    let (base, pname) = (base.to_string_lossy(), pname.to_string_lossy());
+    let Some(rest) = pname
+        .strip_prefix(base.as_ref())
+        .and_then(|r| r.strip_prefix('.'))
+    else {
+        return false;
+    };
+    (rest == "index" || rest == "meta" || rest.starts_with("data-"))
+        && canon(dir).is_some()
+        && canon(dir) == canon(pdir)
+}
+
+/// Whether two existing paths name the same file.
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkpoint_files_are_recognised() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("model.ckpt");
+        let d = dir.path();
+        assert!(is_checkpoint_file(&p, &d.join("model.ckpt.index")));
+        assert!(is_checkpoint_file(
+            &p,
+            &d.join("model.ckpt.data-00000-of-00001")
+        ));
+        assert!(is_checkpoint_file(&p, &d.join("model.ckpt.meta")));
+        assert!(!is_checkpoint_file(&p, &d.join("model.ckpt.safetensors")));
+        assert!(!is_checkpoint_file(&p, &d.join("model.ckpt2.index")));
+        assert!(!is_checkpoint_file(&p, &d.join("other.index")));
+    }
+
+    #[test]
+    fn existing_outputs_need_force() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("x");
+        std::fs::write(&f, b"").unwrap();
+        let e = check_new(std::slice::from_ref(&f), false).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Output);
+        assert!(check_new(&[f], true).is_ok());
+        assert!(check_new(&[dir.path().join("y")], false).is_ok());
+    }
+}

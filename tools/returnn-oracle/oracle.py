@@ -13,7 +13,7 @@ How RETURNN is driven (mirrors `returnn/__main__.py`):
   2. backend: `BackendEngine.select_engine(config=config, _select_rf_backend=False)` as
      `__main__.init_backend_engine` does, except that a config with neither `backend` nor
      `use_tensorflow` falls back to the TF net-dict engine (where `__main__` raises
-     "No backend defined"; returnn-ckpt is a TF tool and assumes TF, as the spec's oracle does);
+     "No backend defined"; returnn-ckpt is a TF tool and assumes TF: docs/returnn-engine.md §6.1);
   3. `__main__.execute_main_task`'s config rules: `eval` without `load` (`epoch`/`load_epoch`
      checks, `epoch` copied into `load_epoch`); `forward`/`hpx` on the TF net-dict engine without a
      `forward_callback` (`epoch` copied into `load_epoch`);

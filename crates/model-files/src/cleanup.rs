@@ -1,5 +1,5 @@
-//! RETURNN's `cleanup_old_models` (spec §11): which stored epochs are kept and which are
-//! deleted, and exactly which files belong to a deleted epoch.
+//! RETURNN's `cleanup_old_models` (docs/returnn-engine.md §11): which stored epochs are kept and
+//! which are deleted, and exactly which files belong to a deleted epoch.
 //!
 //! Deviation from RETURNN, on purpose: RETURNN's TF delete globs `<path>*`, so deleting epoch
 //! 100 also deletes `network.1000.*` ... `network.1009.*`. Here the files of an epoch are
@@ -124,7 +124,7 @@ pub struct CleanupPlan {
     pub log: Vec<String>,
 }
 
-/// The default keep pattern for the last stored epoch `n` (spec §11 step 3).
+/// The default keep pattern for the last stored epoch `n` (docs/returnn-engine.md §11 step 3).
 pub fn default_keep_pattern(n: Epoch) -> BTreeSet<Epoch> {
     let (every, doubles) = if n <= 10 {
         (4, 5)
@@ -156,8 +156,8 @@ pub fn default_keep_pattern(n: Epoch) -> BTreeSet<Epoch> {
     out
 }
 
-/// Decides which epochs to keep (spec §11). `existing` is `get_existing_models` (with
-/// `for_training=False`); `lr` the learning-rate file (empty if there is none).
+/// Decides which epochs to keep (docs/returnn-engine.md §11). `existing` is `get_existing_models`
+/// (with `for_training=False`); `lr` the learning-rate file (empty if there is none).
 pub fn plan_cleanup(
     existing: &BTreeMap<Epoch, String>,
     lr: &LrFile,

@@ -8,7 +8,7 @@
 //! [`cleanup::apply_plan`], which deletes exactly the files of a cleanup plan. It never reads
 //! tensors, never prints and never exits.
 //!
-//! The behaviour is RETURNN 1.20261022 (the pip release, see the spec's "pip vs snapshot").
+//! The behaviour is RETURNN 1.20261022 (the pip release, see docs/returnn-engine.md §5.6).
 //!
 //! Entry points: [`get_epoch_model`] is RETURNN's `EngineBase.get_epoch_model` (+
 //! `get_train_start_epoch`); [`resolve`] first applies `__main__`'s task rules

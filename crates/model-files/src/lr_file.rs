@@ -1,7 +1,7 @@
-//! RETURNN's learning-rate-control ("newbob") file (spec §12): a Python-literal dict
-//! `epoch -> EpochData(learningRate=..., error={...})`, read without executing anything
-//! (parsed with `rustpython-parser`, only the literal forms RETURNN writes are evaluated:
-//! numbers, `np.float32(x)`-style wrappers, `float('nan')`, `nan`, `inf`).
+//! RETURNN's learning-rate-control ("newbob") file (docs/returnn-engine.md §12): a Python-literal
+//! dict `epoch -> EpochData(learningRate=..., error={...})`, read without executing anything
+//! (parsed with `rustpython-parser`, only the literal forms RETURNN writes are evaluated: numbers,
+//! `np.float32(x)`-style wrappers, `float('nan')`, `nan`, `inf`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -160,7 +160,8 @@ impl LrFile {
         Ok(out)
     }
 
-    /// RETURNN's `get_error_key(epoch)` (spec §12): the default score key of an epoch.
+    /// RETURNN's `get_error_key(epoch)` (docs/returnn-engine.md §12): the default score key of an
+    /// epoch.
     pub fn get_error_key(&self, epoch: Epoch, error_measure: &[String]) -> Option<String> {
         let data = self.epochs.get(&epoch)?;
         get_error_key(data, error_measure)

@@ -1,5 +1,5 @@
 //! Checkpoint file naming: `get_checkpoint_filepattern`, `model_epoch_from_filename`,
-//! `epoch_model_filename` (spec §2).
+//! `epoch_model_filename` (docs/returnn-engine.md §2).
 
 use crate::error::{SelectError, SelectErrorKind};
 use crate::fs::Fs;

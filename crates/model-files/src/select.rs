@@ -1,6 +1,6 @@
 //! Existing-model discovery and model selection: RETURNN's `config_get_final_epoch`,
-//! `get_existing_models`, `get_epoch_model` and `get_train_start_epoch` (spec §3-§5, §9),
-//! as in RETURNN 1.20261022 ("pip").
+//! `get_existing_models`, `get_epoch_model` and `get_train_start_epoch`
+//! (docs/returnn-engine.md §3-§5, §9), as in RETURNN 1.20261022 ("pip").
 
 use std::collections::BTreeMap;
 
@@ -15,7 +15,7 @@ use crate::Epoch;
 /// directory instead of probing every epoch (same result, bounded work).
 const PROBE_LIMIT: i64 = 20_000;
 
-/// The backend whose file rules apply (spec §2.2, §4, §9).
+/// The backend whose file rules apply (docs/returnn-engine.md §2.2, §4, §9).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     /// TF net-dict or RF-TF: `.meta` postfix, `.index`, `.pretrain.` names.
@@ -297,8 +297,8 @@ fn tuple_repr(epoch: Option<Epoch>, path: Option<&str>) -> String {
     format!("({e}, {p})")
 }
 
-/// What RETURNN's `__main__.execute_main_task` does to the config before the engine selects a
-/// model (spec §6.2): `task = "eval"` without `load` needs `epoch` or `load_epoch`
+/// What RETURNN's `__main__.execute_main_task` does to the config before the engine selects a model
+/// (docs/returnn-engine.md §6.2): `task = "eval"` without `load` needs `epoch` or `load_epoch`
 /// (`epoch` wins and is copied into `load_epoch`; both set must match), for every engine;
 /// `task = "forward"`/`"hpx"` on the TF net-dict engine without a (typed, truthy)
 /// `forward_callback` copies `epoch` into `load_epoch` (the RF-TF and Torch engines and
@@ -409,8 +409,8 @@ pub fn resolve(config: &Config, fs: &dyn Fs) -> Result<Selection, SelectError> {
     }
 }
 
-/// RETURNN's `get_epoch_model(config)` (spec §5), plus `get_train_start_epoch` (§5.5) for
-/// the tasks that call it. Uses the backend the config selects.
+/// RETURNN's `get_epoch_model(config)` (docs/returnn-engine.md §5), plus `get_train_start_epoch`
+/// (§5.5) for the tasks that call it. Uses the backend the config selects.
 pub fn get_epoch_model(config: &Config, fs: &dyn Fs) -> Result<Selection, SelectError> {
     let backend = Backend::from_config(config)?;
     get_epoch_model_with(config, fs, backend)

@@ -1,4 +1,4 @@
-//! Spec returnn-engine.md §11 (cleanup_old_models) and §12 (learning-rate file), plus the
+//! docs/returnn-engine.md §11 (cleanup_old_models) and §12 (learning-rate file), plus the
 //! RETURNN fixtures' `newbob.data` files.
 
 use std::collections::BTreeMap;
@@ -42,7 +42,7 @@ fn lr_with(n: u64, score: impl Fn(u64) -> f64) -> LrFile {
 
 #[test]
 fn default_outcome_table_constant_scores() {
-    // Spec §11 "Default outcome with all scores constant".
+    // docs/returnn-engine.md §11 "Default outcome with all scores constant".
     let rows: &[(u64, &[u64])] = &[
         (6, &[4, 5, 6]),
         (10, &[4, 5, 8, 9, 10]),
@@ -74,7 +74,8 @@ fn default_outcome_table_constant_scores() {
 
 #[test]
 fn best_n_by_score() {
-    // Spec §11: 30 epochs with dev_score = (ep-12)^2 kept {5, 10, 11, 12, 13, 20, 29, 30}.
+    // docs/returnn-engine.md §11: 30 epochs with dev_score = (ep-12)^2 kept
+    // {5, 10, 11, 12, 13, 20, 29, 30}.
     let (existing, fs) = stored(30);
     let lr = lr_with(30, |ep| (ep as f64 - 12.0).powi(2));
     let plan = plan_cleanup(
@@ -329,8 +330,8 @@ fn lr_file_hostile_nesting_is_an_error() {
 
 #[test]
 fn best_epoch_key_pitfall_train_score_only() {
-    // Spec §12 [run]: if the last epoch only has train_score (dev eval not done yet), the
-    // automatic key becomes train_score.
+    // docs/returnn-engine.md §12 [run]: if the last epoch only has train_score (dev eval not done
+    // yet), the automatic key becomes train_score.
     let text = "{\n1: EpochData(learningRate=0.1, error={'dev_score': 1.0, 'train_score': 2.0}),\n\
                 2: EpochData(learningRate=0.1, error={'train_score': 1.5}),\n}";
     let lr = LrFile::parse(text, Path::new("f")).unwrap();

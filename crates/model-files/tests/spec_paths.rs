@@ -1,4 +1,4 @@
-//! One row per [oracle] statement of spec returnn-engine.md §2 (file naming, path
+//! One row per [oracle] statement of docs/returnn-engine.md §2 (file naming, path
 //! normalisation, epoch from a file name).
 
 use model_files::{

@@ -1,4 +1,4 @@
-//! One row per [oracle] statement of spec returnn-engine.md §1, §3-§5 (model discovery and
+//! One row per [oracle] statement of docs/returnn-engine.md §1, §3-§5 (model discovery and
 //! selection), run on an in-memory directory. Each row: files on disk + config -> decision
 //! (epoch, model, train start epoch, RETURNN's log lines) or error kind.
 
@@ -1074,7 +1074,7 @@ fn overrides_are_typed_like_returnn() {
 
 #[test]
 fn torch_discovery_needs_opt_for_training() {
-    // Spec §9 [run]: network.001.pt+.opt.pt, network.002.pt, bare network.003:
+    // docs/returnn-engine.md §9 [run]: network.001.pt+.opt.pt, network.002.pt, bare network.003:
     // training sees {1, 3}, non-training sees {1, 2, 3}.
     let fs = build_fs(&[
         "net-model/network.001.pt",
@@ -1165,8 +1165,8 @@ fn huge_epochs_do_not_overflow() {
 
 #[test]
 fn main_task_rules_eval_forward() {
-    // Spec §6.2: eval copies `epoch` into `load_epoch` (needs one of them unless `load`);
-    // forward copies `epoch` into `load_epoch`; eval computes a train start epoch.
+    // docs/returnn-engine.md §6.2: eval copies `epoch` into `load_epoch` (needs one of them unless
+    // `load`); forward copies `epoch` into `load_epoch`; eval computes a train start epoch.
     use model_files::resolve;
     let fs = build_fs(E123);
     type Want = Result<(Option<u64>, Option<u64>), &'static str>;

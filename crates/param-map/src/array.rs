@@ -228,13 +228,12 @@ impl Array {
         Array::new(a.dtype, a.shape.clone(), data)
     }
 
-    /// Converts to `to` the way numpy's `asarray(value, dtype=to)` does when RETURNN feeds a
-    /// value into a variable of another dtype (R-DTYPE-1): between float16, bfloat16, float32,
-    /// float64 and the integer types. Float to float rounds to nearest even, once (float64 ->
-    /// bfloat16 goes through float32, like ml_dtypes); float to int truncates toward zero, with
-    /// x86-64's result for NaN, ±inf and out-of-range values (as numpy there; checked by
-    /// `cargo xtask mapping-oracle`).
-    /// The same dtype is returned unchanged (any dtype).
+    /// Converts to `to` the way numpy's `asarray(value, dtype=to)` does when RETURNN feeds a value
+    /// into a variable of another dtype (docs/returnn-mapping.md R-DTYPE-1): between float16,
+    /// bfloat16, float32, float64 and the integer types. Float to float rounds to nearest even,
+    /// once (float64 -> bfloat16 goes through float32, like ml_dtypes); float to int truncates
+    /// toward zero, with x86-64's result for NaN, ±inf and out-of-range values (as numpy there;
+    /// checked by `cargo xtask mapping-oracle`). The same dtype is returned unchanged (any dtype).
     pub fn cast(self, to: DType) -> Result<Array, MapError> {
         if self.dtype == to {
             return Ok(self);
@@ -486,7 +485,7 @@ mod tests {
 
     #[test]
     fn cast_f64_to_f32_rounds_like_numpy() {
-        // R-DTYPE-1: float64 300.1 -> float32 300.1000061
+        // docs/returnn-mapping.md R-DTYPE-1: float64 300.1 -> float32 300.1000061
         let a = Array::new(DType::Float64, vec![1], 300.1f64.to_le_bytes().to_vec()).unwrap();
         let b = a.cast(DType::Float32).unwrap();
         let v = f32::from_le_bytes(b.data[..4].try_into().unwrap());

@@ -1,5 +1,5 @@
 //! The value transforms of RETURNN's automatic conversions, as pure functions on arrays
-//! (`returnn-mapping.md` §6), each with a shape-only twin so the plan can check everything
+//! (docs/returnn-mapping.md §6), each with a shape-only twin so the plan can check everything
 //! before a byte is read.
 //!
 //! Dtypes: all transforms except the CuDNN bias only move elements, so they are exact for every
@@ -34,18 +34,20 @@ pub enum BlockPart {
 pub enum Transform {
     /// One key, value as is.
     Identity,
-    /// One key, row-major ravel to 1-D (batch norm -> `param_version` 2, R-BN-2).
+    /// One key, row-major ravel to 1-D (batch norm -> `param_version` 2,
+    /// docs/returnn-mapping.md R-BN-2).
     Flatten,
-    /// Keys `[W, W_re]`: stack rows `[W; W_re]`, swap gate blocks 0,1 (R-LSTM-N2B-1).
+    /// Keys `[W, W_re]`: stack rows `[W; W_re]`, swap gate blocks 0,1
+    /// (docs/returnn-mapping.md R-LSTM-N2B-1).
     NativeToBasicKernel,
-    /// Key `[b]`: swap gate blocks 0,1 (R-LSTM-N2B-2).
+    /// Key `[b]`: swap gate blocks 0,1 (docs/returnn-mapping.md R-LSTM-N2B-2).
     NativeToBasicBias,
-    /// One output of the BasicLSTM -> NativeLSTM split (R-LSTM-B2N-1/2): key `[kernel]` for
-    /// `W` / `W_re` (`n` = columns / 4), key `[bias]` for `b`. RETURNN reads both tensors and
-    /// checks them together; the plan does that check on the shapes of both
+    /// One output of the BasicLSTM -> NativeLSTM split (docs/returnn-mapping.md R-LSTM-B2N-1/2):
+    /// key `[kernel]` for `W` / `W_re` (`n` = columns / 4), key `[bias]` for `b`. RETURNN reads
+    /// both tensors and checks them together; the plan does that check on the shapes of both
     /// ([`check_basic_pair`]).
     BasicToNative(NativePart),
-    /// Keys `cudnn/CudnnRNNParamsToCanonical:0..15` (R-CUDNN-2).
+    /// Keys `cudnn/CudnnRNNParamsToCanonical:0..15` (docs/returnn-mapping.md R-CUDNN-2).
     CudnnToBlock(BlockPart),
 }
 

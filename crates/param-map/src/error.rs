@@ -8,24 +8,27 @@ use std::fmt;
 #[non_exhaustive]
 pub enum MapErrorKind {
     /// `AssertionError("<loader>: no saveable vars")`: after the prefix and ignore filters no
-    /// variable was left for a loader (R-CTOR-1).
+    /// variable was left for a loader (docs/returnn-mapping.md R-CTOR-1).
     NoSaveableVars,
     /// `AssertionError("did not expect <var>")`: a variable does not start with `params_prefix`
-    /// (R-NAME-4).
+    /// (docs/returnn-mapping.md R-NAME-4).
     ParamsPrefixMismatch,
     /// TF `NotFoundError("CustomCheckpointLoader. could_not_find_map_list: [...]")`: variables
-    /// missing in the checkpoint with no mapping, and `ignore_missing` is off (R-MISS-1).
+    /// missing in the checkpoint with no mapping, and `ignore_missing` is off
+    /// (docs/returnn-mapping.md R-MISS-1).
     MissingVars,
-    /// TF `NotFoundError("Key <k> not found in checkpoint")`: a mapping (e.g.
-    /// `var_name_mapping`, or a conversion input) names a key the checkpoint lacks (R-MAP-4).
+    /// TF `NotFoundError("Key <k> not found in checkpoint")`: a mapping (e.g. `var_name_mapping`,
+    /// or a conversion input) names a key the checkpoint lacks (docs/returnn-mapping.md R-MAP-4).
     KeyNotFound,
     /// Python `KeyError('<name>')`: a non-critical variable absent from the checkpoint without
-    /// `ignore_missing` on the slow path (R-NC-2).
+    /// `ignore_missing` on the slow path (docs/returnn-mapping.md R-NC-2).
     NonCriticalMissing,
-    /// `AssertionError("no vars to load; ...")`: the slow path resolved nothing (R-MISS-4).
+    /// `AssertionError("no vars to load; ...")`: the slow path resolved nothing
+    /// (docs/returnn-mapping.md R-MISS-4).
     NoVarsToLoad,
     /// TF `ValueError("Cannot feed value of shape ...")`: the value for a variable has another
-    /// shape (R-SHAPE-1/2). RETURNN fails late, at assignment; we fail in the plan.
+    /// shape (docs/returnn-mapping.md R-SHAPE-1/2). RETURNN fails late, at assignment; we fail in
+    /// the plan.
     ShapeMismatch,
     /// An assertion inside an automatic conversion (LSTM / CuDNN shapes that do not fit).
     ConversionFailed,

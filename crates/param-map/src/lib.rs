@@ -6,11 +6,12 @@
 //! anything is read or written. It works on names, shapes and a source-checkpoint trait
 //! ([`TensorSource`]); it never opens files itself, never prints and never exits.
 //!
-//! * [`loader::plan_loader`]: one loader (spec `returnn-mapping.md` §2-§8): constructor
+//! * [`loader::plan_loader`]: one loader (docs/returnn-mapping.md §2-§8): constructor
 //!   filtering, fast path, slow path name map, resolution and every RETURNN error, plus shape
 //!   checks (RETURNN fails late at assignment, we fail in the plan).
-//! * [`Planner`]: precedence between loaders (§10-§11): preload entries in the order given
-//!   (the engine sorts them), first registrant wins, the main load never overwrites.
+//! * [`Planner`]: precedence between loaders (docs/returnn-mapping.md §10-§11): preload entries
+//!   in the order given (the engine sorts them), first registrant wins, the main load never
+//!   overwrites.
 //! * [`convert`]: the value transforms (gate reorder, `[W; W_re]`, CuDNN), pure functions on
 //!   [`Array`]s. [`Assignment::evaluate`] reads the sources and applies them.
 //!
@@ -24,7 +25,7 @@
 //! Dtypes: values are produced in the source dtype (the conversions only move elements, except
 //! the CuDNN bias sum, done with numpy's semantics for that dtype) and then converted to the
 //! variable's dtype as numpy's `asarray(value, dtype)` does when RETURNN feeds it
-//! ([`Array::cast`]; R-DTYPE-1).
+//! ([`Array::cast`]; docs/returnn-mapping.md R-DTYPE-1).
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 

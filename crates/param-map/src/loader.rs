@@ -1,4 +1,4 @@
-//! One `CustomCheckpointLoader` (`returnn-mapping.md` §2-§8): constructor filtering, the fast
+//! One `CustomCheckpointLoader` (docs/returnn-mapping.md §2-§8): constructor filtering, the fast
 //! path, the slow path's name map (heuristics, rename table, CuDNN, `var_name_mapping`) and
 //! resolution, computed on names and shapes only.
 
@@ -22,7 +22,8 @@ pub struct TargetVar {
     /// loads); false for other saveables such as `global_step`, which only the main checkpoint
     /// load (`get_saveable_params_list()`) handles.
     pub layer_param: bool,
-    /// `add_param(non_critical_for_restore=True)`: never counted as missing (R-NC).
+    /// `add_param(non_critical_for_restore=True)`: never counted as missing
+    /// (docs/returnn-mapping.md R-NC).
     pub non_critical: bool,
 }
 
@@ -90,7 +91,7 @@ pub struct LoaderOptions {
     /// `network=` of the loader repr: `None` for preload entries.
     pub network: Option<String>,
     /// Custom param importers of the network's top-level layers (only loaders that get
-    /// `network=`, i.e. the main checkpoint load; spec §9).
+    /// `network=`, i.e. the main checkpoint load; docs/returnn-mapping.md §9).
     pub importers: Vec<Importer>,
 }
 
@@ -139,7 +140,8 @@ impl ImporterMode {
 }
 
 impl LoaderOptions {
-    /// RETURNN's loader repr (its `filename` always shows `'<unset>'`, see spec §2 step 1).
+    /// RETURNN's loader repr (its `filename` always shows `'<unset>'`, see
+    /// docs/returnn-mapping.md §2 step 1).
     pub fn py_repr(&self) -> String {
         format!(
             "CustomCheckpointLoader(filename='<unset>', params_prefix={}, load_if_prefix={}, ignore_missing={}, network={})",
@@ -291,10 +293,10 @@ pub struct LoaderOutcome {
     pub ignored: Vec<usize>,
     /// Params skipped because an earlier loader registered them.
     pub preinitialized: Vec<usize>,
-    /// Params kept but registered without a value (fast path, non-critical, no
-    /// `ignore_missing`): later loaders skip them; RETURNN's hook would raise `KeyError` if
-    /// it ran (spec §10), which it does for `load_on_init` (at `initialize_params`) but not
-    /// for preload entries (they run after `initialize_params`; `load_now` writes the values).
+    /// Params kept but registered without a value (fast path, non-critical, no `ignore_missing`):
+    /// later loaders skip them; RETURNN's hook would raise `KeyError` if it ran
+    /// (docs/returnn-mapping.md §10), which it does for `load_on_init` (at `initialize_params`) but
+    /// not for preload entries (they run after `initialize_params`; `load_now` writes the values).
     pub registered_without_value: Vec<usize>,
     /// True if the slow path was taken.
     pub slow_path: bool,
@@ -333,7 +335,8 @@ pub const RENAME_TABLE: [(&str, &str); 8] = [
 
 const CUDNN_POSTFIX: &str = "/cudnn/CudnnRNNParamsToCanonical:0";
 
-/// The ckpt-side name of a graph name (§3); `Ok(None)` = not handled (load_if_prefix absent).
+/// The ckpt-side name of a graph name (docs/returnn-mapping.md §3); `Ok(None)` = not handled
+/// (load_if_prefix absent).
 pub fn ckpt_side_name(opts: &LoaderOptions, var: &TargetVar) -> Result<Option<String>, MapError> {
     let mut name = var.name.as_str();
     if !opts.params_prefix.is_empty() {
@@ -364,7 +367,8 @@ pub fn ckpt_side_name(opts: &LoaderOptions, var: &TargetVar) -> Result<Option<St
 /// Plans one loader over `params` (in the order the loader gets them).
 ///
 /// * `entry`: the preload key or `load` (shown in the plan).
-/// * `preinitialized(i)`: whether `params[i]` already has a custom-init hook (R-CTOR-4).
+/// * `preinitialized(i)`: whether `params[i]` already has a custom-init hook
+///   (docs/returnn-mapping.md R-CTOR-4).
 /// * `src`: the opened checkpoint, or the error opening it (raised after the constructor's
 ///   filtering, where RETURNN opens the reader).
 /// * `register`: `true` for `set_as_custom_init` semantics (preload, `load_on_init`): a
@@ -380,7 +384,7 @@ pub fn plan_loader(
 ) -> Result<LoaderOutcome, MapError> {
     let mut out = LoaderOutcome::default();
     let repr = opts.py_repr();
-    // Constructor (§2).
+    // Constructor (docs/returnn-mapping.md §2).
     let mut kept: Vec<(usize, String)> = Vec::new();
     let mut count = 0usize;
     for (i, var) in params.iter().enumerate() {
@@ -420,8 +424,8 @@ pub fn plan_loader(
     let file = src.file().to_string();
     let all: BTreeMap<&str, &TensorMeta> =
         src.tensors().iter().map(|t| (t.name.as_str(), t)).collect();
-    // §2 step 6: importers take every checkpoint key under their prefix out of C (and so out
-    // of M and O).
+    // docs/returnn-mapping.md §2 step 6: importers take every checkpoint key under their prefix out
+    // of C (and so out of M and O).
     let mut ckpt = all.clone();
     let mut importer_keys: Vec<Vec<String>> = Vec::with_capacity(opts.importers.len());
     for imp in &opts.importers {
@@ -490,7 +494,7 @@ pub fn plan_loader(
     };
 
     if missing.is_empty() && opts.importers.is_empty() {
-        // Fast path (§4).
+        // Fast path (docs/returnn-mapping.md §4).
         for (i, name) in &kept {
             if ckpt.contains_key(name.as_str()) {
                 out.assigned.push((*i, direct(*i, name)?));
@@ -543,7 +547,8 @@ pub fn plan_loader(
                 .iter()
                 .position(|imp| name.starts_with(imp.prefix.as_str()))
             {
-                // §9: routed to the layer's importer, which assigns all its keys at once.
+                // docs/returnn-mapping.md §9: routed to the layer's importer, which assigns all its
+                // keys at once.
                 got_value += 1;
                 if !importer_done[ix] {
                     importer_done[ix] = true;
@@ -637,7 +642,7 @@ pub fn plan_loader(
             .with_file(file.clone()));
         }
     }
-    // Assignment (§8, §10): values are fed to the variables in param order.
+    // Assignment (docs/returnn-mapping.md §8, §10): values are fed to the variables in param order.
     for (i, a) in &out.assigned {
         let var = params[*i];
         if a.shape != var.shape {
@@ -663,8 +668,9 @@ pub fn plan_loader(
     Ok(out)
 }
 
-/// A custom param importer's one-time assignment (§9, R-IMP-1..5): `values_dict` = every
-/// checkpoint key it took, relative to its prefix; the mode decides what is assigned.
+/// A custom param importer's one-time assignment (docs/returnn-mapping.md §9, R-IMP-1..5):
+/// `values_dict` = every checkpoint key it took, relative to its prefix; the mode decides what is
+/// assigned.
 #[allow(clippy::too_many_arguments)]
 fn run_importer(
     entry: &str,
@@ -705,7 +711,8 @@ fn run_importer(
         py_str_list(keys)
     ));
     // values_dict = {rel: tensor(var_name_mapping.get(rel, prefix + rel))}: every value is read
-    // before any is assigned (R-IMP-2: the mapping is looked up with the relative key).
+    // before any is assigned (docs/returnn-mapping.md R-IMP-2: the mapping is looked up with the
+    // relative key).
     let mut sources: Vec<(&String, String, &TensorMeta)> = Vec::with_capacity(keys.len());
     for rel in keys {
         let key = var_name_mapping
@@ -794,8 +801,9 @@ fn key_not_found(key: &str) -> MapError {
     .with_var(key)
 }
 
-/// The slow path's name map (§5), in RETURNN's order: per missing name the LSTM and batch-norm
-/// heuristics, per obsolete key the rename table and CuDNN detection, then `var_name_mapping`.
+/// The slow path's name map (docs/returnn-mapping.md §5), in RETURNN's order: per missing name the
+/// LSTM and batch-norm heuristics, per obsolete key the rename table and CuDNN detection, then
+/// `var_name_mapping`.
 fn build_name_map(
     missing: &[&str],
     missing_set: &BTreeSet<&str>,
@@ -810,7 +818,8 @@ fn build_name_map(
         basic_pair: None,
     };
     for &v in missing {
-        // §6.1 NativeLSTM -> Basic/Standard LSTM kernel: first matching postfix wins.
+        // docs/returnn-mapping.md §6.1 NativeLSTM -> Basic/Standard LSTM kernel: first matching
+        // postfix wins.
         for postfix in [
             "/rnn/lstm_cell/kernel",
             "/lstm_cell/kernel",
@@ -829,7 +838,7 @@ fn build_name_map(
                 }
             }
         }
-        // §6.2 bias: no early stop, the last matching postfix wins.
+        // docs/returnn-mapping.md §6.2 bias: no early stop, the last matching postfix wins.
         for postfix in [
             "/rnn/lstm_cell/bias",
             "/lstm_cell/bias",
@@ -843,7 +852,7 @@ fn build_name_map(
                 }
             }
         }
-        // §6.3 Basic/Standard LSTM -> NativeLSTM.
+        // docs/returnn-mapping.md §6.3 Basic/Standard LSTM -> NativeLSTM.
         if let Some(p) = v.strip_suffix("/rec/W_re") {
             let cur_w = format!("{p}/rec/W");
             let cur_b = format!("{p}/rec/b");
@@ -869,7 +878,7 @@ fn build_name_map(
                 }
             }
         }
-        // §6.4 batch norm -> v1 (rename) and -> v2 (rename + flatten).
+        // docs/returnn-mapping.md §6.4 batch norm -> v1 (rename) and -> v2 (rename + flatten).
         if let Some((prefix, param)) = bn_match(v, false) {
             let pat = format!(
                 "^{}/batch_norm/.*_{}$",
@@ -903,7 +912,8 @@ fn build_name_map(
         }
     }
     for &k in obsolete {
-        // §6.5 rename table: first row whose candidate is missing, no chaining.
+        // docs/returnn-mapping.md §6.5 rename table: first row whose candidate is missing, no
+        // chaining.
         for (old, new) in RENAME_TABLE {
             if k.len() > old.len() && k.ends_with(old) && k[..k.len() - old.len()].ends_with('/') {
                 let cand = format!("{}{new}", &k[..k.len() - old.len()]);
@@ -921,7 +931,7 @@ fn build_name_map(
                 }
             }
         }
-        // §6.6 CuDNN canonical params -> LSTM block, unconditionally.
+        // docs/returnn-mapping.md §6.6 CuDNN canonical params -> LSTM block, unconditionally.
         if let Some(stem) = k.strip_suffix(CUDNN_POSTFIX) {
             let prefix = format!("{stem}/");
             let keys: Vec<String> = (0..16)
@@ -937,7 +947,7 @@ fn build_name_map(
             );
         }
     }
-    // §5 step 3: every var_name_mapping entry, unconditionally.
+    // docs/returnn-mapping.md §5 step 3: every var_name_mapping entry, unconditionally.
     for (from, to) in &opts.var_name_mapping {
         map.insert(
             from.clone(),

@@ -1,4 +1,4 @@
-//! Precedence between loaders (`returnn-mapping.md` §10-§11): preload entries in sorted key
+//! Precedence between loaders (docs/returnn-mapping.md §10-§11): preload entries in sorted key
 //! order, first registrant wins, the main checkpoint never overwrites a preloaded variable.
 
 use crate::convert::Transform;
@@ -137,7 +137,8 @@ impl Planner {
     }
 
     /// One `SubnetworkLayer` `load_on_init` loader (`set_as_custom_init` over the layer params
-    /// under `opts.params_prefix`); RETURNN runs it twice (R-SUB-2), so call it twice.
+    /// under `opts.params_prefix`); RETURNN runs it twice (docs/returnn-mapping.md R-SUB-2), so
+    /// call it twice.
     pub fn load_on_init(
         &mut self,
         entry: &str,
@@ -163,12 +164,13 @@ impl Planner {
         self.main_load_with(opts, src, false)
     }
 
-    /// [`Planner::main_load`] as `TFNetwork.load_params_from_file` does it (R-LPF-1): with
-    /// `saver_first` (no layer has a `custom_param_importer` and `load_ignore_missing_vars` is
-    /// off) and no preloaded variable, TF's `Saver.restore` runs first. It succeeds only if
-    /// every variable is in the checkpoint under its own name, and then restores values
-    /// without dtype conversion, so a dtype difference is an error there; otherwise (a
-    /// `NotFoundError`) the CustomCheckpointLoader takes over, which converts dtypes.
+    /// [`Planner::main_load`] as `TFNetwork.load_params_from_file` does it
+    /// (docs/returnn-mapping.md R-LPF-1): with `saver_first` (no layer has a
+    /// `custom_param_importer` and `load_ignore_missing_vars` is off) and no preloaded variable,
+    /// TF's `Saver.restore` runs first. It succeeds only if every variable is in the checkpoint
+    /// under its own name, and then restores values without dtype conversion, so a dtype difference
+    /// is an error there; otherwise (a `NotFoundError`) the CustomCheckpointLoader takes over,
+    /// which converts dtypes.
     pub fn main_load_with(
         &mut self,
         opts: &LoaderOptions,
@@ -197,7 +199,8 @@ impl Planner {
         let outcome = plan_loader(entry, opts, &params, &pre, src, register != Register::No)?;
         if register == Register::AtInit {
             if let Some(&j) = outcome.registered_without_value.first() {
-                // The hook runs at initialize_params and finds no value (spec §10).
+                // The hook runs at initialize_params and finds no value
+                // (docs/returnn-mapping.md §10).
                 let name = &params[j].name;
                 return Err(MapError::new(
                     crate::error::MapErrorKind::NonCriticalMissing,

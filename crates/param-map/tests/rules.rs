@@ -1,5 +1,6 @@
-//! One table-driven test per rule of `returnn-mapping.md` (rule ids R-...), with the worked
-//! numbers of its §13 where the spec gives them.
+//! One table-driven test per rule of docs/returnn-mapping.md (its rule ids, listed in §16), with
+//! the worked numbers of its §13 where it gives them. The bare § and rule-id citations below
+//! refer to docs/returnn-mapping.md.
 
 use std::collections::BTreeMap;
 

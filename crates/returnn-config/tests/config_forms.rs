@@ -1,4 +1,4 @@
-//! Spec returnn-engine.md §1: config forms, typed values, `value`/`int`/`bool`/`has` reads,
+//! docs/returnn-engine.md §1: config forms, typed values, `value`/`int`/`bool`/`has` reads,
 //! `++key value` overrides; and the RETURNN fixtures' real configs.
 
 use std::path::{Path, PathBuf};

@@ -1,4 +1,4 @@
-//! The V2 tensor bundle (spec section 3): header and version rules, entries, size rules,
+//! The V2 tensor bundle (docs/tf-bundle-format.md §3): header and version rules, entries, size rules,
 //! data shards opened lazily and cached, CRC32C on every read, big-endian byte swapping,
 //! `DT_STRING` decoding with both checksums, and reassembly of partitioned tensors.
 
@@ -765,7 +765,7 @@ pub fn swap_in_place(data: &mut [u8], unit: usize) {
     }
 }
 
-/// Extends a string tensor's CRC with one element length as TF hashes it (spec §3.7): as a
+/// Extends a string tensor's CRC with one element length as TF hashes it (docs/tf-bundle-format.md §3.7): as a
 /// u32 when it fits, else as a u64, in the bundle's byte order.
 pub(crate) fn extend_string_length_crc(crc: u32, len: u64, big_endian: bool) -> u32 {
     match (u32::try_from(len), big_endian) {
@@ -776,7 +776,7 @@ pub(crate) fn extend_string_length_crc(crc: u32, len: u64, big_endian: bool) -> 
     }
 }
 
-/// Decodes a `DT_STRING` payload of `n` elements (spec 3.7): `n` varint64 lengths, the
+/// Decodes a `DT_STRING` payload of `n` elements (docs/tf-bundle-format.md §3.7): `n` varint64 lengths, the
 /// masked length checksum, the bytes. Checks the length checksum, that the payload is
 /// consumed exactly, and (if `verify`) the entry CRC `stored_masked`. `big_endian`: the
 /// lengths are hashed and the length checksum stored big-endian.

@@ -1,5 +1,5 @@
-//! TF2 object-based checkpoints (spec section 7): the `_CHECKPOINTABLE_OBJECT_GRAPH` string
-//! scalar decoded into, per checkpoint key, the object path and the TF1-style `full_name`.
+//! TF2 object-based checkpoints (docs/tf-bundle-format.md §7): the
+//! `_CHECKPOINTABLE_OBJECT_GRAPH` string scalar decoded into, per checkpoint key, the object path and the TF1-style `full_name`.
 
 use std::collections::VecDeque;
 

@@ -1,4 +1,4 @@
-//! Resolving a user-supplied checkpoint path (spec section 6 and 8): a prefix, any of
+//! Resolving a user-supplied checkpoint path (docs/tf-bundle-format.md §6, §8): a prefix, any of
 //! `PREFIX.index`, `PREFIX.meta`, `PREFIX.data-NNNNN-of-NNNNN`, a directory holding a TF
 //! `checkpoint` state file, or a V1 file / glob pattern.
 

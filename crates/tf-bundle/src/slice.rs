@@ -1,5 +1,5 @@
-//! Tensor slices (`TensorSliceProto` semantics, spec 4.2) and reassembly of partitioned
-//! tensors (spec 4.5): validation against the full shape, overlap and coverage checks, and a
+//! Tensor slices (`TensorSliceProto` semantics, docs/tf-bundle-format.md §4.2) and reassembly
+//! of partitioned tensors (docs/tf-bundle-format.md §4.5): validation against the full shape, overlap and coverage checks, and a
 //! row-major copy by element (bytes by element size, strings by element).
 
 use crate::error::{Error, ErrorKind, Result};

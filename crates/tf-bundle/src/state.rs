@@ -1,4 +1,4 @@
-//! The TF `checkpoint` state file (spec section 8): a text-format `CheckpointState`.
+//! The TF `checkpoint` state file (docs/tf-bundle-format.md §8): a text-format `CheckpointState`.
 
 use std::path::{Path, PathBuf};
 

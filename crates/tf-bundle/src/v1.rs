@@ -1,6 +1,6 @@
-//! Legacy V1 checkpoints (`SavedTensorSlices` tables, spec section 5): one table per file,
-//! key `""` → the meta listing each tensor's shape, dtype and slices; every other key is a
-//! slice key → the slice's values as `TensorProto` repeated fields. There is no tensor
+//! Legacy V1 checkpoints (`SavedTensorSlices` tables, docs/tf-bundle-format.md §5): one table
+//! per file, key `""` → the meta listing each tensor's shape, dtype and slices; every other key
+//! is a slice key → the slice's values as `TensorProto` repeated fields. There is no tensor
 //! checksum in V1; the table block CRCs are checked.
 
 use std::collections::BTreeMap;

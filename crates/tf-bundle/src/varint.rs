@@ -70,7 +70,7 @@ pub fn fixed64(buf: &[u8], pos: usize) -> Option<u64> {
 mod tests {
     use super::*;
 
-    /// Spec 10.2.
+    /// docs/tf-bundle-format.md §10.2.
     const VECTORS: &[(u64, &str)] = &[
         (0, "00"),
         (1, "01"),

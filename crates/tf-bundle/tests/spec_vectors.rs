@@ -1,5 +1,5 @@
-//! The spec's test vectors (section 10) that need whole files: the tiny bundle of 10.4 parsed
-//! from its bytes (and rebuilt byte for byte), and the string facts of 10.5.
+//! The test vectors of docs/tf-bundle-format.md §10 that need whole files: the tiny bundle of
+//! §10.4 parsed from its bytes (and rebuilt byte for byte), and the string facts of §10.5.
 
 mod common;
 

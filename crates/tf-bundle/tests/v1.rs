@@ -1,5 +1,6 @@
-//! Legacy V1 checkpoints (spec section 5), built in memory from the spec's facts (10.5):
-//! keys, value bytes, the typed repeated fields, multi-file slices, glob resolution.
+//! Legacy V1 checkpoints (docs/tf-bundle-format.md §5), built in memory from the facts of
+//! docs/tf-bundle-format.md §10.5: keys, value bytes, the typed repeated fields, multi-file
+//! slices, glob resolution.
 
 mod common;
 

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Differential oracle for parameter mapping: real RETURNN's CustomCheckpointLoader.
 
+The rules it exercises are docs/returnn-mapping.md (rule ids in comments refer to it).
+
 Generates seeded random cases, each one directory under --work:
 
   case_NNNN/src_<k>.index/.data-*   source checkpoints (written with TF's SaveV2)

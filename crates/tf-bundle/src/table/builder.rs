@@ -1,5 +1,5 @@
 //! TensorFlow's `TableBuilder` (LevelDB table format without filters), reproduced byte for byte
-//! (spec §2.9): with the default options (block size 256 KiB, restart interval 16 for data
+//! (docs/tf-bundle-format.md §2.9): with the default options (block size 256 KiB, restart interval 16 for data
 //! blocks and the metaindex, 1 for the index block, no compression) it writes TF's `.index` and
 //! V1 files exactly, including the "huge entry gets its own block" rule and leveldb's bytewise
 //! `FindShortestSeparator` / `FindShortSuccessor`. Used by the bundle writer
@@ -295,7 +295,7 @@ mod tests {
 
     #[test]
     fn multi_block_table_spec_10_5() {
-        // spec 10.5: 1 500 keys of ~280 bytes -> two data blocks; entries 0 and 16 restart;
+        // docs/tf-bundle-format.md §10.5: 1 500 keys of ~280 bytes -> two data blocks; entries 0 and 16 restart;
         // the index key of block 0 is its full last key when it cannot be shortened.
         let mut b = TableBuilder::new(TableOptions::default());
         let keys: Vec<Vec<u8>> = (0..1500)

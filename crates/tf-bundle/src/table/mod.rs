@@ -1,5 +1,5 @@
 //! The LevelDB-style table ("SSTable") that holds a V2 `.index` and every V1 checkpoint file
-//! (spec section 2): footer and magic, block handles, block trailers with masked CRC32C, raw
+//! (docs/tf-bundle-format.md §2): footer and magic, block handles, block trailers with masked CRC32C, raw
 //! snappy blocks (anywhere, the index block included), prefix-compressed entries with restart
 //! arrays, multi-block indexes.
 //!

@@ -1,6 +1,6 @@
 //! The tensor bundle V2 writer: one `.data-00000-of-00001` shard plus an `.index` table that is
-//! byte-identical to TensorFlow's for the same entries added in the same order (spec §2.9, §3.6,
-//! §3.7, §3.11, §11).
+//! byte-identical to TensorFlow's for the same entries added in the same order
+//! (docs/tf-bundle-format.md §2.9, §3.6, §3.7, §3.11, §11).
 //!
 //! ```no_run
 //! # fn main() -> Result<(), tf_bundle::write::WriteError> {
@@ -135,7 +135,7 @@ impl WriteError {
     }
 }
 
-/// The name of data shard `shard` of `num_shards` for `prefix` (`%05d`, spec §3.1).
+/// The name of data shard `shard` of `num_shards` for `prefix` (`%05d`, docs/tf-bundle-format.md §3.1).
 pub fn data_file_name(prefix: &Path, shard: u32, num_shards: u32) -> PathBuf {
     let mut s = prefix.as_os_str().to_os_string();
     s.push(format!(".data-{shard:05}-of-{num_shards:05}"));
@@ -428,7 +428,8 @@ impl BundleWriter {
         })
     }
 
-    /// Adds a `string` tensor (spec §3.7: varint lengths, masked length checksum, bytes).
+    /// Adds a `string` tensor (docs/tf-bundle-format.md §3.7: varint lengths, masked length
+    /// checksum, bytes).
     pub fn add_strings<S: AsRef<[u8]>>(
         &mut self,
         name: &str,

@@ -136,10 +136,10 @@ fn entry_sizes_and_crcs_spec_10_5_and_3_10() {
         let e = entry(&index, key.as_bytes());
         assert_eq!((e.size, e.crc32c), (size, crc), "{key}");
     }
-    // spec 3.3: observed serialization of a float32 [2] entry at offset 0... here at offset 29
+    // docs/tf-bundle-format.md §3.3: observed serialization of a float32 [2] entry at offset 0... here at offset 29
     let e = entry(&index, b"f32");
     assert_eq!(e.offset, 11 + 4 + 10 + 4);
-    // scalar shape is present but empty (`12 00`), spec 3.10 / 11
+    // scalar shape is present but empty (`12 00`), docs/tf-bundle-format.md §3.10, §11
     assert!(entry(&index, b"scalar")
         .encode_to_vec()
         .windows(2)
@@ -243,7 +243,7 @@ fn streaming_add_equals_add_bytes() {
     assert_eq!(written(&dir.path().join("s0")).1, bytes);
 }
 
-/// Decodes a TF string payload (spec 3.7) for re-adding it.
+/// Decodes a TF string payload (docs/tf-bundle-format.md §3.7) for re-adding it.
 fn split_strings(payload: &[u8], n: usize) -> Vec<Vec<u8>> {
     let mut pos = 0;
     let mut lens = Vec::new();

@@ -128,7 +128,7 @@ pub fn raw_table(entries: &[(&[u8], Vec<u8>)]) -> Vec<u8> {
     out
 }
 
-/// A `DT_STRING` payload and its masked entry CRC (spec 3.7), little- or big-endian.
+/// A `DT_STRING` payload and its masked entry CRC (docs/tf-bundle-format.md §3.7), little- or big-endian.
 pub fn string_payload(strings: &[&[u8]], big: bool) -> (Vec<u8>, u32) {
     let mut out = Vec::new();
     let mut c = 0u32;

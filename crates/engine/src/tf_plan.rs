@@ -33,7 +33,7 @@ pub struct EnginePlan {
 }
 
 /// Computes the complete loading plan of `config` for a network with variables `targets`
-/// (`init_network_from_config`, spec `returnn-engine.md` §6.3, §7, §8). Opens the source
+/// (`init_network_from_config`, docs/returnn-engine.md §6.3, §7, §8). Opens the source
 /// checkpoints (index only); reads no tensor data.
 pub fn plan(config: &Config, targets: Vec<TargetVar>) -> Result<EnginePlan, Error> {
     plan_with(config, targets, &PlanOptions::default())
@@ -232,8 +232,8 @@ pub fn plan_with(
         }
         Ok(())
     };
-    // R-SUB-1/2, R-PREC-5: SubnetworkLayer load_on_init registers during network
-    // construction, before the preload loop (twice: RETURNN calls it again after the
+    // docs/returnn-mapping.md R-SUB-1/2, R-PREC-5: SubnetworkLayer load_on_init registers
+    // during network construction, before the preload loop (twice: RETURNN calls it again after the
     // subnetwork is complete).
     for (layer, opts) in load_on_init_loaders(config)? {
         let file = opts.filename.clone();
@@ -317,7 +317,7 @@ pub fn plan_with(
                 }),
             Err(e) => Err(e),
         };
-        // R-LPF-1: TF's Saver runs first unless a layer (at any depth) has a
+        // docs/returnn-mapping.md R-LPF-1: TF's Saver runs first unless a layer (at any depth) has a
         // custom_param_importer or load_ignore_missing_vars is set (preloads: the planner).
         let deep_importer = config
             .get("network")

@@ -1,4 +1,4 @@
-//! Engine-level rules (`returnn-engine.md` §6-§8, `returnn-mapping.md` R-ENG, R-PREC, R-LPF):
+//! Engine-level rules (docs/returnn-engine.md §6-§8; docs/returnn-mapping.md R-ENG, R-PREC, R-LPF):
 //! which preload entries apply for a task and epoch, their order, and the main checkpoint.
 
 use std::path::{Path, PathBuf};
@@ -233,7 +233,7 @@ fn sub_targets(extra: &[&str]) -> Vec<TargetVar> {
     v
 }
 
-/// R-SUB-1/2 and R-PREC-5: SubnetworkLayer load_on_init (params_prefix `sub/`), run twice,
+/// docs/returnn-mapping.md R-SUB-1/2 and R-PREC-5: SubnetworkLayer load_on_init (params_prefix `sub/`), run twice,
 /// before and above every preload entry.
 #[test]
 fn r_sub_load_on_init() {

@@ -7,6 +7,8 @@
 //!
 //! Exit codes: 0 success; 1 the command ran and found a problem (a RETURNN error, a corrupt
 //! tensor, differing checkpoints, ...); 2 bad usage (clap).
+// The face: printing is its job.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::process::ExitCode;
 

@@ -6,6 +6,13 @@
 //! The inputs are made large enough (≈ 96 MiB) that the write takes long enough to be caught:
 //! the test polls the output directory and kills the child as soon as a temp file has data but
 //! is far from complete.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::print_stderr
+)]
 #![cfg(unix)]
 
 use std::collections::BTreeMap;

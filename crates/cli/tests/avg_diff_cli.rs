@@ -1,4 +1,11 @@
 //! `returnn-ckpt avg` and `returnn-ckpt diff` end to end on the RETURNN training fixture.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::print_stderr
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

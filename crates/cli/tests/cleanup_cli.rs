@@ -1,5 +1,12 @@
 //! `returnn-ckpt cleanup`: dry run lists, `--apply` deletes exactly the listed files (and
 //! never `network.1000.*` when deleting epoch 100).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::print_stderr
+)]
 
 use std::path::Path;
 use std::process::Command;

@@ -1,6 +1,13 @@
 //! `returnn-ckpt convert` end to end: every fixture converts with one stderr line per skipped
 //! tensor, `--strict`, `--to tf` and back, `--force`, inputs untouched, and atomicity (an
 //! error mid-way leaves nothing at the destination, not even a temp file).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::print_stderr
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

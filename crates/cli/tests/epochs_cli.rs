@@ -1,4 +1,11 @@
 //! `returnn-ckpt epochs` on the RETURNN fixtures (files + newbob.data scores, --best).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::print_stderr
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -2,6 +2,13 @@
 //! manifest in `fixtures/` (tensor list and order, dtype, shape, sha256; tensors TF cannot
 //! read carry an "error" and make the command exit 1). Also `verify` on every fixture, and
 //! on corrupted copies.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::print_stderr
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

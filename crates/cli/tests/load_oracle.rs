@@ -1,6 +1,13 @@
 //! `returnn-ckpt load` against the load oracles of the RETURNN fixtures: exactly the loaded
 //! variables are written, each with the sha256 RETURNN's loaded value has (including the
 //! converted LSTM parameters).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::print_stderr
+)]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -1,5 +1,12 @@
 //! `--mmap` (inspect, verify, convert): memory-mapped shards give the same output as positioned
 //! reads, including on a multi-shard checkpoint, and a corrupt shard is still an error.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::print_stderr
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

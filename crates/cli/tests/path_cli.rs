@@ -1,4 +1,11 @@
 //! `returnn-ckpt path`: normalised pattern and epoch per input, as RETURNN reads them.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::print_stderr
+)]
 
 use std::process::Command;
 

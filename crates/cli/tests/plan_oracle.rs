@@ -1,5 +1,12 @@
 //! `returnn-ckpt plan` against the load oracles of the RETURNN fixtures
 //! (`manifest.returnn.load_oracle`), plus the JSON error contract.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::print_stderr
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,4 +1,11 @@
 //! `returnn-ckpt resolve` on the RETURNN fixtures and on configs in all three forms.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::print_stderr
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

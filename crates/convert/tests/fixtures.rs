@@ -3,6 +3,13 @@
 //! (safetensors -> TF bundle -> our reader) gives the same tensors; `avg` of the three
 //! `returnn_train_nativelstm` epochs equals a mean computed here from the expected files;
 //! `diff` of two epochs reports what a direct comparison finds.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::print_stderr
+)]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

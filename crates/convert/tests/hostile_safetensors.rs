@@ -1,4 +1,11 @@
 //! `convert --to tf` on malformed or hostile safetensors input: a clear error, nothing written.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::print_stderr
+)]
 
 use convert::select::Selection;
 

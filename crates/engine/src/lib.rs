@@ -18,8 +18,6 @@
 //! `load_on_init` given as a callable or nested deeper than a top-level `SubnetworkLayer`,
 //! `custom_param_importer` given as a Python callable or `"subset"` with a shape change (the
 //! result depends on the random init), and `ignore_params` given as a plain string.
-#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod config;
 pub mod error;

@@ -1,5 +1,12 @@
 //! Engine-level rules (docs/returnn-engine.md §6-§8; docs/returnn-mapping.md R-ENG, R-PREC, R-LPF):
 //! which preload entries apply for a task and epoch, their order, and the main checkpoint.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::print_stderr
+)]
 
 use std::path::{Path, PathBuf};
 

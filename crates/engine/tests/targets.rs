@@ -1,4 +1,11 @@
 //! Target variable lists: JSON, checkpoint tensor list and `.meta` agree on the fixtures.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::print_stderr
+)]
 
 use std::path::{Path, PathBuf};
 

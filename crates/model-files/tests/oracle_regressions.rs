@@ -3,6 +3,13 @@
 //! RETURNN, with RETURNN's answer. Files on disk + a config (any of the three forms) + `++`
 //! overrides -> decision (epoch, model, train start epoch) or error kind and the Python exception
 //! our message must start with.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::print_stderr
+)]
 
 use model_files::{resolve, MemFs};
 use returnn_config::Config;

@@ -1,5 +1,12 @@
 //! Property tests: epoch file names round-trip through the epoch parser; the pattern strips
 //! exactly one suffix; the learning-rate parser never panics.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::print_stderr
+)]
 
 use std::path::Path;
 

@@ -1,5 +1,12 @@
 //! docs/returnn-engine.md §11 (cleanup_old_models) and §12 (learning-rate file), plus the
 //! RETURNN fixtures' `newbob.data` files.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::print_stderr
+)]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -1,5 +1,12 @@
 //! One row per [oracle] statement of docs/returnn-engine.md §2 (file naming, path
 //! normalisation, epoch from a file name).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::print_stderr
+)]
 
 use model_files::{
     epoch_model_filename, get_checkpoint_filepattern, model_epoch_from_filename, MemFs,

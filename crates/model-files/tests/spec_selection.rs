@@ -1,6 +1,13 @@
 //! One row per [oracle] statement of docs/returnn-engine.md §1, §3-§5 (model discovery and
 //! selection), run on an in-memory directory. Each row: files on disk + config -> decision
 //! (epoch, model, train start epoch, RETURNN's log lines) or error kind.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::print_stderr
+)]
 
 use model_files::{get_epoch_model, MemFs};
 use returnn_config::Config;

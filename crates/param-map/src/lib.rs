@@ -26,8 +26,6 @@
 //! the CuDNN bias sum, done with numpy's semantics for that dtype) and then converted to the
 //! variable's dtype as numpy's `asarray(value, dtype)` does when RETURNN feeds it
 //! ([`Array::cast`]; docs/returnn-mapping.md R-DTYPE-1).
-#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod array;
 pub mod convert;

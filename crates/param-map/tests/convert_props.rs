@@ -1,6 +1,13 @@
 //! Property tests of the LSTM conversions: NativeLSTM -> LSTMCell -> NativeLSTM is the
 //! identity for every shape and every 2-, 4- and 8-byte dtype (the conversions only move
 //! elements, so raw bit patterns, NaN payloads included, survive).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::print_stderr
+)]
 
 use param_map::convert::{basic_to_native, native_to_basic_bias, native_to_basic_kernel};
 use param_map::Array;

@@ -1,5 +1,12 @@
 //! docs/returnn-engine.md §1: config forms, typed values, `value`/`int`/`bool`/`has` reads,
 //! `++key value` overrides; and the RETURNN fixtures' real configs.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::print_stderr
+)]
 
 use std::path::{Path, PathBuf};
 

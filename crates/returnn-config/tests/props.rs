@@ -1,4 +1,11 @@
 //! Property tests: float repr round trip, no panic on arbitrary config text.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::print_stderr
+)]
 
 use proptest::prelude::*;
 use returnn_config::{py_float_repr, Config, Value};

@@ -1,5 +1,12 @@
 //! Bad and unusual input: corrupted, truncated, missing, hostile, snappy-compressed and
 //! big-endian bundles. Every case is an error naming the file and key, never a panic.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::print_stderr
+)]
 
 mod common;
 

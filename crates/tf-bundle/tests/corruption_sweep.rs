@@ -10,6 +10,13 @@
 //! errors" are mutants that open but fail to read a tensor the original reads; "unchanged" are
 //! mutants whose every tensor reads exactly as before (the flip hit bytes no tensor depends
 //! on, such as the table footer's padding).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::print_stderr
+)]
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;

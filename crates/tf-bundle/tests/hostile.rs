@@ -8,6 +8,13 @@
 //! allocated plus [`BUDGET`] bytes (or a multiple of its input). An allocation beyond that
 //! aborts this test binary with "memory allocation of N bytes failed". Cases are serialized
 //! so the limit sees only one of them.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::print_stderr
+)]
 
 mod common;
 

@@ -1,5 +1,12 @@
 //! The test vectors of docs/tf-bundle-format.md §10 that need whole files: the tiny bundle of
 //! §10.4 parsed from its bytes (and rebuilt byte for byte), and the string facts of §10.5.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::print_stderr
+)]
 
 mod common;
 

@@ -1,6 +1,13 @@
 //! Property tests: the table builder round-trips through the parser for any sorted entries
 //! and options (small blocks, any restart interval, snappy or not); parsers never panic on
 //! arbitrary bytes.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::print_stderr
+)]
 
 use std::collections::BTreeMap;
 

@@ -234,8 +234,8 @@ pub fn parse_block(block: &[u8], what: &str) -> Result<Vec<(Vec<u8>, Vec<u8>)>> 
         if !entries.is_empty() && key <= prev_key {
             return Err(Error::corrupt(format!(
                 "keys out of order in {what}: {:?} follows {:?}",
-                crate::bundle::printable_key(&key),
-                crate::bundle::printable_key(&prev_key)
+                crate::key::printable_key(&key),
+                crate::key::printable_key(&prev_key)
             )));
         }
         let value = region[key_end..value_end].to_vec();
@@ -332,8 +332,8 @@ impl Table {
                 if first.0 <= last.0 {
                     return Err(Error::corrupt(format!(
                         "keys out of order: data block {i} starts with {:?} after {:?}",
-                        crate::bundle::printable_key(&first.0),
-                        crate::bundle::printable_key(&last.0)
+                        crate::key::printable_key(&first.0),
+                        crate::key::printable_key(&last.0)
                     )));
                 }
             }

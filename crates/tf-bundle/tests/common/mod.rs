@@ -1,4 +1,11 @@
 //! Helpers to build bundles and tables in memory for tests.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::print_stderr
+)]
 #![allow(dead_code)]
 
 use prost::Message;

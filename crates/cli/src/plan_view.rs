@@ -78,7 +78,7 @@ pub fn plan_text(p: &PlanReport) -> String {
     {
         match v.status {
             "loaded" => loaded += 1,
-            "random-init" => random += 1,
+            "random_init" => random += 1,
             _ => ignored += 1,
         }
         let detail = match (&v.rule, &v.entry, &v.file) {
@@ -94,7 +94,7 @@ pub fn plan_text(p: &PlanReport) -> String {
         out.push_str(&format!("note: {n}\n"));
     }
     out.push_str(&format!(
-        "{loaded} loaded, {random} random-init, {ignored} missing-ignored ({} variables)\n",
+        "{loaded} loaded, {random} random_init, {ignored} missing_ignored ({} variables)\n",
         p.variables.len()
     ));
     out

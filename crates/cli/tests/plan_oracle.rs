@@ -110,10 +110,10 @@ fn preload_oracle_from_checkpoint_target() {
     check_against_oracle("returnn_preload", &plan);
     // What the oracle's "how" says in words.
     let v = &plan["variables"];
-    assert_eq!(v["extra/W"]["status"], "missing-ignored");
+    assert_eq!(v["extra/W"]["status"], "missing_ignored");
     assert_eq!(v["extra/W"]["entry"], "02_rest");
-    assert_eq!(v["output/W"]["status"], "random-init");
-    assert_eq!(v["global_step"]["status"], "random-init");
+    assert_eq!(v["output/W"]["status"], "random_init");
+    assert_eq!(v["global_step"]["status"], "random_init");
     assert_eq!(
         v.as_object().unwrap().len(),
         10,
@@ -195,7 +195,7 @@ fn json_target_and_overrides() {
         ],
     );
     assert_eq!(code, 0, "{v}");
-    assert_eq!(v["variables"]["pre_fw0/rec/W"]["status"], "random-init");
+    assert_eq!(v["variables"]["pre_fw0/rec/W"]["status"], "random_init");
 }
 
 #[test]

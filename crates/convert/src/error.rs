@@ -52,16 +52,28 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code but `Read` (which carries the reader's codes).
+    pub const OWN: &'static [ErrorCode] = &[
+        ErrorCode::BundleWrite,
+        ErrorCode::Io,
+        ErrorCode::Safetensors,
+        ErrorCode::Unsupported,
+        ErrorCode::InvalidOption,
+        ErrorCode::NameCollision,
+        ErrorCode::Mismatch,
+        ErrorCode::Usage,
+    ];
+
     /// The stable label ([`ErrorKind::label`]; a read error gives the reader's label).
     pub fn label(self) -> &'static str {
         match self {
             ErrorCode::Read(c) => c.label(),
-            ErrorCode::BundleWrite => "bundle-write",
+            ErrorCode::BundleWrite => "bundle_write",
             ErrorCode::Io => "io",
             ErrorCode::Safetensors => "safetensors",
             ErrorCode::Unsupported => "unsupported",
-            ErrorCode::InvalidOption => "invalid-option",
-            ErrorCode::NameCollision => "name-collision",
+            ErrorCode::InvalidOption => "invalid_option",
+            ErrorCode::NameCollision => "name_collision",
             ErrorCode::Mismatch => "mismatch",
             ErrorCode::Usage => "usage",
         }
@@ -84,19 +96,9 @@ impl ErrorKind {
         }
     }
 
-    /// A stable short label for scripts and tests.
+    /// A stable short snake_case label for scripts and tests ([`ErrorCode::label`]).
     pub fn label(&self) -> &'static str {
-        match self {
-            ErrorKind::Read(_) => "read",
-            ErrorKind::BundleWrite(_) => "bundle-write",
-            ErrorKind::Io(_) => "io",
-            ErrorKind::Safetensors(_) => "safetensors",
-            ErrorKind::Unsupported(_) => "unsupported",
-            ErrorKind::InvalidOption(_) => "invalid-option",
-            ErrorKind::NameCollision(_) => "name-collision",
-            ErrorKind::Mismatch(_) => "mismatch",
-            ErrorKind::Usage(_) => "usage",
-        }
+        self.code().label()
     }
 }
 

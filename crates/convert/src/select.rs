@@ -192,12 +192,12 @@ mod tests {
     #[test]
     fn bad_options_and_collisions() {
         let e = Selection::new(&["(".into()], &[], &[], false).unwrap_err();
-        assert_eq!(e.kind().label(), "invalid-option");
+        assert_eq!(e.kind().label(), "invalid_option");
         let e = Selection::new(&[], &[], &["noequals".into()], false).unwrap_err();
-        assert_eq!(e.kind().label(), "invalid-option");
+        assert_eq!(e.kind().label(), "invalid_option");
         let s = Selection::new(&[], &[], &["/.*$=".into()], false).unwrap();
         let e = s.apply(["a/x", "a/y"]).unwrap_err();
-        assert_eq!(e.kind().label(), "name-collision");
+        assert_eq!(e.kind().label(), "name_collision");
         let s = Selection::new(&[], &[], &[], true).unwrap();
         assert_eq!(s.apply(["w", "w/Adam", "beta1_power"]).unwrap().len(), 1);
     }

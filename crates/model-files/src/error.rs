@@ -59,6 +59,36 @@ pub enum SelectErrorKind {
 }
 
 impl SelectErrorKind {
+    /// Every kind (for the test that lists every label).
+    pub const ALL: &'static [SelectErrorKind] = &[
+        SelectErrorKind::StartEpochNotInt,
+        SelectErrorKind::StartEpochLessThanOne,
+        SelectErrorKind::LoadNotFound,
+        SelectErrorKind::ImportNotFound,
+        SelectErrorKind::LoadEpochNotInt,
+        SelectErrorKind::LoadEpochNone,
+        SelectErrorKind::NumEpochsNotInt,
+        SelectErrorKind::NumEpochsNone,
+        SelectErrorKind::LoadEpochMissing,
+        SelectErrorKind::LoadEpochSymlinkMismatch,
+        SelectErrorKind::StartEpochInconsistent,
+        SelectErrorKind::StartEpochModelMissing,
+        SelectErrorKind::EpochZero,
+        SelectErrorKind::EpochOverflow,
+        SelectErrorKind::SymlinkWrongExtension,
+        SelectErrorKind::StartBatchNotAuto,
+        SelectErrorKind::Config,
+        SelectErrorKind::BackendNotSupported,
+        SelectErrorKind::BackendUnknown,
+        SelectErrorKind::CleanupOptions,
+        SelectErrorKind::CleanupNoScores,
+        SelectErrorKind::CleanupIndexMissing,
+        SelectErrorKind::EvalEpochMissing,
+        SelectErrorKind::EvalEpochMismatch,
+        SelectErrorKind::EpochNotInt,
+        SelectErrorKind::EpochNone,
+    ];
+
     /// Stable label (used as `"kind"` in JSON output).
     pub fn label(&self) -> &'static str {
         match self {

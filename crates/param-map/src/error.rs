@@ -48,6 +48,23 @@ pub enum MapErrorKind {
 }
 
 impl MapErrorKind {
+    /// Every kind (for the test that lists every label).
+    pub const ALL: &'static [MapErrorKind] = &[
+        MapErrorKind::NoSaveableVars,
+        MapErrorKind::ParamsPrefixMismatch,
+        MapErrorKind::MissingVars,
+        MapErrorKind::KeyNotFound,
+        MapErrorKind::NonCriticalMissing,
+        MapErrorKind::NoVarsToLoad,
+        MapErrorKind::ShapeMismatch,
+        MapErrorKind::ConversionFailed,
+        MapErrorKind::DtypeMismatch,
+        MapErrorKind::CheckpointNotFound,
+        MapErrorKind::ImporterFailed,
+        MapErrorKind::Read,
+        MapErrorKind::Unsupported,
+    ];
+
     /// Stable short label, used as `"kind"` in JSON error output.
     pub fn label(&self) -> &'static str {
         match self {

@@ -18,12 +18,16 @@ pub enum Status {
 }
 
 impl Status {
-    /// `loaded`, `random-init`, `missing-ignored`.
+    /// Every status.
+    pub const ALL: &'static [Status] =
+        &[Status::Loaded, Status::RandomInit, Status::MissingIgnored];
+
+    /// `loaded`, `random_init`, `missing_ignored`.
     pub fn label(self) -> &'static str {
         match self {
             Status::Loaded => "loaded",
-            Status::RandomInit => "random-init",
-            Status::MissingIgnored => "missing-ignored",
+            Status::RandomInit => "random_init",
+            Status::MissingIgnored => "missing_ignored",
         }
     }
 }

@@ -98,6 +98,24 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// Every kind (for the test that lists every label).
+    pub const ALL: &'static [ErrorKind] = &[
+        ErrorKind::Io,
+        ErrorKind::NotFound,
+        ErrorKind::Syntax { line: 0 },
+        ErrorKind::Json,
+        ErrorKind::LineFormat,
+        ErrorKind::Override,
+        ErrorKind::NameError,
+        ErrorKind::NotInt,
+        ErrorKind::InvalidInt,
+        ErrorKind::NotBool,
+        ErrorKind::InvalidBool,
+        ErrorKind::Index,
+        ErrorKind::Unsupported,
+        ErrorKind::IncludeDepth,
+    ];
+
     /// Stable snake_case label.
     pub fn label(&self) -> &'static str {
         match self {

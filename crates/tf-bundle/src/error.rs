@@ -56,24 +56,10 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
-    /// A stable short label (`io`, `missing-file`, `key-not-found`, `no-checkpoint`,
-    /// `truncated`, `corrupt`, `checksum`, `version`, `unsupported-dtype`, `unsupported`,
-    /// `slices`, `invalid-argument`).
+    /// A stable short snake_case label (`io`, `missing_file`, `key_not_found`, ...; see
+    /// [`ErrorCode::label`]).
     pub fn label(&self) -> &'static str {
-        match self {
-            ErrorKind::Io { .. } => "io",
-            ErrorKind::MissingFile => "missing-file",
-            ErrorKind::KeyNotFound => "key-not-found",
-            ErrorKind::NoCheckpoint(_) => "no-checkpoint",
-            ErrorKind::Truncated(_) => "truncated",
-            ErrorKind::Corrupt(_) => "corrupt",
-            ErrorKind::Checksum { .. } => "checksum",
-            ErrorKind::Version(_) => "version",
-            ErrorKind::UnsupportedDtype(_) => "unsupported-dtype",
-            ErrorKind::Unsupported(_) => "unsupported",
-            ErrorKind::Slices(_) => "slices",
-            ErrorKind::InvalidArgument(_) => "invalid-argument",
-        }
+        self.code().label()
     }
 }
 
@@ -212,21 +198,37 @@ impl ErrorKind {
 }
 
 impl ErrorCode {
+    /// Every code (for the test that lists every label).
+    pub const ALL: &'static [ErrorCode] = &[
+        ErrorCode::Io,
+        ErrorCode::MissingFile,
+        ErrorCode::KeyNotFound,
+        ErrorCode::NoCheckpoint,
+        ErrorCode::Truncated,
+        ErrorCode::Corrupt,
+        ErrorCode::Checksum,
+        ErrorCode::Version,
+        ErrorCode::UnsupportedDtype,
+        ErrorCode::Unsupported,
+        ErrorCode::Slices,
+        ErrorCode::InvalidArgument,
+    ];
+
     /// The stable label (the same as [`ErrorKind::label`]).
     pub fn label(self) -> &'static str {
         match self {
             ErrorCode::Io => "io",
-            ErrorCode::MissingFile => "missing-file",
-            ErrorCode::KeyNotFound => "key-not-found",
-            ErrorCode::NoCheckpoint => "no-checkpoint",
+            ErrorCode::MissingFile => "missing_file",
+            ErrorCode::KeyNotFound => "key_not_found",
+            ErrorCode::NoCheckpoint => "no_checkpoint",
             ErrorCode::Truncated => "truncated",
             ErrorCode::Corrupt => "corrupt",
             ErrorCode::Checksum => "checksum",
             ErrorCode::Version => "version",
-            ErrorCode::UnsupportedDtype => "unsupported-dtype",
+            ErrorCode::UnsupportedDtype => "unsupported_dtype",
             ErrorCode::Unsupported => "unsupported",
             ErrorCode::Slices => "slices",
-            ErrorCode::InvalidArgument => "invalid-argument",
+            ErrorCode::InvalidArgument => "invalid_argument",
         }
     }
 }

@@ -312,7 +312,7 @@ fn num_shards_in_the_millions() {
         bounded(BUDGET, || {
             let c = v2(&idx, vec![vec![0u8; 4]]).unwrap();
             assert_eq!(c.num_shards(), num_shards as u32);
-            assert_eq!(all_reads_fail(&c, "w"), "missing-file");
+            assert_eq!(all_reads_fail(&c, "w"), "missing_file");
         });
         // The same on disk: opening must not create or probe millions of shard files.
         let dir = tempfile::tempdir().unwrap();
@@ -327,7 +327,7 @@ fn num_shards_in_the_millions() {
             let t0 = std::time::Instant::now();
             let c = Checkpoint::open(&prefix).unwrap();
             let err = c.read("w").unwrap_err();
-            assert_eq!(err.kind().label(), "missing-file", "{err}");
+            assert_eq!(err.kind().label(), "missing_file", "{err}");
             assert!(err
                 .to_string()
                 .contains(&format!("m.data-{:05}-of-{num_shards:05}", num_shards - 1)));

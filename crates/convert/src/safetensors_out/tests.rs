@@ -157,7 +157,7 @@ fn contract_violations_are_errors_and_leave_nothing() {
         ("a".into(), DType::Int8, vec![]),
     ];
     let e = SafetensorsWriter::create(&path, dup, BTreeMap::new()).unwrap_err();
-    assert_eq!(e.kind().label(), "name-collision");
+    assert_eq!(e.kind().label(), "name_collision");
     let e = SafetensorsWriter::create(
         &path,
         vec![("s".into(), DType::String, vec![])],

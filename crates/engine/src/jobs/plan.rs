@@ -40,7 +40,7 @@ pub struct VariablePlan {
     pub keys: Vec<String>,
     /// The mapping rule (`direct`, `prefix`, `var_name_mapping`, `convert:...`).
     pub rule: Option<String>,
-    /// `loaded`, `random-init` or `missing-ignored`.
+    /// `loaded`, `random_init` or `missing_ignored`.
     pub status: &'static str,
 }
 

@@ -94,12 +94,12 @@ impl WriteErrorKind {
     pub fn label(&self) -> &'static str {
         match self {
             WriteErrorKind::Io(_) => "io",
-            WriteErrorKind::DuplicateKey => "duplicate-key",
-            WriteErrorKind::InvalidName(_) => "invalid-name",
-            WriteErrorKind::InvalidShape { .. } => "invalid-shape",
-            WriteErrorKind::SizeMismatch { .. } => "size-mismatch",
-            WriteErrorKind::DtypeMismatch { .. } => "dtype-mismatch",
-            WriteErrorKind::TooLarge => "too-large",
+            WriteErrorKind::DuplicateKey => "duplicate_key",
+            WriteErrorKind::InvalidName(_) => "invalid_name",
+            WriteErrorKind::InvalidShape { .. } => "invalid_shape",
+            WriteErrorKind::SizeMismatch { .. } => "size_mismatch",
+            WriteErrorKind::DtypeMismatch { .. } => "dtype_mismatch",
+            WriteErrorKind::TooLarge => "too_large",
         }
     }
 }

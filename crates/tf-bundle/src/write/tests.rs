@@ -171,14 +171,14 @@ fn rejects_duplicates_bad_names_and_sizes() {
     assert_eq!(
         labels,
         [
-            "duplicate-key",
-            "invalid-name",
-            "invalid-name",
-            "size-mismatch",
-            "dtype-mismatch",
-            "invalid-shape",
-            "size-mismatch",
-            "size-mismatch"
+            "duplicate_key",
+            "invalid_name",
+            "invalid_name",
+            "size_mismatch",
+            "dtype_mismatch",
+            "invalid_shape",
+            "size_mismatch",
+            "size_mismatch"
         ]
     );
     let err = w.add_bytes("x", DType::Int8, &[1], &[1]).unwrap_err();
@@ -500,7 +500,7 @@ fn begin_raw_streams_and_checks_length() {
             let mut s = w.begin_raw("u", DType::Int8, &[2]).unwrap();
             assert!(s.write_all(&[1, 2, 3]).is_err());
             s.write_all(&[1]).unwrap();
-            assert_eq!(s.finish().unwrap_err().kind().label(), "size-mismatch");
+            assert_eq!(s.finish().unwrap_err().kind().label(), "size_mismatch");
             // an abandoned stream leaves unreferenced bytes; later offsets stay right
             w.add_bytes("v", DType::Int8, &[2], &[5, 6]).unwrap();
         } else {

@@ -172,27 +172,60 @@ pub fn plan_with(
     targets: Vec<TargetVar>,
     options: &PlanOptions,
 ) -> Result<EnginePlan, Error> {
+    let fs = RealFs::in_dir(&options.base_dir);
     let sel = if options.fresh {
         let model = config.value("model", None)?.unwrap_or_default();
-        get_epoch_model(
-            config,
-            &FreshFs {
-                model,
-                fs: RealFs::in_dir(&options.base_dir),
-            },
-        )?
+        get_epoch_model(config, &FreshFs { model, fs })?
     } else {
-        get_epoch_model(config, &RealFs::in_dir(&options.base_dir))?
+        get_epoch_model(config, &fs)?
     };
-    let task = sel.task.clone();
     let mut planner = Planner::new(targets);
     for n in &sel.notes {
         planner.note(n.clone());
     }
     let path = sel.model.clone().filter(|p| !p.is_empty());
+    let epoch = network_epoch(config, &sel, path.as_deref(), &mut planner)?;
+    // Read before any loader runs, so a callable importer is reported first, as before.
+    let importers = network_importers(config)?;
+    let mut sources = Sources::new(&options.base_dir);
+    plan_load_on_init(config, &mut sources, &mut planner)?;
+    plan_preloads(
+        config,
+        &sel.task,
+        epoch.first_train_epoch,
+        &mut sources,
+        &mut planner,
+    )?;
+    if let Some(p) = &path {
+        plan_main_checkpoint(config, p, sel.epoch, importers, &mut sources, &mut planner)?;
+    }
+    Ok(EnginePlan {
+        plan: planner.finish(),
+        sources: sources.opened,
+        task: sel.task,
+        epoch: Some(epoch.epoch),
+        main_checkpoint: path,
+    })
+}
+
+/// The epoch the network is built for.
+struct NetworkEpoch {
+    epoch: u64,
+    /// RETURNN's `is_first_train_epoch` (decides which preload entries apply).
+    first_train_epoch: bool,
+}
+
+/// docs/returnn-engine.md §6.3: the engine epoch; no model and no training start epoch is an
+/// error unless `allow_random_model_init` (`eval` sets a start epoch via
+/// `init_train_from_config`, so it fails at the epoch assertion instead).
+fn network_epoch(
+    config: &Config,
+    sel: &model_files::Selection,
+    path: Option<&str>,
+    planner: &mut Planner,
+) -> Result<NetworkEpoch, Error> {
+    let task = sel.task.as_str();
     let mut epoch = sel.epoch;
-    // §6.3 step 3: no model and no training start epoch (`eval` sets a start epoch via
-    // init_train_from_config, so it fails at step 6 instead).
     if path.is_none() && sel.start_epoch.is_none() && task != "eval" {
         if config.bool("allow_random_model_init", false)? {
             planner.note("No model will be loaded. Randomly initializing model.");
@@ -204,133 +237,142 @@ pub fn plan_with(
             ));
         }
     }
-    let is_first_train_epoch =
-        matches!(epoch, None | Some(0)) && matches!(task.as_str(), "train" | "initialize_model");
-    let engine_epoch = if is_first_train_epoch {
+    let first_train_epoch =
+        matches!(epoch, None | Some(0)) && matches!(task, "train" | "initialize_model");
+    let engine_epoch = if first_train_epoch {
         sel.start_epoch.or(Some(1))
     } else {
         epoch
     };
-    if !matches!(engine_epoch, Some(e) if e > 0) {
-        return Err(Error::new(
+    match engine_epoch {
+        Some(e) if e > 0 => Ok(NetworkEpoch {
+            epoch: e,
+            first_train_epoch,
+        }),
+        _ => Err(Error::new(
             ErrorKind::NoEpoch,
             format!("AssertionError: task '{task}' (no epoch for the selected model {path:?}; set load_epoch)"),
-        ));
+        )),
     }
-    let importers = network_importers(config)?;
-    let mut sources: BTreeMap<String, CheckpointSource> = BTreeMap::new();
-    let open = |file: &str,
-                sources: &mut BTreeMap<String, CheckpointSource>|
-     -> Result<(), param_map::MapError> {
-        if !sources.contains_key(file) {
-            let s = CheckpointSource::open_in(
-                &options.base_dir,
-                file,
-                get_checkpoint_filepattern(file),
-            )?;
-            sources.insert(file.to_string(), s);
+}
+
+/// The source checkpoints of a plan, each opened (index only) once, by the file string the
+/// config gives.
+struct Sources {
+    base: PathBuf,
+    opened: BTreeMap<String, CheckpointSource>,
+}
+
+impl Sources {
+    fn new(base: &Path) -> Sources {
+        Sources {
+            base: base.to_path_buf(),
+            opened: BTreeMap::new(),
         }
-        Ok(())
-    };
-    // docs/returnn-mapping.md R-SUB-1/2, R-PREC-5: SubnetworkLayer load_on_init registers
-    // during network construction, before the preload loop (twice: RETURNN calls it again after the
-    // subnetwork is complete).
+    }
+
+    /// The source for `file` (opened now if needed); the error is the loader's to report.
+    fn get(&mut self, file: &str) -> Result<&dyn TensorSource, param_map::MapError> {
+        if !self.opened.contains_key(file) {
+            let s = CheckpointSource::open_in(&self.base, file, get_checkpoint_filepattern(file))?;
+            self.opened.insert(file.to_string(), s);
+        }
+        self.opened
+            .get(file)
+            .map(|s| s as &dyn TensorSource)
+            .ok_or_else(|| {
+                param_map::MapError::new(param_map::MapErrorKind::Read, "internal: source lost")
+            })
+    }
+}
+
+/// docs/returnn-mapping.md R-SUB-1/2, R-PREC-5: `SubnetworkLayer` `load_on_init` registers
+/// during network construction, before the preload loop (twice: RETURNN calls it again after
+/// the subnetwork is complete).
+fn plan_load_on_init(
+    config: &Config,
+    sources: &mut Sources,
+    planner: &mut Planner,
+) -> Result<(), Error> {
     for (layer, opts) in load_on_init_loaders(config)? {
-        let file = opts.filename.clone();
         let entry = format!("{layer}.load_on_init");
         for _ in 0..2 {
-            let opened = open(&file, &mut sources);
-            let src: Result<&dyn TensorSource, param_map::MapError> = match opened {
-                Ok(()) => sources
-                    .get(&file)
-                    .map(|s| s as &dyn TensorSource)
-                    .ok_or_else(|| {
-                        param_map::MapError::new(
-                            param_map::MapErrorKind::Read,
-                            "internal: source lost",
-                        )
-                    }),
-                Err(e) => Err(e),
-            };
+            let src = sources.get(&opts.filename);
             planner
                 .load_on_init(&entry, &opts, src)
                 .map_err(|e| prefix_entry(&entry, e))?;
         }
     }
-    // §7: preload entries, sorted by key, filtered by init_for_train against task and epoch.
+    Ok(())
+}
+
+/// docs/returnn-engine.md §7: `preload_from_files` entries, sorted by key, each applied or not
+/// by `init_for_train` against the task and the first training epoch.
+fn plan_preloads(
+    config: &Config,
+    task: &str,
+    first_train_epoch: bool,
+    sources: &mut Sources,
+    planner: &mut Planner,
+) -> Result<(), Error> {
     for entry in preload_entries(config)? {
         let applies = if entry.init_for_train {
-            is_first_train_epoch
+            first_train_epoch
         } else {
             task != "train"
         };
         if !applies {
             planner.note(format!(
-                "preload_from_files[{:?}] not applied (init_for_train={}, task '{task}', first train epoch: {is_first_train_epoch})",
+                "preload_from_files[{:?}] not applied (init_for_train={}, task '{task}', first train epoch: {first_train_epoch})",
                 entry.key, entry.init_for_train
             ));
             continue;
         }
-        let file = entry.opts.filename.clone();
-        let opened = open(&file, &mut sources);
-        let src: Result<&dyn TensorSource, param_map::MapError> = match opened {
-            Ok(()) => sources
-                .get(&file)
-                .map(|s| s as &dyn TensorSource)
-                .ok_or_else(|| {
-                    param_map::MapError::new(param_map::MapErrorKind::Read, "internal: source lost")
-                }),
-            Err(e) => Err(e),
-        };
+        let src = sources.get(&entry.opts.filename);
         planner
             .preload(&entry.key, &entry.opts, src)
             .map_err(|e| prefix_entry(&entry.key, e))?;
     }
-    // §8: the main checkpoint.
-    if let Some(p) = &path {
-        let ignore_missing = config.bool("load_ignore_missing_vars", false)?;
-        planner.note(format!(
-            "main checkpoint ({}): {p} (epoch {}), load_ignore_missing_vars={ignore_missing}",
-            if sel.epoch == Some(0) {
-                "import_model_train_epoch1"
-            } else {
-                "load"
-            },
-            sel.epoch
-                .map(|e| e.to_string())
-                .unwrap_or_else(|| "None".into())
-        ));
-        let opts = LoaderOptions {
-            filename: p.clone(),
-            ignore_missing,
-            network: Some("<TFNetwork 'root'>".into()),
-            importers,
-            ..LoaderOptions::default()
-        };
-        let opened = open(p, &mut sources);
-        let src: Result<&dyn TensorSource, param_map::MapError> = match opened {
-            Ok(()) => sources
-                .get(p)
-                .map(|s| s as &dyn TensorSource)
-                .ok_or_else(|| {
-                    param_map::MapError::new(param_map::MapErrorKind::Read, "internal: source lost")
-                }),
-            Err(e) => Err(e),
-        };
-        // docs/returnn-mapping.md R-LPF-1: TF's Saver runs first unless a layer (at any depth) has a
-        // custom_param_importer or load_ignore_missing_vars is set (preloads: the planner).
-        let deep_importer = config
-            .get("network")
-            .is_some_and(|net| find_key(net, "custom_param_importer", &mut Vec::new()).is_some());
-        planner.main_load_with(&opts, src, !deep_importer)?;
-    }
-    Ok(EnginePlan {
-        plan: planner.finish(),
-        sources,
-        task,
-        epoch: engine_epoch,
-        main_checkpoint: path,
-    })
+    Ok(())
+}
+
+/// docs/returnn-engine.md §8: the main checkpoint (`load`, a resumed model, or
+/// `import_model_train_epoch1` when the selected epoch is 0), with `load_ignore_missing_vars`.
+fn plan_main_checkpoint(
+    config: &Config,
+    path: &str,
+    selected_epoch: Option<u64>,
+    importers: Vec<param_map::Importer>,
+    sources: &mut Sources,
+    planner: &mut Planner,
+) -> Result<(), Error> {
+    let ignore_missing = config.bool("load_ignore_missing_vars", false)?;
+    planner.note(format!(
+        "main checkpoint ({}): {path} (epoch {}), load_ignore_missing_vars={ignore_missing}",
+        if selected_epoch == Some(0) {
+            "import_model_train_epoch1"
+        } else {
+            "load"
+        },
+        selected_epoch
+            .map(|e| e.to_string())
+            .unwrap_or_else(|| "None".into())
+    ));
+    let opts = LoaderOptions {
+        filename: path.to_string(),
+        ignore_missing,
+        network: Some("<TFNetwork 'root'>".into()),
+        importers,
+        ..LoaderOptions::default()
+    };
+    // docs/returnn-mapping.md R-LPF-1: TF's Saver runs first unless a layer (at any depth) has
+    // a custom_param_importer or load_ignore_missing_vars is set (preloads: the planner).
+    let deep_importer = config
+        .get("network")
+        .is_some_and(|net| find_key(net, "custom_param_importer", &mut Vec::new()).is_some());
+    let src = sources.get(path);
+    planner.main_load_with(&opts, src, !deep_importer)?;
+    Ok(())
 }
 
 fn prefix_entry(key: &str, e: param_map::MapError) -> Error {

@@ -10,7 +10,8 @@
 //! Paths in a config are relative to the process's current directory, as in RETURNN.
 //!
 //! Not supported (reported as `unsupported`): `custom_missing_load_func` (a Python callable),
-//! `load_on_init` given as a callable or nested deeper than a top-level `SubnetworkLayer`,
+//! `load_on_init` given as a callable, inside the subnetwork of a layer that has one itself, or
+//! under a layer kind other than `subnetwork` and `rec` (whose name scopes are modelled),
 //! `custom_param_importer` given as a Python
 //! callable or `"subset"` with a shape change (the result depends on the random init), and
 //! `ignore_params` given as a plain string.
@@ -31,7 +32,9 @@ use param_map::{Array, Assignment, LoaderOptions, Plan, Planner, TargetVar, Tens
 use returnn_config::Config;
 
 pub use error::{EngineError, EngineErrorKind};
-pub use netdict::{load_on_init_loaders, network_importers, preload_entries, PreloadEntry};
+pub use netdict::{
+    load_on_init_loaders, network_importers, preload_entries, LoadOnInit, PreloadEntry,
+};
 pub use source::CheckpointSource;
 pub use targets::load_targets;
 
@@ -234,13 +237,13 @@ pub fn plan_with(
         }
         Ok(())
     };
-    // R-SUB-1/2, R-PREC-5: SubnetworkLayer load_on_init registers during network
-    // construction, before the preload loop (twice: RETURNN calls it again after the
-    // subnetwork is complete).
-    for (layer, opts) in load_on_init_loaders(config)? {
+    // R-SUB-1..3, R-PREC-5: SubnetworkLayer load_on_init registers during network
+    // construction, before the preload loop (twice outside a rec unit: RETURNN calls it again
+    // after the subnetwork is complete; once inside one).
+    for LoadOnInit { layer, opts, calls } in load_on_init_loaders(config)? {
         let file = opts.filename.clone();
         let entry = format!("{layer}.load_on_init");
-        for _ in 0..2 {
+        for _ in 0..calls {
             let opened = open(&file, &mut sources);
             let src: Result<&dyn TensorSource, param_map::MapError> = match opened {
                 Ok(()) => sources

@@ -15,7 +15,8 @@
 //! `Copy` [`ErrorKind`] with a stable `label()`, the file, the key and the cause chain).
 //!
 //! Not supported (reported as `unsupported`): `custom_missing_load_func` (a Python callable),
-//! `load_on_init` given as a callable or nested deeper than a top-level `SubnetworkLayer`,
+//! `load_on_init` given as a callable, inside the subnetwork of a layer that has one itself, or
+//! under a layer kind other than `subnetwork` and `rec` (whose name scopes are modelled),
 //! `custom_param_importer` given as a Python callable or `"subset"` with a shape change (the
 //! result depends on the random init), and `ignore_params` given as a plain string.
 
@@ -32,7 +33,9 @@ pub mod tf_plan;
 
 pub use error::{Error, ErrorKind, Result};
 pub use jobs::{avg, cleanup, convert, diff, epochs, inspect, load, path, plan, resolve, verify};
-pub use netdict::{load_on_init_loaders, network_importers, preload_entries, PreloadEntry};
+pub use netdict::{
+    load_on_init_loaders, network_importers, preload_entries, LoadOnInit, PreloadEntry,
+};
 pub use progress::{NoProgress, Progress};
 pub use source::CheckpointSource;
 pub use targets::load_targets;

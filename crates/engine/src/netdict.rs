@@ -1,6 +1,6 @@
 //! Net-dict parsing: the parts of a RETURNN config's `network` and `preload_from_files` that
 //! decide what is loaded (loader options, `custom_param_importer`, `SubnetworkLayer`
-//! `load_on_init`). Reads [`Config`] values only; opens no file.
+//! `load_on_init`; docs/returnn-mapping.md §12). Reads [`Config`] values only; opens no file.
 
 use std::collections::BTreeMap;
 
@@ -262,44 +262,126 @@ fn layer_importers(layers: &[(Value, Value)], scope: &str) -> Result<Vec<Importe
     Ok(out)
 }
 
-/// `SubnetworkLayer` `load_on_init` of the network's top-level layers, in network order: the
-/// layer name and its loader (`params_prefix` = `<layer>/`, the subnetwork's importers).
-pub fn load_on_init_loaders(config: &Config) -> Result<Vec<(String, LoaderOptions)>, EngineError> {
+/// One `SubnetworkLayer` `load_on_init` loader of the network (see [`load_on_init_loaders`]).
+#[derive(Clone, Debug)]
+pub struct LoadOnInit {
+    /// The layer's path in the net dict (`sub`, `dec/sub` for a layer in the `rec` unit of
+    /// `dec`, `outer/sub` inside the subnetwork `outer`); the plan's entry is
+    /// `<layer>.load_on_init`.
+    pub layer: String,
+    /// The loader: `params_prefix` = the layer's absolute name scope (`sub/`,
+    /// `dec/rec/sub/`), `network` = the subnetwork, whose layers' importers it carries.
+    pub opts: LoaderOptions,
+    /// How often RETURNN constructs the loader (R-SUB-2): twice outside any `rec` unit
+    /// (`SubnetworkLayer.__init__`, then `complete_construction_parent_subnet_layer` from
+    /// `construct_from_dict`), once inside a `rec` unit (R-SUB-3: the rec cell constructs its
+    /// layers one by one, never through `construct_from_dict`, also when a layer is moved out
+    /// of the loop).
+    pub calls: usize,
+}
+
+/// `SubnetworkLayer` `load_on_init` anywhere in the network where RETURNN's name scopes are
+/// known (R-SUB-1..3): top-level layers, layers of a `subnetwork`, layers of a `rec` unit
+/// (a dict), at any depth, in net-dict order. Scopes: a subnetwork adds `<name>/`, a `rec`
+/// layer `<name>/rec/`. A `load_on_init` inside the subnetwork of a layer that has one itself,
+/// or under any other layer kind, is `unsupported` (never silently ignored).
+pub fn load_on_init_loaders(config: &Config) -> Result<Vec<LoadOnInit>, EngineError> {
     let mut out = Vec::new();
-    let Some(Value::Dict(layers)) = config.get("network") else {
-        return Ok(out);
-    };
-    for (name, layer) in layers {
-        let Some(name) = name.as_str() else { continue };
-        let sub = layer.get_str_key("subnetwork");
-        if let Some(sub) = sub {
-            if let Some((deep, _)) = find_key(sub, "load_on_init", &mut vec![name.to_string()]) {
-                return Err(unsupported(format!(
-                    "nested load_on_init in '{deep}' is not planned by returnn-ckpt"
-                )));
-            }
-        }
-        let ctx = format!("network[{name:?}][\"load_on_init\"]");
-        let mut opts = match layer.get_str_key("load_on_init") {
-            None | Some(Value::None) => continue,
-            Some(Value::Str(f)) => LoaderOptions {
-                filename: f.clone(),
-                ..LoaderOptions::default()
-            },
-            Some(v @ Value::Dict(_)) => parse_loader_opts(v, &ctx, "load_if_prefix")?,
-            Some(other) => {
-                return Err(unsupported(format!(
-                "{ctx}: {} (a callable or non-literal value) cannot be evaluated by returnn-ckpt",
-                other.type_name()
-            )))
-            }
-        };
-        opts.params_prefix = format!("{name}/");
-        opts.network = Some(format!("<TFNetwork '{name}'>"));
-        if let Some(Value::Dict(sublayers)) = sub {
-            opts.importers = layer_importers(sublayers, &format!("{name}/"))?;
-        }
-        out.push((name.to_string(), opts));
+    if let Some(Value::Dict(layers)) = config.get("network") {
+        walk_load_on_init(layers, &Scope::default(), &mut out)?;
     }
     Ok(out)
+}
+
+/// Where a net dict sits: its path in the config, its TF name scope, its RETURNN network name,
+/// and whether it is (inside) a `rec` unit.
+#[derive(Clone, Debug, Default)]
+struct Scope {
+    path: String,
+    tf: String,
+    net: String,
+    in_rec: bool,
+}
+
+fn walk_load_on_init(
+    layers: &[(Value, Value)],
+    scope: &Scope,
+    out: &mut Vec<LoadOnInit>,
+) -> Result<(), EngineError> {
+    for (name, layer) in layers {
+        let Some(name) = name.as_str() else { continue };
+        let path = format!("{}{name}", scope.path);
+        let tf = format!("{}{name}/", scope.tf);
+        let net = format!("{}{name}", scope.net);
+        let sub = layer.get_str_key("subnetwork");
+        let class = layer.get_str_key("class").and_then(Value::as_str);
+        let here = match layer.get_str_key("load_on_init") {
+            None | Some(Value::None) => None,
+            Some(v) => Some(v),
+        };
+        if let Some(lo) = here {
+            if let Some(sub) = sub {
+                if let Some((deep, _)) = find_key(sub, "load_on_init", &mut vec![path.clone()]) {
+                    return Err(unsupported(format!(
+                        "nested load_on_init in '{deep}' (inside the subnetwork of '{path}', which has one itself) is not planned by returnn-ckpt"
+                    )));
+                }
+            }
+            let ctx = format!("network[{path:?}][\"load_on_init\"]");
+            let mut opts = match lo {
+                Value::Str(f) => LoaderOptions {
+                    filename: f.clone(),
+                    ..LoaderOptions::default()
+                },
+                v @ Value::Dict(_) => parse_loader_opts(v, &ctx, "load_if_prefix")?,
+                other => {
+                    return Err(unsupported(format!(
+                        "{ctx}: {} (a callable or non-literal value) cannot be evaluated by returnn-ckpt",
+                        other.type_name()
+                    )))
+                }
+            };
+            opts.params_prefix = tf.clone();
+            opts.network = Some(format!("<TFNetwork '{net}'>"));
+            if let Some(Value::Dict(sublayers)) = sub {
+                opts.importers = layer_importers(sublayers, &tf)?;
+            }
+            out.push(LoadOnInit {
+                layer: path,
+                opts,
+                calls: if scope.in_rec { 1 } else { 2 },
+            });
+            continue;
+        }
+        let unit = layer.get_str_key("unit");
+        match (class, sub, unit) {
+            (_, Some(Value::Dict(sublayers)), _) => {
+                let inner = Scope {
+                    path: format!("{path}/"),
+                    tf,
+                    net: format!("{net}/"),
+                    in_rec: scope.in_rec,
+                };
+                walk_load_on_init(sublayers, &inner, out)?;
+            }
+            (Some("rec"), None, Some(Value::Dict(unit_layers))) => {
+                let inner = Scope {
+                    path: format!("{path}/"),
+                    tf: format!("{tf}rec/"),
+                    net: format!("{net}(rec-subnet)/"),
+                    in_rec: true,
+                };
+                walk_load_on_init(unit_layers, &inner, out)?;
+            }
+            _ => {
+                if let Some((deep, _)) = find_key(layer, "load_on_init", &mut vec![path.clone()]) {
+                    return Err(unsupported(format!(
+                        "load_on_init in '{deep}' (under a layer of class {:?}, whose name scopes returnn-ckpt does not model) is not planned by returnn-ckpt",
+                        class.unwrap_or("?")
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
 }

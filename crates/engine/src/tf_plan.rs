@@ -16,7 +16,9 @@ use param_map::{Array, Assignment, LoaderOptions, Plan, Planner, TargetVar, Tens
 use returnn_config::Config;
 
 use crate::error::{Error, ErrorKind};
-use crate::netdict::{find_key, load_on_init_loaders, network_importers, preload_entries};
+use crate::netdict::{
+    find_key, load_on_init_loaders, network_importers, preload_entries, LoadOnInit,
+};
 use crate::source::CheckpointSource;
 
 /// A computed plan plus the opened source checkpoints it reads from.
@@ -286,17 +288,17 @@ impl Sources {
     }
 }
 
-/// docs/returnn-mapping.md R-SUB-1/2, R-PREC-5: `SubnetworkLayer` `load_on_init` registers
-/// during network construction, before the preload loop (twice: RETURNN calls it again after
-/// the subnetwork is complete).
+/// docs/returnn-mapping.md R-SUB-1..3, R-PREC-5: `SubnetworkLayer` `load_on_init` registers
+/// during network construction, before the preload loop (twice outside a rec unit: RETURNN
+/// calls it again after the subnetwork is complete; once inside one).
 fn plan_load_on_init(
     config: &Config,
     sources: &mut Sources,
     planner: &mut Planner,
 ) -> Result<(), Error> {
-    for (layer, opts) in load_on_init_loaders(config)? {
+    for LoadOnInit { layer, opts, calls } in load_on_init_loaders(config)? {
         let entry = format!("{layer}.load_on_init");
-        for _ in 0..2 {
+        for _ in 0..calls {
             let src = sources.get(&opts.filename);
             planner
                 .load_on_init(&entry, &opts, src)

@@ -282,3 +282,160 @@ preload_from_files = {{"a": {{"filename": "{s}", "init_for_train": True, "ignore
     assert_eq!(e.label(), "no_vars_to_load");
     assert!(e.message().contains("saveable vars are []"));
 }
+
+/// The variables of a subnetwork at `prefix` whose layers are those of the source network, its
+/// NativeLSTM `fw0` replaced by an `rnn_cell` LSTMBlock (`fw0/rec/lstm_cell/kernel`, `bias`),
+/// as in RETURNN's `test_subnet_load_on_init_rec`.
+fn lstm_block_targets(prefix: &str) -> Vec<TargetVar> {
+    let ck = tf_bundle::Checkpoint::open(src()).unwrap();
+    let shape = |n: &str| {
+        ck.tensors()
+            .iter()
+            .find(|t| t.name == n)
+            .unwrap()
+            .shape
+            .clone()
+    };
+    let (w, w_re) = (shape("fw0/rec/W"), shape("fw0/rec/W_re"));
+    let mut v = vec![
+        TargetVar::new(
+            format!("{prefix}fw0/rec/lstm_cell/kernel"),
+            DType::Float32,
+            vec![w[0] + w_re[0], w[1]],
+        ),
+        TargetVar::new(
+            format!("{prefix}fw0/rec/lstm_cell/bias"),
+            DType::Float32,
+            shape("fw0/rec/b"),
+        ),
+    ];
+    for n in ["hid/W", "hid/b", "output/W", "output/b"] {
+        v.push(TargetVar::new(
+            format!("{prefix}{n}"),
+            DType::Float32,
+            shape(n),
+        ));
+    }
+    v
+}
+
+const LSTM_BLOCK_SUBNET: &str = r#"{"fw0": {"class": "rnn_cell", "unit": "LSTMBlock", "unit_opts": {"forget_bias": 0.0}, "n_out": 10, "from": "data"},
+  "hid": {"class": "linear", "activation": "tanh", "n_out": 10, "from": "fw0"},
+  "output": {"class": "linear", "activation": "identity", "n_out": 2, "from": "hid"}}"#;
+
+/// docs/returnn-mapping.md R-SUB-3 (issue 15, RETURNN's `test_subnet_load_on_init_rec`): a `SubnetworkLayer` with
+/// `load_on_init` inside a `rec` unit loads into `<rec>/rec/<sub>/...` (params_prefix
+/// `output/rec/output/`), converting NativeLSTM params to LSTMBlock, once (real RETURNN
+/// constructs the loader once there), and before any preload entry.
+#[test]
+fn r_sub_3_load_on_init_in_rec_unit() {
+    let s = src();
+    let body = format!(
+        r#"network = {{"output": {{"class": "rec", "optimize_move_layers_out": False, "from": "data", "unit": {{
+  "output": {{"class": "subnetwork", "from": "data:source", "load_on_init": "{s}", "subnetwork": {LSTM_BLOCK_SUBNET}}}}}}}}}
+preload_from_files = {{"a": {{"filename": "{s}", "init_for_train": True, "ignore_missing": True}}}}"#
+    );
+    let p = plan(&cfg(&body), lstm_block_targets("output/rec/output/")).unwrap();
+    assert_eq!(p.plan.variables.len(), 6);
+    for v in &p.plan.variables {
+        assert_eq!(v.status, Status::Loaded, "{}", v.var.name);
+        assert_eq!(
+            v.entry.as_deref(),
+            Some("output/output.load_on_init"),
+            "{}",
+            v.var.name
+        );
+    }
+    let kernel = p
+        .plan
+        .variables
+        .iter()
+        .find(|v| v.var.name == "output/rec/output/fw0/rec/lstm_cell/kernel")
+        .unwrap();
+    let a = kernel.assignment.as_ref().unwrap();
+    assert_eq!(a.rule.label(), "convert:native_lstm_to_basic_kernel");
+    assert_eq!(a.keys, vec!["fw0/rec/W".to_string(), "fw0/rec/W_re".into()]);
+    let hid = p
+        .plan
+        .variables
+        .iter()
+        .find(|v| v.var.name == "output/rec/output/hid/W")
+        .unwrap();
+    assert_eq!(hid.assignment.as_ref().unwrap().keys, vec!["hid/W"]);
+}
+
+/// docs/returnn-mapping.md R-SUB-3: inside a rec unit the loader runs once, so a partial
+/// checkpoint with `ignore_missing` loads what it finds (at the top level the second call
+/// raises "no vars to load", docs/returnn-mapping.md R-SUB-2); the rec layer's name (`dec`) and nesting inside a subnetwork
+/// (`outer/dec/rec/sub/`) make the scope.
+#[test]
+fn r_sub_3_partial_in_rec_unit_runs_once() {
+    let s = src();
+    let body = format!(
+        r#"network = {{"outer": {{"class": "subnetwork", "from": "data", "subnetwork": {{
+  "output": {{"class": "rec", "from": "data", "unit": {{
+    "sub": {{"class": "subnetwork", "from": "prev:output", "load_on_init": {{"filename": "{s}", "ignore_missing": True}}, "subnetwork": {LSTM_BLOCK_SUBNET}}},
+    "output": {{"class": "linear", "n_out": 2, "from": ["sub", "data:source"]}}}}}}}}}}}}"#
+    );
+    let mut t = lstm_block_targets("outer/output/rec/sub/");
+    t.push(TargetVar::new(
+        "outer/output/rec/sub/new/W",
+        DType::Float32,
+        vec![2],
+    ));
+    t.push(TargetVar::new(
+        "outer/output/rec/output/W",
+        DType::Float32,
+        vec![2],
+    ));
+    let p = plan(&cfg(&body), t).unwrap();
+    let by = |n: &str| entry_of(&p, n);
+    assert_eq!(
+        by("outer/output/rec/sub/hid/W"),
+        (Status::Loaded, Some("outer/output/sub.load_on_init".into()))
+    );
+    assert_eq!(
+        by("outer/output/rec/sub/new/W"),
+        (
+            Status::MissingIgnored,
+            Some("outer/output/sub.load_on_init".into())
+        )
+    );
+    assert_eq!(by("outer/output/rec/output/W"), (Status::RandomInit, None));
+    // Without ignore_missing the one loader raises on the missing variable.
+    let body = body.replace(r#", "ignore_missing": True"#, "");
+    let e = plan(
+        &cfg(&body),
+        vec![TargetVar::new(
+            "outer/output/rec/sub/new/W",
+            DType::Float32,
+            vec![2],
+        )],
+    )
+    .err()
+    .unwrap();
+    assert_eq!(e.label(), "missing_vars", "{}", e.message());
+}
+
+/// `load_on_init` where returnn-ckpt does not model the name scopes or the order (inside
+/// another `load_on_init` subnetwork, under a `cond` layer) is `unsupported`, never ignored.
+#[test]
+fn load_on_init_unmodelled_places_are_unsupported() {
+    let s = src();
+    for net in [
+        format!(
+            r#"{{"a": {{"class": "subnetwork", "load_on_init": "{s}", "subnetwork": {{"b": {{"class": "subnetwork", "load_on_init": "{s}", "subnetwork": {{}}}}}}}}}}"#
+        ),
+        format!(
+            r#"{{"c": {{"class": "cond", "true_layer": {{"class": "subnetwork", "load_on_init": "{s}", "subnetwork": {{}}}}}}}}"#
+        ),
+        format!(
+            r#"{{"r": {{"class": "rec", "unit": {{"a": {{"class": "subnetwork", "load_on_init": "{s}", "subnetwork": {{"b": {{"class": "rec", "unit": {{"c": {{"class": "subnetwork", "load_on_init": "{s}", "subnetwork": {{}}}}}}}}}}}}}}}}}}"#
+        ),
+    ] {
+        let e = plan(&cfg(&format!("network = {net}")), targets(&[]))
+            .err()
+            .unwrap_or_else(|| panic!("{net}"));
+        assert_eq!(e.label(), "unsupported", "{net}: {}", e.message());
+    }
+}

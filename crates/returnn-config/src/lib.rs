@@ -14,6 +14,17 @@
 //! [`Config::get_text`] gives the string list of an untyped key; [`Config::value`],
 //! [`Config::int`], [`Config::bool`] and [`Config::has`] read both, with RETURNN's rules.
 //!
+//! ## Reading the config while it runs, and the command line
+//!
+//! RETURNN `exec`s a Python config with the config's `typed_dict` as globals and `config`
+//! bound to the config object, and `init_config` applies the command line before *and* after
+//! loading the files. So `task = config.value("task", "train")` sees `++task eval`: calls of
+//! the config's own readers (`value`, `typed_value`, `opt_typed_value`, `int`, `bool`,
+//! `float`, `is_true`, `has`, `is_typed`, `list`) with literal arguments are evaluated at that
+//! statement (module `exec_api`), and [`Config::apply_overrides`] on a freshly loaded config
+//! (or [`Config::init`]) replays RETURNN's two passes. Command lines take RETURNN's optparse
+//! options too (`--task eval`, `-x eval`, `--config FILE`; module [`cmdline`]).
+//!
 //! ## Deviations from the cross-crate contract (documented here, as agreed)
 //!
 //! * `Config::from_str(text, kind_hint)` is [`Config::from_text`]`(text, filename)`: the file
@@ -22,6 +33,8 @@
 //!   (`Value::Unsupported`) cannot be turned into a string and is an error, not a guess.
 //! * [`Value`] has one more variant, `Set`, for Python set literals.
 
+pub mod cmdline;
+mod exec_api;
 mod json;
 pub mod python;
 pub mod value;
@@ -29,6 +42,7 @@ pub mod value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+pub use cmdline::{CmdStep, CommandLine};
 pub use python::Skipped;
 pub use value::{py_float_repr, py_int_from_str, py_str_repr, Value};
 
@@ -207,12 +221,19 @@ pub struct Config {
     files: Vec<PathBuf>,
     skipped: Vec<(PathBuf, Skipped)>,
     warnings: Vec<String>,
+    /// The top-level sources loaded so far (file path if any, text, file name), while nothing
+    /// else has changed the config: [`Config::apply_overrides`] then rebuilds the config the
+    /// way RETURNN's `init_config` does (command line, files, command line).
+    replay: Option<Vec<(Option<PathBuf>, String, String)>>,
 }
 
 impl Config {
     /// An empty config.
     pub fn new() -> Config {
-        Config::default()
+        Config {
+            replay: Some(Vec::new()),
+            ..Config::default()
+        }
     }
 
     /// Loads a config file (Python, JSON or line-based, told apart as RETURNN does). Relative
@@ -243,15 +264,37 @@ impl Config {
     pub fn from_text(text: &str, filename: &str) -> Result<Config, Error> {
         let mut c = Config::new();
         c.load_text(text, filename, 0)?;
+        if let Some(r) = &mut c.replay {
+            r.push((None, text.to_string(), filename.to_string()));
+        }
         Ok(c)
     }
 
     /// Loads one more file into this config (later values override earlier ones).
     pub fn load_file(&mut self, path: &Path) -> Result<(), Error> {
-        self.load_file_depth(path, 0)
+        let replay = self.replay.take();
+        let text = self.read_config_file(path, 0)?;
+        self.files.push(path.to_path_buf());
+        self.load_text(&text, &path.to_string_lossy(), 0)?;
+        if let Some(mut r) = replay {
+            r.push((
+                Some(path.to_path_buf()),
+                text,
+                path.to_string_lossy().into_owned(),
+            ));
+            self.replay = Some(r);
+        }
+        Ok(())
     }
 
     fn load_file_depth(&mut self, path: &Path, depth: usize) -> Result<(), Error> {
+        let text = self.read_config_file(path, depth)?;
+        self.files.push(path.to_path_buf());
+        self.load_text(&text, &path.to_string_lossy(), depth)
+    }
+
+    /// Checks the include depth and that `path` is a file, and reads it.
+    fn read_config_file(&self, path: &Path, depth: usize) -> Result<String, Error> {
         if depth > MAX_INCLUDE_DEPTH {
             return Err(Error::new(
                 ErrorKind::IncludeDepth,
@@ -273,9 +316,7 @@ impl Config {
             )
             .with_file(path));
         }
-        let text = read_text(&fs_path)?;
-        self.files.push(path.to_path_buf());
-        self.load_text(&text, &path.to_string_lossy(), depth)
+        read_text(&fs_path)
     }
 
     fn load_text(&mut self, text: &str, filename: &str, depth: usize) -> Result<(), Error> {
@@ -291,16 +332,21 @@ impl Config {
         // reported line numbers are those of the file.
         let lead = text.len() - text.trim_start().len();
         let line_offset = text[..lead].matches('\n').count();
-        let module = python::eval_module(text.trim(), filename, line_offset).map_err(|e| {
-            Error::new(
-                ErrorKind::Syntax { line: e.line },
-                format!(
-                    "{filename}:{}: Python syntax error in config: {}",
-                    e.line, e.message
-                ),
-            )
-            .with_file(filename)
-        })?;
+        let env = exec_api::ConfigEnv {
+            typed: &self.typed,
+            text: &self.text,
+        };
+        let module =
+            python::eval_module_in(text.trim(), filename, line_offset, &env).map_err(|e| {
+                Error::new(
+                    ErrorKind::Syntax { line: e.line },
+                    format!(
+                        "{filename}:{}: Python syntax error in config: {}",
+                        e.line, e.message
+                    ),
+                )
+                .with_file(filename)
+            })?;
         self.typed.insert(
             "config".into(),
             Value::Unsupported("the Config object".into()),
@@ -376,31 +422,62 @@ impl Config {
         Ok(())
     }
 
-    /// Applies command-line `++key value` pairs, as RETURNN's `parse_cmd_args` does
-    /// (a value starting with `+-` loses its leading `+`, so `++x +-0.1` sets `-0.1`).
-    pub fn apply_overrides(&mut self, args: &[String]) -> Result<(), Error> {
-        if args.len() % 2 != 0 {
-            return Err(Error::new(
-                ErrorKind::Override,
-                format!(
-                    "expected (++key, value) pairs in the config arguments, got an odd number: {args:?}"
-                ),
-            ));
+    /// RETURNN's `init_config` for `returnn CONFIG... ARGS...`: the command line is applied
+    /// to the empty config, the config files are loaded in order, and the command line is
+    /// applied again. So a Python config that reads the config while it runs
+    /// (`task = config.value("task", "train")`) sees `++task eval` / `--task eval` (as an
+    /// untyped string), and the second pass then overrides what the files set (a `str` stays
+    /// a `str`: `task` is `"eval"`). `--config FILE` and `++include FILE` are loaded in both
+    /// passes, as in RETURNN.
+    pub fn init(files: &[&Path], args: &[String]) -> Result<Config, Error> {
+        let mut c = Config::new();
+        for f in files {
+            c.load_file(f)?;
         }
-        for pair in args.chunks(2) {
-            let (key, value) = (&pair[0], &pair[1]);
-            let Some(k) = key.strip_prefix("++") else {
-                return Err(Error::new(
-                    ErrorKind::Override,
-                    format!("expected a key prefixed with '++' in ({key:?}, {value:?})"),
-                ));
-            };
-            let v = if value.starts_with("+-") {
-                &value[1..]
-            } else {
-                value.as_str()
-            };
-            self.add_line(k, v)?;
+        c.apply_overrides(args)?;
+        Ok(c)
+    }
+
+    /// Applies RETURNN command-line arguments (`++key value` pairs and its optparse options
+    /// such as `--task eval`, see [`cmdline`]) to this config, as RETURNN's `parse_cmd_args`
+    /// does (a value starting with `+-` loses its leading `+`, so `++x +-0.1` sets `-0.1`).
+    /// This is the second pass of [`Config::init`] only; use `init` to get RETURNN's result
+    /// for configs that read the config while they run.
+    ///
+    /// On a config that so far was only loaded (files or text, nothing set or overridden),
+    /// this is RETURNN's whole `init_config`: the config is rebuilt from those sources with the
+    /// command line applied before and after them, so `Config::load(p)?.apply_overrides(a)`
+    /// equals [`Config::init`]`(&[p], a)`. Otherwise it is one `parse_cmd_args` pass.
+    pub fn apply_overrides(&mut self, args: &[String]) -> Result<(), Error> {
+        let cmd = CommandLine::parse(args)?;
+        match self.replay.take() {
+            Some(sources) if !cmd.steps.is_empty() => {
+                let mut c = Config::new();
+                c.replay = None;
+                c.base = self.base.clone();
+                c.apply_command_line(&cmd)?;
+                for (path, text, filename) in &sources {
+                    if let Some(p) = path {
+                        c.files.push(p.clone());
+                    }
+                    c.load_text(text, filename, 0)?;
+                }
+                c.apply_command_line(&cmd)?;
+                *self = c;
+                Ok(())
+            }
+            _ => self.apply_command_line(&cmd),
+        }
+    }
+
+    /// Applies a parsed command line (one `parse_cmd_args` pass).
+    pub fn apply_command_line(&mut self, cmd: &CommandLine) -> Result<(), Error> {
+        self.replay = None;
+        for step in &cmd.steps {
+            match step {
+                CmdStep::Set { key, value } => self.add_line(key, value)?,
+                CmdStep::LoadConfig(f) => self.load_file(Path::new(f))?,
+            }
         }
         Ok(())
     }
@@ -409,6 +486,7 @@ impl Config {
     /// Python value (kept as a string if the previous value was a string, or on a syntax
     /// error, with a warning); otherwise it is stored as a string list split at `,`.
     pub fn add_line(&mut self, key: &str, value: &str) -> Result<(), Error> {
+        self.replay = None;
         self.add_line_depth(key, value, 0)
     }
 
@@ -483,6 +561,7 @@ impl Config {
 
     /// Sets a typed value (RETURNN's `config.set`).
     pub fn set(&mut self, key: &str, value: Value) {
+        self.replay = None;
         self.typed.insert(key.to_string(), value);
     }
 
@@ -690,7 +769,7 @@ impl Config {
 }
 
 /// RETURNN's `to_bool` for strings.
-fn to_bool(s: &str) -> Option<bool> {
+pub(crate) fn to_bool(s: &str) -> Option<bool> {
     match py_int_from_str(s) {
         Ok(Some(i)) => return Some(i != 0),
         // An integer beyond 64 bits is not zero.

@@ -55,6 +55,40 @@ fn line_of(text: &str, offset: usize) -> usize {
         + 1
 }
 
+/// What a Python config sees of the `Config` it is executed in (RETURNN runs it with the
+/// config's `typed_dict` as globals and `config` bound to the config object).
+pub trait ExecEnv {
+    /// A global that was defined before this file ran (a typed value of the config).
+    fn global(&self, name: &str) -> Option<Value>;
+    /// `config.<method>(*args, **kwargs)` with literal arguments; `typed` looks a key up in
+    /// the config's `typed_dict` as it is at that point of the file.
+    fn config_call(
+        &self,
+        method: &str,
+        args: &[Value],
+        kwargs: &[(String, Value)],
+        typed: &dyn Fn(&str) -> Option<Value>,
+    ) -> Value;
+}
+
+/// An empty config: no globals, and every `config.<method>(...)` call is unsupported.
+pub struct NoEnv;
+
+impl ExecEnv for NoEnv {
+    fn global(&self, _name: &str) -> Option<Value> {
+        None
+    }
+    fn config_call(
+        &self,
+        method: &str,
+        _args: &[Value],
+        _kwargs: &[(String, Value)],
+        _typed: &dyn Fn(&str) -> Option<Value>,
+    ) -> Value {
+        Value::Unsupported(format!("config.{method}(...)"))
+    }
+}
+
 /// Parses and evaluates `text` (already stripped the way RETURNN strips it);
 /// `line_offset` is added to every reported line (lines removed by that strip).
 pub fn eval_module(
@@ -62,18 +96,34 @@ pub fn eval_module(
     source_path: &str,
     line_offset: usize,
 ) -> Result<Module, SyntaxError> {
-    with_parser_stack(|| eval_module_inner(text, source_path, line_offset)).unwrap_or_else(|| {
-        Err(SyntaxError {
-            line: 0,
-            message: "internal error while parsing".into(),
-        })
-    })
+    eval_module_in(text, source_path, line_offset, &NoEnv)
+}
+
+/// [`eval_module`] inside a config: names fall back to `env`'s globals, and calls of the
+/// config's own API (`config.value("task", "train")`, `config.int(...)`, ...) with literal
+/// arguments are evaluated against the config as it is at that statement, as RETURNN's
+/// `exec` of the file does. A file that rebinds `config` gets no such evaluation.
+pub fn eval_module_in(
+    text: &str,
+    source_path: &str,
+    line_offset: usize,
+    env: &(dyn ExecEnv + Sync),
+) -> Result<Module, SyntaxError> {
+    with_parser_stack(|| eval_module_inner(text, source_path, line_offset, env)).unwrap_or_else(
+        || {
+            Err(SyntaxError {
+                line: 0,
+                message: "internal error while parsing".into(),
+            })
+        },
+    )
 }
 
 fn eval_module_inner(
     text: &str,
     source_path: &str,
     line_offset: usize,
+    env: &(dyn ExecEnv + Sync),
 ) -> Result<Module, SyntaxError> {
     check_nesting(text, rustpython_parser::Mode::Module).map_err(|e| SyntaxError {
         line: e.line + line_offset,
@@ -87,7 +137,7 @@ fn eval_module_inner(
     for stmt in &suite {
         let line = line_of(text, usize::from(stmt.start())) + line_offset;
         let snippet = first_line(&text[usize::from(stmt.start())..usize::from(stmt.end())]);
-        exec_stmt(&mut module, stmt, line, &snippet);
+        exec_stmt(&mut module, stmt, line, &snippet, env);
     }
     Ok(module)
 }
@@ -101,10 +151,10 @@ fn first_line(s: &str) -> String {
     out
 }
 
-fn exec_stmt(m: &mut Module, stmt: &Stmt, line: usize, snippet: &str) {
+fn exec_stmt(m: &mut Module, stmt: &Stmt, line: usize, snippet: &str, env: &dyn ExecEnv) {
     match stmt {
         Stmt::Assign(a) => {
-            let value = eval_expr(m, &a.value);
+            let value = eval_module_expr(m, &a.value, env);
             let mut names = Vec::new();
             let mut ok = true;
             for target in &a.targets {
@@ -122,7 +172,7 @@ fn exec_stmt(m: &mut Module, stmt: &Stmt, line: usize, snippet: &str) {
         }
         Stmt::AnnAssign(a) => {
             if let Some(v) = &a.value {
-                let value = eval_expr(m, v);
+                let value = eval_module_expr(m, v, env);
                 let mut names = Vec::new();
                 let ok = assign(m, &a.target, &value, &mut names);
                 if !ok || value.contains_unsupported() {
@@ -326,8 +376,60 @@ pub fn eval_expr(m: &Module, e: &Expr) -> Value {
     eval_in(e, &|name| m.lookup(name).cloned())
 }
 
+/// Evaluates an expression of a config file at module level: names are the module's globals,
+/// then `env`'s; `config.<method>(...)` goes to `env` unless the module rebound `config`.
+fn eval_module_expr(m: &Module, e: &Expr, env: &dyn ExecEnv) -> Value {
+    let typed = |name: &str| m.lookup(name).cloned().or_else(|| env.global(name));
+    let calls = |c: &ast::ExprCall, ev: &dyn Fn(&Expr) -> Value| -> Option<Value> {
+        let Expr::Attribute(attr) = &*c.func else {
+            return None;
+        };
+        let Expr::Name(obj) = &*attr.value else {
+            return None;
+        };
+        if obj.id.as_str() != "config" || m.lookup("config").is_some() {
+            return None;
+        }
+        let mut args = Vec::new();
+        for a in &c.args {
+            if matches!(a, Expr::Starred(_)) {
+                return Some(Value::Unsupported("config call with *args".into()));
+            }
+            args.push(ev(a));
+        }
+        let mut kwargs = Vec::new();
+        for k in &c.keywords {
+            let Some(name) = &k.arg else {
+                return Some(Value::Unsupported("config call with **kwargs".into()));
+            };
+            kwargs.push((name.to_string(), ev(&k.value)));
+        }
+        if args
+            .iter()
+            .chain(kwargs.iter().map(|(_, v)| v))
+            .any(Value::contains_unsupported)
+        {
+            return Some(Value::Unsupported(format!(
+                "config.{}(...) with a non-literal argument",
+                attr.attr.as_str()
+            )));
+        }
+        Some(env.config_call(attr.attr.as_str(), &args, &kwargs, &typed))
+    };
+    eval_with(e, &typed, &calls)
+}
+
+/// A hook for call expressions: gets the call and an evaluator for its arguments; `None`
+/// leaves the call unsupported.
+type CallHook<'a> = dyn Fn(&ast::ExprCall, &dyn Fn(&Expr) -> Value) -> Option<Value> + 'a;
+
 /// Evaluates `e` with a name resolver; unknown names give `Unsupported("name 'x'")`.
 pub fn eval_in(e: &Expr, names: &dyn Fn(&str) -> Option<Value>) -> Value {
+    eval_with(e, names, &|_, _| None)
+}
+
+fn eval_with(e: &Expr, names: &dyn Fn(&str) -> Option<Value>, calls: &CallHook<'_>) -> Value {
+    let eval_in = |x: &Expr, names: &dyn Fn(&str) -> Option<Value>| eval_with(x, names, calls);
     match e {
         Expr::Constant(c) => constant(&c.value),
         Expr::Name(n) => names(n.id.as_str())
@@ -398,7 +500,9 @@ pub fn eval_in(e: &Expr, names: &dyn Fn(&str) -> Option<Value>) -> Value {
             Value::Dict(items)
         }
         Expr::JoinedStr(_) => Value::Unsupported("f-string".into()),
-        Expr::Call(_) => Value::Unsupported("call".into()),
+        Expr::Call(c) => {
+            calls(c, &|x| eval_in(x, names)).unwrap_or_else(|| Value::Unsupported("call".into()))
+        }
         Expr::Lambda(_) => Value::Unsupported("lambda".into()),
         _ => Value::Unsupported("computed expression".into()),
     }

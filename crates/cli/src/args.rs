@@ -30,57 +30,103 @@ impl WorkDir {
     }
 }
 
-/// Flags that may follow the overrides (`trailing_var_arg` takes everything after CONFIG).
-pub struct TrailingFlags {
+/// The command's own flags, wherever they stand after CONFIG (the trailing list holds
+/// everything from the first RETURNN argument on).
+#[derive(Default)]
+pub struct Trailing {
+    /// RETURNN's command line: `++key value` pairs and its options (`--task eval`, ...), in
+    /// order, for the config reader.
+    pub returnn_args: Vec<String>,
     pub json: bool,
     pub verbose: bool,
     pub apply: bool,
     pub best: Option<Option<String>>,
+    pub cwd: Option<PathBuf>,
+    pub target: Option<PathBuf>,
+    pub out: Option<PathBuf>,
+    pub fresh: bool,
+    pub resume: bool,
 }
 
-/// Splits `--json`, `--verbose`/`-v`, `--apply`, `--best [KEY]` off the override list.
-pub fn split_trailing_flags(args: &[String]) -> anyhow::Result<(Vec<String>, TrailingFlags)> {
-    let mut out = Vec::new();
-    let mut flags = TrailingFlags {
-        json: false,
-        verbose: false,
-        apply: false,
-        best: None,
-    };
+/// Our flags a command accepts after CONFIG.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Own {
+    Json,
+    Verbose,
+    Apply,
+    Best,
+    Cwd,
+    Target,
+    Out,
+    Fresh,
+    Resume,
+}
+
+/// Splits the command's own flags (`own`) off the arguments after CONFIG; the rest is
+/// RETURNN's command line, kept in order (its options are checked by the config reader, as
+/// RETURNN's optparse does). RETURNN's `-v LEVEL` is spelled `++log_verbosity LEVEL` here:
+/// `-v`/`--verbose` is ours.
+pub fn split_trailing(args: &[String], own: &[Own]) -> anyhow::Result<Trailing> {
+    let mut t = Trailing::default();
+    let has = |o: Own| own.contains(&o);
     let mut i = 0;
     while i < args.len() {
         let a = args[i].as_str();
-        match a {
-            "--json" => flags.json = true,
-            "--verbose" | "-v" => flags.verbose = true,
-            "--apply" => flags.apply = true,
-            "--best" => {
-                let next = args
+        let value = |i: usize, name: &str| -> anyhow::Result<String> {
+            match a.split_once('=') {
+                Some((_, v)) if a.starts_with("--") => Ok(v.to_string()),
+                _ => args
                     .get(i + 1)
-                    .filter(|n| !n.starts_with("--") && !n.starts_with("++"));
-                flags.best = Some(next.cloned());
-                if next.is_some() {
-                    i += 1;
+                    .cloned()
+                    .ok_or_else(|| anyhow::anyhow!("{name} needs a value")),
+            }
+        };
+        let takes_next = !a.contains('=');
+        let flag = a.split('=').next().unwrap_or(a);
+        match flag {
+            "--json" if has(Own::Json) => t.json = true,
+            "--verbose" | "-v" if has(Own::Verbose) => t.verbose = true,
+            "--apply" if has(Own::Apply) => t.apply = true,
+            "--fresh" if has(Own::Fresh) => t.fresh = true,
+            "--resume" if has(Own::Resume) => t.resume = true,
+            "--best" if has(Own::Best) => {
+                if let Some((_, v)) = a.split_once('=') {
+                    t.best = Some(Some(v.to_string()));
+                } else {
+                    let next = args
+                        .get(i + 1)
+                        .filter(|n| !n.starts_with('-') && !n.starts_with("++"));
+                    t.best = Some(next.cloned());
+                    if next.is_some() {
+                        i += 1;
+                    }
                 }
             }
-            _ if a.starts_with("--best=") => {
-                flags.best = Some(Some(a["--best=".len()..].to_string()))
+            "-C" | "--cwd" if has(Own::Cwd) => {
+                t.cwd = Some(value(i, "-C")?.into());
+                i += usize::from(takes_next);
+            }
+            "--target" if has(Own::Target) => {
+                t.target = Some(value(i, "--target")?.into());
+                i += usize::from(takes_next);
+            }
+            "--out" if has(Own::Out) => {
+                t.out = Some(value(i, "--out")?.into());
+                i += usize::from(takes_next);
             }
             _ if a.starts_with("++") => {
                 let Some(v) = args.get(i + 1) else {
                     anyhow::bail!("override {a} has no value (expected `++key value`)");
                 };
-                out.push(a.to_string());
-                out.push(v.clone());
+                t.returnn_args.push(a.to_string());
+                t.returnn_args.push(v.clone());
                 i += 1;
             }
-            _ => anyhow::bail!(
-                "unexpected argument {a:?}: overrides are `++key value` pairs (a value starting with '-' may be written `+-...`)"
-            ),
+            _ => t.returnn_args.push(a.to_string()),
         }
         i += 1;
     }
-    Ok((out, flags))
+    Ok(t)
 }
 
 /// With `verbose`, lists the config's skipped statements and warnings on stderr.

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use engine::config::ConfigRequest;
 use engine::plan::{PlanReport, PlanRequest};
 
-use crate::args::WorkDir;
+use crate::args::{split_trailing, Own, WorkDir};
 use crate::out::ErrorDoc;
 
 /// The arguments `plan` and `load` share.
@@ -16,7 +16,7 @@ pub struct PlanArgs {
     /// The network's variables: a JSON file {"variables": [{"name", "shape", "dtype"}]}, an
     /// existing checkpoint (its tensor list), or a .meta MetaGraphDef (its global variables)
     #[arg(long)]
-    pub target: PathBuf,
+    pub target: Option<PathBuf>,
     /// Plan as at the start of a recorded run: treat the config's own model checkpoints
     /// (`model`.NNN, the run's output) as absent. This is the default when TARGET is one of
     /// them
@@ -31,31 +31,21 @@ pub struct PlanArgs {
     /// Print JSON
     #[arg(long)]
     pub json: bool,
-    /// Config overrides as RETURNN's command line takes them: ++key value ...
-    #[arg(allow_negative_numbers = true)]
+    /// RETURNN's command line: `++key value` overrides (`+-0.1` gives `-0.1`) and its options
+    /// (`--task eval`, ...)
+    #[arg(num_args = 0.., allow_hyphen_values = true, trailing_var_arg = true, value_name = "++KEY VALUE")]
     pub overrides: Vec<String>,
 }
 
-impl PlanArgs {
-    /// The library request.
-    pub fn request(&self) -> PlanRequest {
-        PlanRequest {
-            config: ConfigRequest::file(
-                self.dir.command_line_path(&self.config),
-                self.overrides.clone(),
-                self.dir.base(),
-            ),
-            target: self.dir.command_line_path(&self.target),
-            fresh: if self.fresh {
-                Some(true)
-            } else if self.resume {
-                Some(false)
-            } else {
-                None
-            },
-        }
-    }
+/// [`PlanArgs`] with the flags that came after the overrides merged in.
+pub struct PlanCall {
+    pub request: PlanRequest,
+    pub json: bool,
+    pub dir: WorkDir,
+    pub out: Option<PathBuf>,
+}
 
+impl PlanCall {
     /// How errors are shown.
     pub fn error_doc(&self) -> ErrorDoc {
         if self.json {
@@ -63,6 +53,47 @@ impl PlanArgs {
         } else {
             ErrorDoc::Text
         }
+    }
+}
+
+impl PlanArgs {
+    /// The library request (`with_out`: also take `--out` from after the overrides).
+    pub fn call(&self, with_out: bool) -> anyhow::Result<PlanCall> {
+        let mut own = vec![Own::Json, Own::Cwd, Own::Target, Own::Fresh, Own::Resume];
+        if with_out {
+            own.push(Own::Out);
+        }
+        let t = split_trailing(&self.overrides, &own)?;
+        let dir = WorkDir {
+            cwd: t.cwd.clone().or(self.dir.cwd.clone()),
+        };
+        let target = t.target.clone().or(self.target.clone()).ok_or_else(|| {
+            anyhow::anyhow!("the following required argument was not provided: --target <TARGET>")
+        })?;
+        let (fresh, resume) = (self.fresh || t.fresh, self.resume || t.resume);
+        if fresh && resume {
+            anyhow::bail!("--fresh and --resume exclude each other");
+        }
+        Ok(PlanCall {
+            request: PlanRequest {
+                config: ConfigRequest::file(
+                    dir.command_line_path(&self.config),
+                    t.returnn_args.clone(),
+                    dir.base(),
+                ),
+                target: dir.command_line_path(&target),
+                fresh: if fresh {
+                    Some(true)
+                } else if resume {
+                    Some(false)
+                } else {
+                    None
+                },
+            },
+            json: self.json || t.json,
+            dir,
+            out: t.out,
+        })
     }
 }
 

@@ -18,30 +18,34 @@ pub struct Args {
     pub plan: PlanArgs,
     /// Output: FILE.safetensors, or a TF checkpoint prefix
     #[arg(long)]
-    pub out: PathBuf,
+    pub out: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let call = args.plan.call(true)?;
+    let out = call.out.clone().or(args.out.clone()).ok_or_else(|| {
+        anyhow::anyhow!("the following required argument was not provided: --out <OUT>")
+    })?;
     let req = engine::load::LoadRequest {
-        plan: args.plan.request(),
-        out: args.plan.dir.command_line_path(&args.out),
+        plan: call.request.clone(),
+        out: call.dir.command_line_path(&out),
     };
     let bar = Bar::new();
     let r = engine::load::run(&req, &bar);
     let r = match r {
         Ok(r) => r,
-        Err(e) => return fail_kind(&e, args.plan.error_doc()),
+        Err(e) => return fail_kind(&e, call.error_doc()),
     };
-    if args.plan.json {
+    if call.json {
         let mut r = r;
-        r.out = args.out.display().to_string();
+        r.out = out.display().to_string();
         print_json_pretty(&r)?;
     } else {
         print_out(&plan_text(&r.plan()))?;
         print_out(&format!(
             "wrote {} tensors to {}\n",
             r.written,
-            args.out.display()
+            out.display()
         ))?;
     }
     Ok(ExitCode::SUCCESS)

@@ -19,11 +19,12 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let p = match engine::plan::run(&args.plan.request()) {
+    let call = args.plan.call(false)?;
+    let p = match engine::plan::run(&call.request) {
         Ok(p) => p,
-        Err(e) => return fail_kind(&e, args.plan.error_doc()),
+        Err(e) => return fail_kind(&e, call.error_doc()),
     };
-    if args.plan.json {
+    if call.json {
         print_json_pretty(&p)?;
     } else {
         print_out(&plan_text(&p))?;

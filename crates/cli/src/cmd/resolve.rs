@@ -12,14 +12,15 @@ use std::process::ExitCode;
 use engine::config::{self, ConfigRequest};
 use engine::resolve::ResolveReport;
 
-use crate::args::{print_config_info, split_trailing_flags, WorkDir};
+use crate::args::{print_config_info, split_trailing, Own, WorkDir};
 use crate::out::{fail_kind, print_json_pretty, print_out, ErrorDoc};
 
 #[derive(clap::Args)]
 pub struct Args {
     /// RETURNN config file (Python `#!...`/`.py`, JSON `{...}`, or line-based `key value`).
     pub config: PathBuf,
-    /// `++key value` overrides, as on RETURNN's command line (`+-0.1` gives `-0.1`).
+    /// RETURNN's command line: `++key value` overrides (`+-0.1` gives `-0.1`) and its options
+    /// (`--task eval`, ...)
     #[arg(num_args = 0.., allow_hyphen_values = true, trailing_var_arg = true, value_name = "++KEY VALUE")]
     pub overrides: Vec<String>,
     /// Machine-readable output (stable JSON contract).
@@ -33,7 +34,10 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let (overrides, flags) = split_trailing_flags(&args.overrides)?;
+    let flags = split_trailing(&args.overrides, &[Own::Json, Own::Verbose, Own::Cwd])?;
+    let dir = WorkDir {
+        cwd: flags.cwd.clone().or(args.dir.cwd.clone()),
+    };
     let json = args.json || flags.json;
     let doc = if json {
         ErrorDoc::Pretty
@@ -41,9 +45,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ErrorDoc::Text
     };
     let req = ConfigRequest::file(
-        args.dir.command_line_path(&args.config),
-        overrides,
-        args.dir.base(),
+        dir.command_line_path(&args.config),
+        flags.returnn_args.clone(),
+        dir.base(),
     );
     let loaded = match config::load_for_selection(&req) {
         Ok(c) => c,

@@ -41,8 +41,8 @@ use crate::table::builder::{TableBuilder, TableOptions};
 use crate::varint;
 use crate::DType;
 
-/// TF's `TensorShape` limit on the number of dimensions.
-pub const MAX_RANK: usize = 254;
+pub use crate::bundle::MAX_RANK;
+pub use crate::path::{data_file_name, index_file_name};
 const COPY_CHUNK: usize = 1 << 20;
 
 /// What went wrong while writing a bundle (see [`WriteError`]).
@@ -133,20 +133,6 @@ impl WriteError {
     pub fn key(&self) -> Option<&str> {
         self.key.as_deref()
     }
-}
-
-/// The name of data shard `shard` of `num_shards` for `prefix` (`%05d`, spec §3.1).
-pub fn data_file_name(prefix: &Path, shard: u32, num_shards: u32) -> PathBuf {
-    let mut s = prefix.as_os_str().to_os_string();
-    s.push(format!(".data-{shard:05}-of-{num_shards:05}"));
-    PathBuf::from(s)
-}
-
-/// `PREFIX.index`.
-pub fn index_file_name(prefix: &Path) -> PathBuf {
-    let mut s = prefix.as_os_str().to_os_string();
-    s.push(".index");
-    PathBuf::from(s)
 }
 
 /// Writes a TF tensor bundle (V2): see the module docs.

@@ -401,17 +401,62 @@ impl BundleWriter {
         dtype: DType,
         shape: &[u64],
     ) -> Result<RawTensorWriter<'_>, WriteError> {
+        let h = self.open_raw(name, dtype, shape)?;
+        Ok(RawTensorWriter { w: self, h })
+    }
+
+    /// Like [`BundleWriter::begin_raw`], but the open tensor is an owned [`RawTensor`] that
+    /// does not borrow the writer (for callers that write a tensor piecewise between other
+    /// work): [`BundleWriter::write_raw`] its bytes, then [`BundleWriter::close_raw`]. Only one
+    /// tensor may be open at a time (the data file is written in order).
+    pub fn open_raw(
+        &mut self,
+        name: &str,
+        dtype: DType,
+        shape: &[u64],
+    ) -> Result<RawTensor, WriteError> {
         let expected = self.numeric_size(name, dtype, shape)?;
-        let begin = self.offset;
-        Ok(RawTensorWriter {
-            w: self,
+        Ok(RawTensor {
             name: name.to_string(),
             dtype,
             shape: shape.to_vec(),
-            begin,
+            begin: self.offset,
             expected,
             crc: 0,
         })
+    }
+
+    /// Appends bytes of the open tensor `h` (refuses more than its dtype and shape allow, or a
+    /// tensor that is not the one being written).
+    pub fn write_raw(&mut self, h: &mut RawTensor, buf: &[u8]) -> Result<(), WriteError> {
+        let written = self.offset.checked_sub(h.begin).unwrap_or(u64::MAX);
+        if written == u64::MAX || written + buf.len() as u64 > h.expected {
+            return Err(self.err(
+                WriteErrorKind::SizeMismatch {
+                    expected: h.expected,
+                    found: written.saturating_add(buf.len() as u64),
+                },
+                &h.name,
+            ));
+        }
+        self.write_data(&h.name, buf)?;
+        h.crc = crc32c::crc32c_append(h.crc, buf);
+        Ok(())
+    }
+
+    /// Records the open tensor `h`; fails if fewer bytes than its size were written.
+    pub fn close_raw(&mut self, h: RawTensor) -> Result<(), WriteError> {
+        let written = self.offset - h.begin;
+        if written != h.expected {
+            return Err(self.err(
+                WriteErrorKind::SizeMismatch {
+                    expected: h.expected,
+                    found: written,
+                },
+                &h.name,
+            ));
+        }
+        self.record(&h.name, h.dtype, &h.shape, h.begin, h.crc)
     }
 
     /// Adds a `string` tensor (spec §3.7: varint lengths, masked length checksum, bytes).
@@ -519,10 +564,9 @@ impl BundleWriter {
     }
 }
 
-/// One numeric tensor being streamed into a [`BundleWriter`] (see [`BundleWriter::begin_raw`]).
+/// A numeric tensor open for writing (see [`BundleWriter::open_raw`]).
 #[derive(Debug)]
-pub struct RawTensorWriter<'a> {
-    w: &'a mut BundleWriter,
+pub struct RawTensor {
     name: String,
     dtype: DType,
     shape: Vec<u64>,
@@ -531,22 +575,35 @@ pub struct RawTensorWriter<'a> {
     crc: u32,
 }
 
+impl RawTensor {
+    /// The tensor's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// One numeric tensor being streamed into a [`BundleWriter`] (see [`BundleWriter::begin_raw`]).
+#[derive(Debug)]
+pub struct RawTensorWriter<'a> {
+    w: &'a mut BundleWriter,
+    h: RawTensor,
+}
+
 impl Write for RawTensorWriter<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let written = self.w.offset - self.begin;
-        if written + buf.len() as u64 > self.expected {
+        let written = self.w.offset - self.h.begin;
+        if written + buf.len() as u64 > self.h.expected {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!(
                     "tensor '{}': more than the {} bytes its dtype and shape allow",
-                    self.name, self.expected
+                    self.h.name, self.h.expected
                 ),
             ));
         }
         self.w
-            .write_data(&self.name, buf)
+            .write_raw(&mut self.h, buf)
             .map_err(|e| io::Error::other(e.to_string()))?;
-        self.crc = crc32c::crc32c_append(self.crc, buf);
         Ok(buf.len())
     }
     fn flush(&mut self) -> io::Result<()> {
@@ -557,18 +614,7 @@ impl Write for RawTensorWriter<'_> {
 impl RawTensorWriter<'_> {
     /// Records the tensor; fails if fewer bytes than its size were written.
     pub fn finish(self) -> Result<(), WriteError> {
-        let written = self.w.offset - self.begin;
-        if written != self.expected {
-            return Err(self.w.err(
-                WriteErrorKind::SizeMismatch {
-                    expected: self.expected,
-                    found: written,
-                },
-                &self.name,
-            ));
-        }
-        self.w
-            .record(&self.name, self.dtype, &self.shape, self.begin, self.crc)
+        self.w.close_raw(self.h)
     }
 }
 

@@ -161,6 +161,11 @@ impl<'a> Layout<'a> {
         self.swap > 1
     }
 
+    /// True when reads check the CRCs ([`crate::OpenOptions::verify_crc`]).
+    pub fn verifies_crc(&self) -> bool {
+        self.verify
+    }
+
     /// The CRC32C of the whole tensor's stored bytes as the index claims it (combined from the
     /// segments' stored CRCs); what an output entry holding exactly these bytes must store.
     pub fn stored_crc(&self) -> u32 {

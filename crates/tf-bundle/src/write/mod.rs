@@ -142,6 +142,8 @@ pub struct BundleWriter {
     data: Option<BufWriter<AtomicFile>>,
     offset: u64,
     entries: BTreeMap<Vec<u8>, BundleEntryProto>,
+    /// Tensors copied with [`BundleWriter::copy_raw`] whose CRC is not known yet.
+    pending_crc: std::collections::BTreeSet<Vec<u8>>,
 }
 
 impl std::fmt::Debug for BundleWriter {
@@ -169,6 +171,7 @@ impl BundleWriter {
             data: Some(BufWriter::with_capacity(COPY_CHUNK, file)),
             offset: 0,
             entries: BTreeMap::new(),
+            pending_crc: std::collections::BTreeSet::new(),
         })
     }
 
@@ -459,6 +462,78 @@ impl BundleWriter {
         self.record(&h.name, h.dtype, &h.shape, h.begin, h.crc)
     }
 
+    /// Adds a numeric tensor whose raw little-endian bytes are the concatenation of `pieces`
+    /// (`(file, offset, length)`), moved file to file with [`ckpt_io::copy_range`]
+    /// (`copy_file_range` where possible) without passing through this process. `crc` is the
+    /// unmasked CRC32C of those bytes if the caller knows it (e.g. combined from the source
+    /// entries' stored CRCs), or `None` to give it later with [`BundleWriter::set_crc`] (before
+    /// [`BundleWriter::finish`], which refuses otherwise). The bytes are not checked here: the
+    /// caller must check them (and that `crc` is theirs) before calling `finish`.
+    pub fn copy_raw(
+        &mut self,
+        name: &str,
+        dtype: DType,
+        shape: &[u64],
+        pieces: &[(&fs::File, u64, u64)],
+        crc: Option<u32>,
+        mode: ckpt_io::CopyMode,
+    ) -> Result<ckpt_io::CopyStats, WriteError> {
+        let expected = self.numeric_size(name, dtype, shape)?;
+        let found = pieces.iter().fold(0u64, |a, p| a.saturating_add(p.2));
+        if found != expected {
+            return Err(self.err(WriteErrorKind::SizeMismatch { expected, found }, name));
+        }
+        let begin = self.offset;
+        let end = begin
+            .checked_add(expected)
+            .filter(|&e| e <= i64::MAX as u64)
+            .ok_or_else(|| self.err(WriteErrorKind::TooLarge, name))?;
+        let mut stats = ckpt_io::CopyStats::default();
+        let done = (|| -> io::Result<()> {
+            use std::io::{Seek, SeekFrom};
+            let w = self
+                .data
+                .as_mut()
+                .ok_or_else(|| io::Error::other("writer is closed after an earlier error"))?;
+            w.flush()?;
+            let dst = w.get_mut().file_mut()?;
+            let mut at = begin;
+            for &(src, off, len) in pieces {
+                if len > 0 {
+                    ckpt_io::copy_range(src, off, dst, at, len, mode, &mut stats)?;
+                }
+                at += len;
+            }
+            // positioned copies leave the cursor alone: move it past the copied bytes
+            dst.seek(SeekFrom::Start(end))?;
+            Ok(())
+        })();
+        if let Err(e) = done {
+            self.data = None;
+            return Err(self.err(WriteErrorKind::Io(e), name));
+        }
+        self.offset = end;
+        self.record(name, dtype, shape, begin, crc.unwrap_or(0))?;
+        if crc.is_none() {
+            self.pending_crc.insert(name.as_bytes().to_vec());
+        }
+        Ok(stats)
+    }
+
+    /// Sets the (unmasked) CRC32C of a tensor added by [`BundleWriter::copy_raw`] without one.
+    pub fn set_crc(&mut self, name: &str, crc: u32) -> Result<(), WriteError> {
+        if !self.pending_crc.remove(name.as_bytes()) {
+            return Err(self.err(
+                WriteErrorKind::InvalidName("no copied tensor of this name is waiting for its CRC"),
+                name,
+            ));
+        }
+        if let Some(e) = self.entries.get_mut(name.as_bytes()) {
+            e.crc32c = mask_crc(crc);
+        }
+        Ok(())
+    }
+
     /// Adds a `string` tensor (spec §3.7: varint lengths, masked length checksum, bytes).
     pub fn add_strings<S: AsRef<[u8]>>(
         &mut self,
@@ -504,6 +579,13 @@ impl BundleWriter {
     /// Writes the data file and the `.index` (TF's table settings), fsyncs both and renames
     /// them into place: data first, index last. On error nothing is left under the final names.
     pub fn finish(mut self) -> Result<(), WriteError> {
+        if let Some(k) = self.pending_crc.first() {
+            let name = String::from_utf8_lossy(k).into_owned();
+            return Err(self.err(
+                WriteErrorKind::InvalidName("copied without a CRC, and set_crc was never called"),
+                &name,
+            ));
+        }
         let data_path = self.data_path.clone();
         let io_err = |e: io::Error, p: &Path| WriteError::new(WriteErrorKind::Io(e), p, None);
         let data = match self.data.take() {

@@ -39,7 +39,7 @@ const USAGE: &str = "usage: cargo xtask <task>
   venv                                              create/update target/fixtures-venv
   mapping-oracle [--cases N] [--seed S] [--keep DIR]   plan/load vs real RETURNN's CustomCheckpointLoader
   fuzz [--seconds N] [--target T]... | --seeds      run the fuzz targets (see xtask/src/fuzz.rs)
-  bench [--runs N] [--size-mb M] [--many N] [--only large|many]   throughput vs plain I/O (release)";
+  bench [--sizes 1,4] [--runs N] [--many N] [--no-tf]   jobs vs I/O floors and TF-Python (release)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -104,7 +104,12 @@ fn ensure_venv() -> Result<Venv> {
     let con = gen.join("constraints.txt");
     let torch = gen.join("requirements-torch.txt");
     let read = |p: &Path| std::fs::read_to_string(p).with_context(|| p.display().to_string());
-    let want = format!("{}\n--\n{}\n--\n{}", read(&req)?, read(&con)?, read(&torch)?);
+    let want = format!(
+        "{}\n--\n{}\n--\n{}",
+        read(&req)?,
+        read(&con)?,
+        read(&torch)?
+    );
     let stamp = dir.join("xtask-stamp.txt");
     let python = dir.join("bin/python");
     if python.exists() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(&want) {

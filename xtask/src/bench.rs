@@ -1,76 +1,68 @@
-//! `cargo xtask bench [--runs N] [--size-mb M] [--many N] [--only large|many]`: throughput of
-//! the reader, digest, converter and writer against the floor set by plain file I/O.
+//! `cargo xtask bench [--sizes 1,4] [--runs N] [--many N] [--no-tf]`: every streaming job of the
+//! release binary on checkpoints written by real TensorFlow, against the floor of plain I/O
+//! measured in the same run, and TF-Python doing the same job. One table.
 //!
-//! Two deterministic checkpoints are written under `target/bench/` with our own
-//! [`BundleWriter`]: `large` (RETURNN-like conformer names and shapes, float32, about
-//! `--size-mb` MB in a few hundred tensors) and `many` (`--many` small tensors, default 20000).
-//! Each operation then runs in this process, best of `--runs` (default 3) wall-clock times, next
-//! to a baseline doing the least the operation must do:
+//! * Inputs (under `target/bench/`, reused while their stamp matches): for each size `G` in
+//!   GiB, three checkpoints `gG/ep{1,2,3}` written by the venv's TensorFlow
+//!   (`tf.raw_ops.SaveV2`: 64 float32 variables `[G·4096, 1024]` plus one bfloat16
+//!   `[1024, 1024]`, see `bench_tf.py`), and `many` (`--many` variables, default 20000).
+//! * Every job is a child process (`target/release/returnn-ckpt`, this xtask's `--driver` for
+//!   the library functions the CLI does not call yet, `cp`, the venv's python), measured with
+//!   `wait4`: wall time, user+sys CPU time and peak RSS of that process. Best wall time of
+//!   `--runs` (default 2) for our jobs and floors; one run for TF-Python.
+//! * Floors: `cp` of the data file (convert: copy_file_range, like ours); `read+crc`: this
+//!   xtask reading the files in 1 MiB chunks with CRC32C, one thread (the read-only jobs);
+//!   avg: `read+crc` of the three inputs plus `cp` of one data file. Ratio = job / floor.
+//! * Goals (issue 16, 2 cores): convert ≤ 1.11× (≥ 0.9× cp throughput), avg ≤ 1.5×, read-only
+//!   jobs ≤ 1.3×, peak RSS ≤ 64 MiB and within ±10% between the sizes, listing `many` ≤ 20 ms.
 //!
-//! | operation                          | baseline                                        |
-//! |------------------------------------|-------------------------------------------------|
-//! | `Checkpoint::open` (index parse)   | `fs::read` of the `.index`                      |
-//! | `read` of every tensor             | `fs::read` of the data file + CRC32C over it     |
-//! | `read_raw_to` a sink (also mmap)   | 1 MiB `read`s of the data file + CRC32C         |
-//! | `digest_tensor` of every tensor    | streaming sha256 of the data file               |
-//! | convert to safetensors (fsync'd)   | `fs::copy` of the data shard + fsync            |
-//! | `BundleWriter` (fsync'd)           | `fs::write` of the same bytes + fsync           |
-//!
-//! Ratio = operation time / baseline time (1.00 = at the floor). The files are read from a warm
-//! page cache (they were just written), so the numbers measure CPU and copies, not the disk.
-//! The task re-runs itself as `cargo run --release -p xtask -- bench ...` when it was built
-//! without optimisations (`cargo xtask` is a debug build).
+//! The page cache is warm after the first run (the files were just written or read), so this
+//! measures CPU and copies, not the disk. Other processes share the machine: the load average
+//! is printed before each size; repeat when `uptime` is quiet. Numbers live here only, never in
+//! tests. The task re-runs itself as a release build when built without optimisations.
 
 use std::fs::{self, File};
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use sha2::{Digest, Sha256};
-use tf_bundle::write::{data_file_name, index_file_name, BundleWriter};
-use tf_bundle::{Checkpoint, DType, OpenOptions};
 
-const USAGE: &str =
-    "usage: cargo xtask bench [--runs N] [--size-mb M] [--many N] [--only large|many]";
+const USAGE: &str = "usage: cargo xtask bench [--sizes 1,4] [--runs N] [--many N] [--no-tf]";
 
-/// Benchmark settings.
 #[derive(Clone, Debug)]
 struct Opts {
+    sizes: Vec<u64>,
     runs: usize,
-    size_mb: u64,
     many: u64,
-    only: Option<String>,
+    tf: bool,
 }
 
 fn parse(args: &[String]) -> Result<Opts> {
     let mut o = Opts {
-        runs: 3,
-        size_mb: 300,
+        sizes: vec![1, 4],
+        runs: 2,
         many: 20_000,
-        only: None,
+        tf: true,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
-        let mut num = |what: &str| -> Result<u64> {
-            let v = it
-                .next()
-                .with_context(|| format!("{a} needs {what}\n{USAGE}"))?;
-            v.parse()
-                .with_context(|| format!("{a}: {v:?} is not a number\n{USAGE}"))
+        let mut val = || {
+            it.next()
+                .with_context(|| format!("{a} needs a value\n{USAGE}"))
         };
         match a.as_str() {
-            "--runs" => o.runs = num("a count")?.clamp(1, 100) as usize,
-            "--size-mb" => o.size_mb = num("megabytes")?.max(1),
-            "--many" => o.many = num("a tensor count")?.max(1),
-            "--only" => {
-                let v = it.next().context("--only needs large or many")?;
-                if v != "large" && v != "many" {
-                    bail!("--only takes large or many, not {v:?}\n{USAGE}");
-                }
-                o.only = Some(v.clone());
+            "--sizes" => {
+                o.sizes = val()?
+                    .split(',')
+                    .map(|s| s.parse::<u64>().map(|v| v.max(1)))
+                    .collect::<Result<_, _>>()
+                    .with_context(|| format!("--sizes takes GiB like 1,4\n{USAGE}"))?
             }
+            "--runs" => o.runs = val()?.parse::<usize>()?.clamp(1, 20),
+            "--many" => o.many = val()?.parse::<u64>()?.max(1),
+            "--no-tf" => o.tf = false,
             other => bail!("unknown argument {other:?}\n{USAGE}"),
         }
     }
@@ -79,10 +71,21 @@ fn parse(args: &[String]) -> Result<Opts> {
 
 /// Entry point of `cargo xtask bench`.
 pub fn run(root: &Path, args: &[String]) -> Result<()> {
+    if args.first().map(String::as_str) == Some("--driver") {
+        return driver(&args[1..]);
+    }
     let opts = parse(args)?;
     if cfg!(debug_assertions) {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        eprintln!("xtask: bench: re-running as a release build");
+        eprintln!("xtask: bench: building release binaries and re-running as a release build");
+        let st = Command::new(&cargo)
+            .args(["build", "--release", "--quiet", "-p", "returnn-ckpt"])
+            .current_dir(root)
+            .status()
+            .context("cargo build --release")?;
+        if !st.success() {
+            bail!("release build failed with {st}");
+        }
         let st = Command::new(cargo)
             .args(["run", "--release", "--quiet", "-p", "xtask", "--", "bench"])
             .args(args)
@@ -94,537 +97,579 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
         }
         return Ok(());
     }
-    let dir = root.join("target/bench");
-    fs::create_dir_all(&dir).with_context(|| dir.display().to_string())?;
-    let mut rows = Vec::new();
-    for (name, specs) in [
-        ("large", large_specs(opts.size_mb)),
-        ("many", many_specs(opts.many)),
-    ] {
-        if opts.only.as_deref().is_some_and(|o| o != name) {
-            continue;
-        }
-        let t0 = Instant::now();
-        let payload = Payload::generate(&specs);
-        let prefix = dir.join(name);
-        write_bundle(&prefix, &specs, &payload)?;
-        eprintln!(
-            "xtask: bench: {name}: {} tensors, {:.1} MB written in {:.1} s; measuring (best of {})",
-            specs.len(),
-            mb(payload.bytes.len() as u64),
-            t0.elapsed().as_secs_f64(),
-            opts.runs
-        );
-        rows.extend(measure(name, &prefix, &specs, &payload, opts.runs)?);
-    }
-    print_table(&rows);
-    let _ = fs::remove_dir_all(dir.join("tmp"));
-    Ok(())
+    Bench::new(root, opts)?.all()
 }
 
 // ------------------------------------------------------------------------------------------
-// The checkpoints
+// Measuring child processes
 
-/// One tensor of a generated checkpoint.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Spec {
-    name: String,
-    dtype: DType,
-    shape: Vec<u64>,
+/// What one child process cost.
+#[derive(Clone, Copy, Debug, Default)]
+struct Usage {
+    wall: f64,
+    cpu: f64,
+    rss_mib: f64,
 }
 
-impl Spec {
-    fn f32(name: impl Into<String>, shape: &[u64]) -> Spec {
-        Spec {
-            name: name.into(),
-            dtype: DType::Float32,
-            shape: shape.to_vec(),
-        }
-    }
-    fn nbytes(&self) -> u64 {
-        self.shape.iter().product::<u64>() * self.dtype.element_size().unwrap_or(1) as u64
-    }
-}
-
-/// One conformer block as RETURNN's conformer setups name it (d = 512, ff = 2048).
-fn conformer_block(i: u32, out: &mut Vec<Spec>) {
-    const D: u64 = 512;
-    const FF: u64 = 2048;
-    let b = format!("conformer_block_{i:02}");
-    for m in 1..=2 {
-        let f = format!("{b}_ffmod_{m}");
-        out.push(Spec::f32(format!("{f}_ln/bias"), &[D]));
-        out.push(Spec::f32(format!("{f}_ln/scale"), &[D]));
-        out.push(Spec::f32(format!("{f}_ff1/W"), &[D, FF]));
-        out.push(Spec::f32(format!("{f}_ff1/b"), &[FF]));
-        out.push(Spec::f32(format!("{f}_ff2/W"), &[FF, D]));
-        out.push(Spec::f32(format!("{f}_ff2/b"), &[D]));
-    }
-    out.push(Spec::f32(format!("{b}_self_att_ln/bias"), &[D]));
-    out.push(Spec::f32(format!("{b}_self_att_ln/scale"), &[D]));
-    out.push(Spec::f32(format!("{b}_self_att/QKV"), &[D, 3 * D]));
-    out.push(Spec::f32(
-        format!("{b}_self_att_ln_rel_pos_enc/encoding_matrix"),
-        &[65, 64],
-    ));
-    out.push(Spec::f32(format!("{b}_self_att_linear/W"), &[D, D]));
-    let c = format!("{b}_conv_mod");
-    out.push(Spec::f32(format!("{c}_ln/bias"), &[D]));
-    out.push(Spec::f32(format!("{c}_ln/scale"), &[D]));
-    out.push(Spec::f32(format!("{c}_pointwise_conv1/W"), &[D, 2 * D]));
-    out.push(Spec::f32(format!("{c}_pointwise_conv1/b"), &[2 * D]));
-    out.push(Spec::f32(format!("{c}_depthwise_conv2/W"), &[32, 1, D]));
-    out.push(Spec::f32(format!("{c}_depthwise_conv2/b"), &[D]));
-    for p in ["beta", "gamma", "mean", "variance"] {
-        out.push(Spec::f32(format!("{c}_bn/batch_norm/v2_{p}"), &[1, 1, D]));
-    }
-    out.push(Spec::f32(format!("{c}_pointwise_conv2/W"), &[D, D]));
-    out.push(Spec::f32(format!("{c}_pointwise_conv2/b"), &[D]));
-    out.push(Spec::f32(format!("{b}_ln/bias"), &[D]));
-    out.push(Spec::f32(format!("{b}_ln/scale"), &[D]));
-}
-
-/// A conformer encoder + output layer of about `size_mb` MB (at least one block).
-fn large_specs(size_mb: u64) -> Vec<Spec> {
-    let mut fixed = vec![
-        Spec {
-            name: "global_step".into(),
-            dtype: DType::Int64,
-            shape: vec![],
-        },
-        Spec::f32("source_linear/W", &[240, 512]),
-        Spec::f32("conv0/W", &[3, 3, 1, 32]),
-        Spec::f32("conv0/bias", &[32]),
-        Spec::f32("output/W", &[512, 10025]),
-        Spec::f32("output/b", &[10025]),
-    ];
-    let mut one = Vec::new();
-    conformer_block(1, &mut one);
-    let per_block: u64 = one.iter().map(Spec::nbytes).sum();
-    let fixed_bytes: u64 = fixed.iter().map(Spec::nbytes).sum();
-    let want = size_mb * 1_000_000;
-    let blocks = (want.saturating_sub(fixed_bytes) + per_block / 2) / per_block;
-    for i in 1..=blocks.max(1) {
-        conformer_block(i as u32, &mut fixed);
-    }
-    fixed
-}
-
-/// `n` small tensors (`W` 16×16 and `b` 16 alternately).
-fn many_specs(n: u64) -> Vec<Spec> {
-    (0..n)
-        .map(|i| {
-            if i % 2 == 0 {
-                Spec::f32(format!("layer_{:05}/W", i / 2), &[16, 16])
-            } else {
-                Spec::f32(format!("layer_{:05}/b", i / 2), &[16])
-            }
-        })
-        .collect()
-}
-
-/// The tensors' bytes, concatenated in spec order (deterministic).
-struct Payload {
-    bytes: Vec<u8>,
-    /// Start of each tensor in `bytes`, plus the end.
-    offsets: Vec<usize>,
-}
-
-impl Payload {
-    fn generate(specs: &[Spec]) -> Payload {
-        let total: u64 = specs.iter().map(Spec::nbytes).sum();
-        let mut bytes = Vec::with_capacity(total as usize);
-        let mut offsets = vec![0];
-        for (i, s) in specs.iter().enumerate() {
-            let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ (i as u64).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            let n = s.shape.iter().product::<u64>();
-            for _ in 0..n {
-                // xorshift64*: small weights in [-0.05, 0.05)
-                x ^= x >> 12;
-                x ^= x << 25;
-                x ^= x >> 27;
-                let r = x.wrapping_mul(0x2545_f491_4f6c_dd1d);
-                match s.dtype {
-                    DType::Int64 => bytes.extend_from_slice(&((r >> 40) as i64).to_le_bytes()),
-                    _ => {
-                        let v = ((r >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.1;
-                        bytes.extend_from_slice(&v.to_le_bytes());
-                    }
-                }
-            }
-            offsets.push(bytes.len());
-        }
-        Payload { bytes, offsets }
-    }
-    fn tensor(&self, i: usize) -> &[u8] {
-        &self.bytes[self.offsets[i]..self.offsets[i + 1]]
-    }
-}
-
-fn write_bundle(prefix: &Path, specs: &[Spec], payload: &Payload) -> Result<()> {
-    let mut w = BundleWriter::create(prefix)?;
-    for (i, s) in specs.iter().enumerate() {
-        w.add_bytes(&s.name, s.dtype, &s.shape, payload.tensor(i))?;
-    }
-    w.finish()?;
-    Ok(())
-}
-
-// ------------------------------------------------------------------------------------------
-// Measuring
-
-/// One line of the result table.
-#[derive(Debug)]
-struct Row {
-    ckpt: &'static str,
-    op: &'static str,
-    bytes: u64,
-    time: Duration,
-    baseline: &'static str,
-    base_time: Duration,
-}
-
-/// Best of `runs` times `f` reports (each call times its own measured part).
-fn best(runs: usize, mut f: impl FnMut() -> Result<Duration>) -> Result<Duration> {
-    let mut b = Duration::MAX;
-    for _ in 0..runs {
-        b = b.min(f()?);
-    }
-    Ok(b)
-}
-
-fn timed(f: impl FnOnce() -> Result<()>) -> Result<Duration> {
-    let t = Instant::now();
-    f()?;
-    Ok(t.elapsed())
-}
-
-fn fsync(path: &Path) -> Result<()> {
-    File::open(path)?.sync_all()?;
-    Ok(())
-}
-
-fn sha256_file(path: &Path) -> Result<[u8; 32]> {
-    let mut f = File::open(path)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            return Ok(h.finalize().into());
-        }
-        h.update(&buf[..n]);
-    }
-}
-
-fn measure(
-    ckpt: &'static str,
-    prefix: &Path,
-    specs: &[Spec],
-    payload: &Payload,
-    runs: usize,
-) -> Result<Vec<Row>> {
-    let index = index_file_name(prefix);
-    let data = data_file_name(prefix, 0, 1);
-    let data_len = fs::metadata(&data)?.len();
-    let index_len = fs::metadata(&index)?.len();
-    let tmp = prefix
-        .parent()
-        .map_or_else(|| PathBuf::from("tmp"), |p| p.join("tmp"));
-    fs::create_dir_all(&tmp)?;
-    let mut rows = Vec::new();
-    let mut row = |op, bytes, time, baseline, base_time| {
-        rows.push(Row {
-            ckpt,
-            op,
-            bytes,
-            time,
-            baseline,
-            base_time,
-        })
+/// Runs `cmd` (stdout/stderr to `log`), reaps it with `wait4` and returns its usage. A
+/// non-zero exit is an error unless `ok_codes` contains it.
+fn measure(cmd: &mut Command, log: &Path, ok_codes: &[i32]) -> Result<Usage> {
+    let out = File::create(log)?;
+    let err = out.try_clone()?;
+    let t0 = Instant::now();
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .with_context(|| format!("starting {cmd:?}"))?;
+    let pid = child.id() as libc::pid_t;
+    let mut status: libc::c_int = 0;
+    // SAFETY: plain FFI call with valid pointers to locals; `child` is ours and not waited on
+    // by anyone else (std's `Child` only reaps in `wait`, which is never called).
+    #[allow(unsafe_code)]
+    let (r, ru) = unsafe {
+        let mut ru: libc::rusage = std::mem::zeroed();
+        let r = libc::wait4(pid, &mut status, 0, &mut ru);
+        (r, ru)
     };
+    let wall = t0.elapsed().as_secs_f64();
+    if r != pid {
+        bail!(
+            "wait4 failed for {cmd:?}: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
+    if code != 0 && !ok_codes.contains(&code) {
+        let text = fs::read_to_string(log).unwrap_or_default();
+        bail!("{cmd:?} exited with {code}:\n{}", tail(&text, 20));
+    }
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+    Ok(Usage {
+        wall,
+        cpu: tv(ru.ru_utime) + tv(ru.ru_stime),
+        rss_mib: ru.ru_maxrss as f64 / 1024.0,
+    })
+}
 
-    // open
-    let t = best(runs, || {
-        timed(|| {
-            let ck = Checkpoint::open(prefix)?;
-            if ck.tensors().len() != specs.len() {
-                bail!("{} lists {} tensors", prefix.display(), ck.tensors().len());
-            }
-            Ok(())
-        })
-    })?;
-    let b = best(runs, || {
-        timed(|| fs::read(&index).map(drop).map_err(Into::into))
-    })?;
-    row("open (index parse)", index_len, t, "fs::read .index", b);
+fn tail(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
 
-    // the I/O + CRC floor of every whole-data operation
-    let floor = best(runs, || {
-        timed(|| {
-            let bytes = fs::read(&data)?;
-            std::hint::black_box(tf_bundle::crc::crc32c(&bytes));
-            Ok(())
-        })
-    })?;
-    let floor_name = "fs::read data + crc32c";
-    // the bounded-memory floor of the streaming operations
-    let stream_floor = best(runs, || {
-        timed(|| {
-            let mut f = File::open(&data)?;
+fn load_average() -> String {
+    fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".into())
+}
+
+// ------------------------------------------------------------------------------------------
+// The driver: library functions the CLI does not call yet, and the read floor
+
+/// `--driver JOB ARGS`: runs in a child process so it is measured like the binary.
+fn driver(args: &[String]) -> Result<()> {
+    use tf_bundle::par::Jobs;
+    let (job, rest) = args.split_first().context("--driver needs a job")?;
+    match job.as_str() {
+        // the floor of the read-only jobs: read every file in 1 MiB chunks + CRC32C
+        "read-crc" => {
             let mut buf = vec![0u8; 1 << 20];
             let mut crc = 0u32;
-            loop {
-                let n = f.read(&mut buf)?;
-                if n == 0 {
-                    break;
+            for f in rest {
+                let mut file = File::open(f).with_context(|| f.clone())?;
+                loop {
+                    let n = file.read(&mut buf)?;
+                    if n == 0 {
+                        break;
+                    }
+                    crc = tf_bundle::crc::extend(crc, &buf[..n]);
                 }
-                crc = tf_bundle::crc::extend(crc, &buf[..n]);
             }
-            std::hint::black_box(crc);
-            Ok(())
-        })
-    })?;
-    let stream_name = "1 MiB reads + crc32c";
-    let ck = Checkpoint::open(prefix)?;
-    let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
-    let t = best(runs, || {
-        timed(|| {
-            for n in &names {
-                std::hint::black_box(ck.read(n)?);
-            }
-            Ok(())
-        })
-    })?;
-    row("read all tensors", data_len, t, floor_name, floor);
-    let t = best(runs, || {
-        timed(|| {
-            for n in &names {
-                ck.read_raw_to(n, &mut std::io::sink())?;
-            }
-            Ok(())
-        })
-    })?;
-    row("read_raw_to sink", data_len, t, stream_name, stream_floor);
-    let mapped = Checkpoint::open_with(
-        prefix,
-        &OpenOptions {
-            mmap: true,
-            ..OpenOptions::default()
-        },
-    )?;
-    let t = best(runs, || {
-        timed(|| {
-            for n in &names {
-                mapped.read_raw_to(n, &mut std::io::sink())?;
-            }
-            Ok(())
-        })
-    })?;
-    row(
-        "read_raw_to sink (mmap)",
-        data_len,
-        t,
-        stream_name,
-        stream_floor,
-    );
-    let t = best(runs, || {
-        timed(|| {
-            for n in &names {
-                std::hint::black_box(mapped.read_bytes(n)?);
-            }
-            Ok(())
-        })
-    })?;
-    row(
-        "read_bytes (mmap, borrowed)",
-        data_len,
-        t,
-        stream_name,
-        stream_floor,
-    );
-
-    // digest
-    let t = best(runs, || {
-        timed(|| {
-            for n in &names {
-                std::hint::black_box(tf_bundle::digest::digest_tensor(&ck, n)?);
-            }
-            Ok(())
-        })
-    })?;
-    let b = best(runs, || timed(|| sha256_file(&data).map(drop)))?;
-    row("digest every tensor", data_len, t, "sha256 of data file", b);
-
-    // convert to safetensors vs copying the shard
-    let out = tmp.join("out.safetensors");
-    let t = best(runs, || {
-        let _ = fs::remove_file(&out);
-        timed(|| {
-            let opts = convert::to_safetensors::Options::default();
-            convert::to_safetensors::to_safetensors(&ck, &out, &opts, &mut |_| {})?;
-            Ok(())
-        })
-    })?;
-    let copy = tmp.join("copy.bin");
-    let b = best(runs, || {
-        let _ = fs::remove_file(&copy);
-        timed(|| {
-            fs::copy(&data, &copy)?;
-            fsync(&copy)
-        })
-    })?;
-    row(
-        "convert to safetensors",
-        data_len,
-        t,
-        "fs::copy shard + fsync",
-        b,
-    );
-    let _ = fs::remove_file(&out);
-    let _ = fs::remove_file(&copy);
-
-    // writer vs writing the same bytes
-    let wprefix = tmp.join("written");
-    let t = best(runs, || timed(|| write_bundle(&wprefix, specs, payload)))?;
-    if fs::read(data_file_name(&wprefix, 0, 1))? != fs::read(&data)? {
-        bail!("the writer is not deterministic: two runs gave different data files");
-    }
-    let raw = tmp.join("raw.bin");
-    let b = best(runs, || {
-        let _ = fs::remove_file(&raw);
-        timed(|| {
-            let mut f = File::create(&raw)?;
-            f.write_all(&payload.bytes)?;
-            f.sync_all()?;
-            Ok(())
-        })
-    })?;
-    row("BundleWriter (fsync)", data_len, t, "fs::write + fsync", b);
-    let _ = fs::remove_file(&raw);
-    Ok(rows)
-}
-
-fn mb(bytes: u64) -> f64 {
-    bytes as f64 / 1e6
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
-fn rate(bytes: u64, d: Duration) -> f64 {
-    mb(bytes) / d.as_secs_f64().max(1e-9)
-}
-
-fn print_table(rows: &[Row]) {
-    println!(
-        "{:<6} {:<28} {:>9} {:>10} {:>9}   {:<24} {:>10} {:>9} {:>7}",
-        "ckpt", "operation", "MB", "ms", "MB/s", "baseline", "ms", "MB/s", "ratio"
-    );
-    for r in rows {
-        println!(
-            "{:<6} {:<28} {:>9.2} {:>10.2} {:>9.0}   {:<24} {:>10.2} {:>9.0} {:>7.2}",
-            r.ckpt,
-            r.op,
-            mb(r.bytes),
-            ms(r.time),
-            rate(r.bytes, r.time),
-            r.baseline,
-            ms(r.base_time),
-            rate(r.bytes, r.base_time),
-            r.time.as_secs_f64() / r.base_time.as_secs_f64().max(1e-9)
-        );
-    }
-    println!("ratio = operation time / baseline time (1.00 = at the floor); warm page cache");
-    // other work on the machine slows operation and baseline alike, but not evenly
-    if let Ok(l) = fs::read_to_string("/proc/loadavg") {
-        println!(
-            "load average while measuring: {}",
-            l.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
-        );
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn large_spec_is_returnn_like_and_near_the_size() {
-        for mb_want in [100u64, 300, 1000] {
-            let s = large_specs(mb_want);
-            let total: u64 = s.iter().map(Spec::nbytes).sum();
-            let mut one = Vec::new();
-            conformer_block(1, &mut one);
-            let per_block: u64 = one.iter().map(Spec::nbytes).sum();
-            assert!(
-                total.abs_diff(mb_want * 1_000_000) <= per_block / 2 + 1,
-                "{total}"
-            );
-            let mut names: Vec<&str> = s.iter().map(|t| t.name.as_str()).collect();
-            names.sort_unstable();
-            names.dedup();
-            assert_eq!(names.len(), s.len(), "names are unique");
+            println!("{crc:08x}");
         }
-        let s = large_specs(300);
-        assert!((200..600).contains(&s.len()), "{}", s.len());
-        assert!(s
-            .iter()
-            .any(|t| t.name == "conformer_block_11_self_att/QKV"));
-        assert_eq!(
-            s.iter().filter(|t| t.dtype == DType::Float32).count(),
-            s.len() - 1
-        );
-        assert!(large_specs(1)
-            .iter()
-            .any(|t| t.name == "conformer_block_01_conv_mod_bn/batch_norm/v2_mean"));
+        "verify" | "stats" | "digest" => {
+            let path = rest.first().context("a checkpoint")?;
+            let ck = tf_bundle::Checkpoint::open(path)?;
+            let jobs = Jobs::default();
+            let bad = match job.as_str() {
+                "verify" => tf_bundle::verify::verify_all(&ck, jobs, &|_| {}).len(),
+                "stats" => tf_bundle::elem::stats_all(&ck, jobs, &|_| {})
+                    .iter()
+                    .filter(|r| r.is_err())
+                    .count(),
+                _ => tf_bundle::digest::digest_all(&ck, jobs, &|_| {})
+                    .iter()
+                    .filter(|r| r.is_err())
+                    .count(),
+            };
+            if bad > 0 {
+                bail!("{bad} errors");
+            }
+        }
+        other => bail!("unknown driver job {other:?}"),
+    }
+    Ok(())
+}
+
+// ------------------------------------------------------------------------------------------
+// The benchmark
+
+struct Bench {
+    root: PathBuf,
+    dir: PathBuf,
+    out: PathBuf,
+    bin: PathBuf,
+    xtask: PathBuf,
+    python: Option<PathBuf>,
+    opts: Opts,
+    rows: Vec<Row>,
+}
+
+struct Row {
+    size: String,
+    job: String,
+    ours: Usage,
+    floor: Option<(String, f64)>,
+    goal: Goal,
+    tf: Option<Usage>,
+}
+
+#[derive(Clone, Copy)]
+enum Goal {
+    /// job / floor at most this.
+    Ratio(f64),
+    /// wall time at most this many seconds.
+    Wall(f64),
+    None,
+}
+
+impl Bench {
+    fn new(root: &Path, opts: Opts) -> Result<Bench> {
+        let dir = root.join("target/bench");
+        let out = dir.join("out");
+        fs::create_dir_all(&out)?;
+        let python = root.join("target/fixtures-venv/bin/python");
+        let python = (opts.tf && python.exists()).then_some(python);
+        if opts.tf && python.is_none() {
+            bail!("the TF checkpoints need the venv (target/fixtures-venv); run cargo xtask venv");
+        }
+        Ok(Bench {
+            root: root.to_path_buf(),
+            bin: root.join("target/release/returnn-ckpt"),
+            xtask: std::env::current_exe()?,
+            dir,
+            out,
+            python,
+            opts,
+            rows: Vec::new(),
+        })
     }
 
-    #[test]
-    fn generated_bundle_is_deterministic_and_reads_back() {
-        let dir = tempfile::tempdir().unwrap();
-        let specs = many_specs(101);
-        let payload = Payload::generate(&specs);
-        assert_eq!(*payload.offsets.last().unwrap(), payload.bytes.len());
-        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
-        write_bundle(&a, &specs, &payload).unwrap();
-        write_bundle(&b, &specs, &Payload::generate(&specs)).unwrap();
-        for f in [
-            |p: &Path| index_file_name(p),
-            |p: &Path| data_file_name(p, 0, 1),
-        ] {
-            assert_eq!(fs::read(f(&a)).unwrap(), fs::read(f(&b)).unwrap());
+    fn log(&self) -> PathBuf {
+        self.dir.join("last-job.log")
+    }
+
+    fn clean_out(&self) -> Result<()> {
+        for e in fs::read_dir(&self.out)? {
+            let p = e?.path();
+            if p.is_dir() {
+                fs::remove_dir_all(&p)?;
+            } else {
+                fs::remove_file(&p)?;
+            }
         }
-        let ck = Checkpoint::open(&a).unwrap();
-        assert_eq!(ck.tensors().len(), 101);
-        assert!(ck.verify_all().is_empty());
-        for (i, s) in specs.iter().enumerate() {
-            let t = ck.read(&s.name).unwrap();
-            assert_eq!(t.shape, s.shape);
-            assert_eq!(
-                t.data,
-                tf_bundle::TensorData::Bytes(payload.tensor(i).to_vec())
+        Ok(())
+    }
+
+    /// Best wall time of `--runs` runs (peak RSS: the largest seen), outputs removed before
+    /// each run.
+    fn best(&self, args: &[String], ok: &[i32]) -> Result<Usage> {
+        let mut best: Option<Usage> = None;
+        let mut rss: f64 = 0.0;
+        for _ in 0..self.opts.runs {
+            self.clean_out()?;
+            let (prog, rest) = args.split_first().context("empty command")?;
+            let u = measure(Command::new(prog).args(rest), &self.log(), ok)?;
+            rss = rss.max(u.rss_mib);
+            if best.is_none_or(|b| u.wall < b.wall) {
+                best = Some(u);
+            }
+        }
+        let mut b = best.context("no run")?;
+        b.rss_mib = rss;
+        Ok(b)
+    }
+
+    fn python_job(&self, args: &[String]) -> Result<Option<Usage>> {
+        let Some(py) = &self.python else {
+            return Ok(None);
+        };
+        self.clean_out()?;
+        let script = self.dir.join("bench_tf.py");
+        let u = measure(Command::new(py).arg(&script).args(args), &self.log(), &[])?;
+        Ok(Some(u))
+    }
+
+    fn gen(&self) -> Result<()> {
+        let script = self.dir.join("bench_tf.py");
+        fs::write(&script, include_str!("bench_tf.py"))?;
+        let py = self
+            .python
+            .clone()
+            .context("generating the checkpoints needs TensorFlow (the venv)")?;
+        let stamp_of = |what: &str| format!("bench_tf.py v1 {what}\n");
+        let mut jobs: Vec<(PathBuf, Vec<String>)> = Vec::new();
+        for &g in &self.opts.sizes {
+            let d = self.dir.join(format!("g{g}"));
+            fs::create_dir_all(&d)?;
+            for e in 1..=3u64 {
+                let p = d.join(format!("ep{e}"));
+                jobs.push((
+                    p.clone(),
+                    vec!["gen".into(), s(&p), g.to_string(), e.to_string()],
+                ));
+            }
+        }
+        let many = self.dir.join("many");
+        jobs.push((
+            many.clone(),
+            vec!["many".into(), s(&many), self.opts.many.to_string()],
+        ));
+        for (p, args) in jobs {
+            let stamp = PathBuf::from(format!("{}.stamp", p.display()));
+            let want = stamp_of(&args[2..].join(" "));
+            if fs::read_to_string(&stamp).ok().as_deref() == Some(want.as_str())
+                && PathBuf::from(format!("{}.index", p.display())).exists()
+            {
+                continue;
+            }
+            let t0 = Instant::now();
+            measure(Command::new(&py).arg(&script).args(&args), &self.log(), &[])?;
+            fs::write(&stamp, want)?;
+            eprintln!(
+                "xtask: bench: TF wrote {} in {:.1} s",
+                p.display(),
+                t0.elapsed().as_secs_f64()
             );
         }
-        // values are small, finite weights, not all equal
-        let w: Vec<f32> = payload
-            .tensor(0)
-            .chunks(4)
-            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-            .collect();
-        assert!(w.iter().all(|v| v.abs() <= 0.05));
-        assert!(w.iter().any(|&v| v != w[0]));
+        Ok(())
     }
 
-    #[test]
-    fn arguments() {
-        let a = |v: &[&str]| parse(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
-        let o = a(&["--runs", "2", "--size-mb", "50", "--only", "many"]).unwrap();
-        assert_eq!((o.runs, o.size_mb, o.many), (2, 50, 20_000));
-        assert_eq!(o.only.as_deref(), Some("many"));
-        assert!(a(&["--only", "huge"]).is_err());
-        assert!(a(&["--runs"]).is_err());
-        assert!(a(&["--size-mb", "x"]).is_err());
+    fn push(
+        &mut self,
+        size: &str,
+        job: &str,
+        ours: Usage,
+        floor: Option<(&str, f64)>,
+        goal: Goal,
+        tf: Option<Usage>,
+    ) {
+        eprintln!(
+            "xtask: bench: {size} {job}: {:.3} s{}",
+            ours.wall,
+            floor.map_or(String::new(), |f| format!(" (floor {} {:.3} s)", f.0, f.1))
+        );
+        self.rows.push(Row {
+            size: size.into(),
+            job: job.into(),
+            ours,
+            floor: floor.map(|(w, t)| (w.to_string(), t)),
+            goal,
+            tf,
+        });
     }
+
+    fn all(mut self) -> Result<()> {
+        if !self.bin.exists() {
+            bail!(
+                "{} is missing: cargo build --release -p returnn-ckpt",
+                self.bin.display()
+            );
+        }
+        self.gen()?;
+        let bin = s(&self.bin);
+        let xt = s(&self.xtask);
+        let out = self.out.clone();
+        let mut loads = Vec::new();
+        // listing the many-variable checkpoint
+        let many = s(&self.dir.join("many"));
+        loads.push(format!("many: {}", load_average()));
+        let u = self.best(&[bin.clone(), "inspect".into(), many.clone()], &[])?;
+        let tf = if self.opts.tf {
+            self.python_job(&["list".into(), many.clone()])?
+        } else {
+            None
+        };
+        self.push("20k vars", "inspect (list)", u, None, Goal::Wall(0.020), tf);
+        if self.opts.tf {
+            let imp = self.python_job(&["import".into()])?;
+            if let Some(u) = imp {
+                self.push(
+                    "-",
+                    "python: import tensorflow",
+                    u,
+                    None,
+                    Goal::None,
+                    Some(u),
+                );
+            }
+        }
+        for g in self.opts.sizes.clone() {
+            loads.push(format!("{g} GiB: {}", load_average()));
+            let size = format!("{g} GiB");
+            let gdir = self.dir.join(format!("g{g}"));
+            let ep = |e: u64| s(&gdir.join(format!("ep{e}")));
+            let data = |e: u64| format!("{}.data-00000-of-00001", ep(e));
+            let (a, b, c) = (ep(1), ep(2), ep(3));
+            let cp_floor = |me: &Self, src: &str| -> Result<f64> {
+                Ok(me
+                    .best(&["cp".into(), src.into(), s(&out.join("cp.tmp"))], &[])?
+                    .wall)
+            };
+            let read_floor = |me: &Self, files: &[String]| -> Result<f64> {
+                let mut args = vec![
+                    xt.clone(),
+                    "bench".into(),
+                    "--driver".into(),
+                    "read-crc".into(),
+                ];
+                args.extend(files.iter().cloned());
+                Ok(me.best(&args, &[])?.wall)
+            };
+            let st_in = self.dir.join(format!("g{g}/ep1.safetensors"));
+            if !st_in.exists() {
+                let mut c = Command::new(&bin);
+                c.args(["convert", &a]).arg(&st_in);
+                measure(&mut c, &self.log(), &[])?;
+            }
+            let st_in = s(&st_in);
+            let tfj = |me: &Self, args: &[&str]| -> Result<Option<Usage>> {
+                if !me.opts.tf {
+                    return Ok(None);
+                }
+                me.python_job(&args.iter().map(|x| x.to_string()).collect::<Vec<_>>())
+            };
+            let o = |n: &str| s(&out.join(n));
+
+            // convert
+            let f = cp_floor(&self, &data(1))?;
+            let u = self.best(
+                &[bin.clone(), "convert".into(), a.clone(), o("x.safetensors")],
+                &[],
+            )?;
+            let tf = tfj(&self, &["convert", &a, &o("x.safetensors")])?;
+            self.push(
+                &size,
+                "convert -> safetensors",
+                u,
+                Some(("cp", f)),
+                Goal::Ratio(1.0 / 0.9),
+                tf,
+            );
+            let u = self.best(
+                &[
+                    bin.clone(),
+                    "convert".into(),
+                    a.clone(),
+                    o("x"),
+                    "--to".into(),
+                    "tf".into(),
+                ],
+                &[],
+            )?;
+            let tf = tfj(&self, &["to_tf", &a, &o("x")])?;
+            self.push(
+                &size,
+                "convert --to tf (bundle)",
+                u,
+                Some(("cp", f)),
+                Goal::Ratio(1.0 / 0.9),
+                tf,
+            );
+            let fs_ = cp_floor(&self, &st_in)?;
+            let u = self.best(
+                &[
+                    bin.clone(),
+                    "convert".into(),
+                    st_in.clone(),
+                    o("y"),
+                    "--to".into(),
+                    "tf".into(),
+                ],
+                &[],
+            )?;
+            let tf = tfj(&self, &["st_to_tf", &st_in, &o("y")])?;
+            self.push(
+                &size,
+                "convert safetensors --to tf",
+                u,
+                Some(("cp", fs_)),
+                Goal::Ratio(1.0 / 0.9),
+                tf,
+            );
+
+            // avg of 3
+            let r3 = read_floor(&self, &[data(1), data(2), data(3)])?;
+            let u = self.best(
+                &[
+                    bin.clone(),
+                    "avg".into(),
+                    a.clone(),
+                    b.clone(),
+                    c.clone(),
+                    "--out".into(),
+                    o("avg"),
+                ],
+                &[],
+            )?;
+            let tf = tfj(&self, &["avg", &o("avg"), &a, &b, &c])?;
+            self.push(
+                &size,
+                "avg of 3",
+                u,
+                Some(("read3+cp", r3 + f)),
+                Goal::Ratio(1.5),
+                tf,
+            );
+
+            // diff
+            let r2 = read_floor(&self, &[data(1), data(2)])?;
+            let u = self.best(&[bin.clone(), "diff".into(), a.clone(), b.clone()], &[1])?;
+            let tf = tfj(&self, &["diff", &a, &b])?;
+            self.push(
+                &size,
+                "diff",
+                u,
+                Some(("read2+crc", r2)),
+                Goal::Ratio(1.3),
+                tf,
+            );
+
+            // read-only jobs: the binary and the library functions
+            let r1 = read_floor(&self, &[data(1)])?;
+            for (job, cli, drv, tfname) in [
+                ("verify", vec!["verify"], "verify", "verify"),
+                (
+                    "inspect --stats",
+                    vec!["inspect", "--stats"],
+                    "stats",
+                    "stats",
+                ),
+                (
+                    "inspect --digest",
+                    vec!["inspect", "--digest"],
+                    "digest",
+                    "digest",
+                ),
+            ] {
+                let mut args = vec![bin.clone()];
+                args.extend(cli.iter().map(|x| x.to_string()));
+                args.push(a.clone());
+                let u = self.best(&args, &[])?;
+                let tf = tfj(&self, &[tfname, &a])?;
+                self.push(
+                    &size,
+                    &format!("{job} (binary)"),
+                    u,
+                    Some(("read+crc", r1)),
+                    Goal::Ratio(1.3),
+                    tf,
+                );
+                let u = self.best(
+                    &[
+                        xt.clone(),
+                        "bench".into(),
+                        "--driver".into(),
+                        drv.into(),
+                        a.clone(),
+                    ],
+                    &[],
+                )?;
+                self.push(
+                    &size,
+                    &format!("{drv}_all (library)"),
+                    u,
+                    Some(("read+crc", r1)),
+                    Goal::Ratio(1.3),
+                    None,
+                );
+            }
+        }
+        self.clean_out()?;
+        self.print(&loads);
+        let _ = &self.root;
+        Ok(())
+    }
+
+    fn print(&self, loads: &[String]) {
+        println!(
+            "returnn-ckpt bench ({} cores; load average before each part: {})",
+            std::thread::available_parallelism().map_or(1, |n| n.get()),
+            loads.join("; ")
+        );
+        println!(
+            "| size | job | wall s | user+sys s | peak RSS MiB | floor s | ratio | goal | TF-Python s (RSS MiB) |"
+        );
+        println!("|---|---|---:|---:|---:|---:|---:|---|---:|");
+        for r in &self.rows {
+            let (floor, ratio) = match &r.floor {
+                Some((what, t)) => (format!("{t:.3} ({what})"), Some(r.ours.wall / t)),
+                None => ("-".into(), None),
+            };
+            let goal = match r.goal {
+                Goal::Ratio(g) => {
+                    let ok = ratio.is_some_and(|x| x <= g) && r.ours.rss_mib <= 64.0;
+                    format!("≤{g:.2}, ≤64 MiB: {}", if ok { "ok" } else { "MISS" })
+                }
+                Goal::Wall(w) => format!(
+                    "≤{:.0} ms: {}",
+                    w * 1000.0,
+                    if r.ours.wall <= w { "ok" } else { "MISS" }
+                ),
+                Goal::None => "-".into(),
+            };
+            println!(
+                "| {} | {} | {:.3} | {:.3} | {:.1} | {} | {} | {} | {} |",
+                r.size,
+                r.job,
+                r.ours.wall,
+                r.ours.cpu,
+                r.ours.rss_mib,
+                floor,
+                ratio.map_or("-".into(), |x| format!("{x:.2}")),
+                goal,
+                r.tf.map_or("-".into(), |t| format!("{:.2} ({:.0})", t.wall, t.rss_mib))
+            );
+        }
+        // RSS flatness between the sizes
+        if self.opts.sizes.len() >= 2 {
+            let lo = format!("{} GiB", self.opts.sizes[0]);
+            let hi = format!("{} GiB", self.opts.sizes[self.opts.sizes.len() - 1]);
+            println!();
+            println!("| job | peak RSS {lo} | peak RSS {hi} | change | flat (±10%) |");
+            println!("|---|---:|---:|---:|---|");
+            for r in self.rows.iter().filter(|r| r.size == lo) {
+                if let Some(h) = self.rows.iter().find(|x| x.size == hi && x.job == r.job) {
+                    let ch = h.ours.rss_mib / r.ours.rss_mib - 1.0;
+                    println!(
+                        "| {} | {:.1} | {:.1} | {:+.0}% | {} |",
+                        r.job,
+                        r.ours.rss_mib,
+                        h.ours.rss_mib,
+                        ch * 100.0,
+                        if ch.abs() <= 0.10 { "ok" } else { "MISS" }
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn s(p: &Path) -> String {
+    p.display().to_string()
 }

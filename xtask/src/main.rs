@@ -47,7 +47,7 @@ const USAGE: &str = "usage: cargo xtask <task>
   venv                                              create/update target/fixtures-venv
   mapping-oracle [--cases N] [--seed S] [--keep DIR]   plan/load vs real RETURNN's CustomCheckpointLoader
   fuzz [--seconds N] [--target T]... | --seeds      run the fuzz targets (see xtask/src/fuzz.rs)
-  bench [--runs N] [--size-mb M] [--many N] [--only large|many]   throughput vs plain I/O (release)";
+  bench [--sizes 1,4] [--runs N] [--many N] [--no-tf]   jobs vs I/O floors and TF-Python (release)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

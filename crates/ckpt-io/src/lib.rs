@@ -4,8 +4,9 @@
 //! with no cursor, so one source can serve many readers and threads), its implementations for
 //! files ([`FileSource`], `pread`), in-memory bytes and (feature `mmap`, an explicit opt-in)
 //! memory maps ([`MmapSource`]), a bounded read helper ([`read_vec`]) that never allocates more
-//! than the source holds, and [`AtomicFile`], the one way an output file is written: a temp
-//! file in the destination directory, fsync, rename.
+//! than the source holds, [`AtomicFile`], the one way an output file is written: a temp
+//! file in the destination directory, fsync, rename, and [`copy_range`], the zero-copy
+//! transfer between files (`copy_file_range`, with a buffered fallback).
 //!
 //! It never parses a format, never knows a checkpoint, never prints and never reads the
 //! process's current directory: a relative path given to it is the caller's decision. Errors
@@ -14,9 +15,11 @@
 #![cfg_attr(not(feature = "mmap"), forbid(unsafe_code))]
 
 mod atomic;
+mod copy;
 mod read;
 
 pub use atomic::{AtomicFile, TempStyle};
+pub use copy::{copy_range, is_unsupported, CopyMode, CopyStats};
 #[cfg(feature = "mmap")]
 pub use read::MmapSource;
 pub use read::{read_vec, FileSource, ReadAt, ReadVecError};

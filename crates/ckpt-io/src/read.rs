@@ -16,6 +16,11 @@ pub trait ReadAt: Send + Sync {
     fn as_slice(&self) -> Option<&[u8]> {
         None
     }
+    /// The open file behind the source, if it is one read with positioned reads: lets callers
+    /// move its bytes with a zero-copy transfer ([`crate::copy_range`]).
+    fn as_file(&self) -> Option<&File> {
+        None
+    }
 }
 
 impl ReadAt for [u8] {
@@ -68,6 +73,9 @@ impl<T: ReadAt + ?Sized> ReadAt for Box<T> {
     fn as_slice(&self) -> Option<&[u8]> {
         (**self).as_slice()
     }
+    fn as_file(&self) -> Option<&File> {
+        (**self).as_file()
+    }
 }
 
 fn eof() -> io::Error {
@@ -108,6 +116,9 @@ impl FileSource {
 impl ReadAt for FileSource {
     fn size(&self) -> u64 {
         self.len
+    }
+    fn as_file(&self) -> Option<&File> {
+        Some(&self.file)
     }
     #[cfg(unix)]
     fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {

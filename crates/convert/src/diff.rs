@@ -11,7 +11,9 @@
 //! `None` when there is no finite value to report.
 
 use serde::Serialize;
-use tf_bundle::{Checkpoint, DType, TensorData};
+use tf_bundle::par::{self, Jobs};
+use tf_bundle::stream::{CrcCheck, Layout, Piece};
+use tf_bundle::{elem, Checkpoint, DType, TensorData};
 
 use crate::Error;
 
@@ -89,6 +91,35 @@ impl Stats {
     }
 }
 
+impl Stats {
+    fn merge(&mut self, o: &Stats) {
+        self.count += o.count;
+        let max = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(x), Some(y)) => Some(x.max(y)),
+            (x, None) => x,
+            (None, y) => y,
+        };
+        self.max_abs = max(self.max_abs, o.max_abs);
+        self.max_rel = max(self.max_rel, o.max_rel);
+    }
+
+    fn add_int(&mut self, p: i128, q: i128, atol: f64, rtol: f64) {
+        if p != q {
+            // exact difference, then to float for the tolerance test
+            let d = (p - q).unsigned_abs() as f64;
+            let bq = q.unsigned_abs() as f64;
+            if d > atol + rtol * bq {
+                self.count += 1;
+            }
+            self.max_abs = Some(self.max_abs.map_or(d, |m| m.max(d)));
+            if q != 0 {
+                let r = d / bq;
+                self.max_rel = Some(self.max_rel.map_or(r, |m| m.max(r)));
+            }
+        }
+    }
+}
+
 enum Kind {
     Float,
     Int,
@@ -96,131 +127,172 @@ enum Kind {
 }
 
 fn kind(d: DType) -> Kind {
-    match d {
-        DType::Float16
-        | DType::BFloat16
-        | DType::Float32
-        | DType::Float64
-        | DType::Complex64
-        | DType::Complex128 => Kind::Float,
-        DType::Int8
-        | DType::Int16
-        | DType::Int32
-        | DType::Int64
-        | DType::UInt8
-        | DType::UInt16
-        | DType::UInt32
-        | DType::UInt64
-        | DType::QInt8
-        | DType::QUInt8
-        | DType::QInt16
-        | DType::QUInt16
-        | DType::QInt32
-        | DType::Bool => Kind::Int,
+    match elem::kind(d) {
+        // float8 and float4 compare their bytes exactly (see the module docs)
+        elem::Kind::Float if d.is_float() => Kind::Float,
+        elem::Kind::Complex => Kind::Float,
+        elem::Kind::Int | elem::Kind::Bool
+            if !matches!(d, DType::Int4 | DType::UInt4 | DType::Int2 | DType::UInt2) =>
+        {
+            Kind::Int
+        }
         _ => Kind::Bytes,
     }
 }
 
-fn floats(d: DType, b: &[u8]) -> Box<dyn Iterator<Item = f64> + '_> {
-    use half::{bf16, f16};
-    match d {
-        DType::Float16 => Box::new(
-            b.chunks_exact(2)
-                .map(|c| f16::from_le_bytes([c[0], c[1]]).to_f64()),
-        ),
-        DType::BFloat16 => Box::new(
-            b.chunks_exact(2)
-                .map(|c| bf16::from_le_bytes([c[0], c[1]]).to_f64()),
-        ),
-        DType::Float32 | DType::Complex64 => Box::new(
-            b.chunks_exact(4)
-                .map(|c| f64::from(f32::from_le_bytes([c[0], c[1], c[2], c[3]]))),
-        ),
-        _ => Box::new(
-            b.chunks_exact(8)
-                .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])),
-        ),
-    }
+/// Elements compared per decoded block (bounds the scratch buffers).
+const BLOCK: usize = 1 << 16;
+
+#[derive(Default)]
+struct Scratch {
+    a: Vec<u8>,
+    b: Vec<u8>,
+    fa: Vec<f64>,
+    fb: Vec<f64>,
+    ia: Vec<i128>,
+    ib: Vec<i128>,
 }
 
-fn ints(d: DType, b: &[u8]) -> Box<dyn Iterator<Item = i128> + '_> {
-    match d {
-        DType::Int8 | DType::QInt8 => Box::new(b.iter().map(|&x| i128::from(x as i8))),
-        DType::UInt8 | DType::QUInt8 | DType::Bool => Box::new(b.iter().map(|&x| i128::from(x))),
-        DType::Int16 | DType::QInt16 => Box::new(
-            b.chunks_exact(2)
-                .map(|c| i128::from(i16::from_le_bytes([c[0], c[1]]))),
-        ),
-        DType::UInt16 | DType::QUInt16 => Box::new(
-            b.chunks_exact(2)
-                .map(|c| i128::from(u16::from_le_bytes([c[0], c[1]]))),
-        ),
-        DType::Int32 | DType::QInt32 => Box::new(
-            b.chunks_exact(4)
-                .map(|c| i128::from(i32::from_le_bytes([c[0], c[1], c[2], c[3]]))),
-        ),
-        DType::UInt32 => Box::new(
-            b.chunks_exact(4)
-                .map(|c| i128::from(u32::from_le_bytes([c[0], c[1], c[2], c[3]]))),
-        ),
-        DType::Int64 => Box::new(b.chunks_exact(8).map(|c| {
-            i128::from(i64::from_le_bytes([
-                c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7],
-            ]))
-        })),
-        _ => Box::new(b.chunks_exact(8).map(|c| {
-            i128::from(u64::from_le_bytes([
-                c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7],
-            ]))
-        })),
+/// Compares the little-endian bytes `x` and `y` (whole elements of `dtype`, same length).
+fn compare_bytes(dtype: DType, x: &[u8], y: &[u8], atol: f64, rtol: f64, s: &mut Scratch) -> Stats {
+    let mut st = Stats::default();
+    let es = dtype.element_size().unwrap_or(1).max(1);
+    match kind(dtype) {
+        Kind::Float => {
+            for (p, q) in x.chunks(BLOCK * es).zip(y.chunks(BLOCK * es)) {
+                s.fa.clear();
+                s.fb.clear();
+                elem::decode_f64_into(dtype, p, &mut s.fa);
+                elem::decode_f64_into(dtype, q, &mut s.fb);
+                for (&a, &b) in s.fa.iter().zip(&s.fb) {
+                    st.add(a, b, atol, rtol);
+                }
+            }
+        }
+        Kind::Int => {
+            for (p, q) in x.chunks(BLOCK * es).zip(y.chunks(BLOCK * es)) {
+                s.ia.clear();
+                s.ib.clear();
+                elem::decode_int_into(dtype, p, &mut s.ia);
+                elem::decode_int_into(dtype, q, &mut s.ib);
+                for (&a, &b) in s.ia.iter().zip(&s.ib) {
+                    st.add_int(a, b, atol, rtol);
+                }
+            }
+        }
+        Kind::Bytes => {
+            st.count = x
+                .chunks(es)
+                .zip(y.chunks(es))
+                .filter(|(p, q)| p != q)
+                .count() as u64;
+        }
     }
+    st
 }
 
 fn compare(dtype: DType, a: &TensorData, b: &TensorData, atol: f64, rtol: f64) -> Stats {
-    let mut s = Stats::default();
     match (a, b) {
-        (TensorData::Bytes(x), TensorData::Bytes(y)) => match kind(dtype) {
-            Kind::Float => {
-                for (p, q) in floats(dtype, x).zip(floats(dtype, y)) {
-                    s.add(p, q, atol, rtol);
-                }
-            }
-            Kind::Int => {
-                for (p, q) in ints(dtype, x).zip(ints(dtype, y)) {
-                    if p != q {
-                        // exact difference, then to float for the tolerance test
-                        let d = (p - q).unsigned_abs() as f64;
-                        let bq = q.unsigned_abs() as f64;
-                        if d > atol + rtol * bq {
-                            s.count += 1;
-                        }
-                        s.max_abs = Some(s.max_abs.map_or(d, |m| m.max(d)));
-                        if q != 0 {
-                            let r = d / bq;
-                            s.max_rel = Some(s.max_rel.map_or(r, |m| m.max(r)));
-                        }
-                    }
-                }
-            }
-            Kind::Bytes => {
-                let w = dtype.element_size().unwrap_or(1).max(1);
-                s.count = x.chunks(w).zip(y.chunks(w)).filter(|(p, q)| p != q).count() as u64;
-            }
-        },
-        (TensorData::Strings(x), TensorData::Strings(y)) => {
-            s.count = x.iter().zip(y).filter(|(p, q)| p != q).count() as u64;
+        (TensorData::Bytes(x), TensorData::Bytes(y)) => {
+            compare_bytes(dtype, x, y, atol, rtol, &mut Scratch::default())
         }
-        _ => s.count = 1,
+        (TensorData::Strings(x), TensorData::Strings(y)) => Stats {
+            count: x.iter().zip(y).filter(|(p, q)| p != q).count() as u64,
+            ..Stats::default()
+        },
+        _ => Stats {
+            count: 1,
+            ..Stats::default()
+        },
     }
-    s
 }
 
-/// Compares `a` with `b` (see the module docs).
+/// How one compared tensor is read.
+enum Unit {
+    /// Bytes `start..start + len` of both streamable tensors.
+    Chunk { t: usize, start: u64, len: usize },
+    /// Both tensors whole (strings, V1, interleaved slices, or a layout error).
+    Whole { t: usize },
+}
+
+type ChunkOut = (
+    Result<Vec<Piece>, tf_bundle::Error>,
+    Result<Vec<Piece>, tf_bundle::Error>,
+    Stats,
+);
+
+enum Done {
+    Chunk(ChunkOut),
+    Whole(Result<Stats, Error>),
+}
+
+/// Compares `a` with `b` (see the module docs) on all cores, calling `progress` after each
+/// compared tensor. Same as [`diff_with`] with [`Jobs::default`].
 pub fn diff(
     a: &Checkpoint,
     b: &Checkpoint,
     atol: f64,
     rtol: f64,
+    progress: &mut dyn FnMut(&crate::Progress),
+) -> Result<Diff, Error> {
+    run(a, b, atol, rtol, Jobs::default(), &mut |_| {}, progress)
+}
+
+/// Compares `a` with `b` (see the module docs) with `jobs.threads` workers: tensors are read in
+/// fixed-size chunks from both checkpoints (reused buffers; partitioned tensors in order where
+/// their slices allow), compared chunk by chunk in parallel and merged in order, so the result
+/// is the same for any thread count. Every CRC is checked; the first unreadable tensor (in
+/// `a`'s order) is the error. `progress` gets the bytes of `a` compared (increments; the total
+/// is [`compared_bytes`]).
+pub fn diff_with(
+    a: &Checkpoint,
+    b: &Checkpoint,
+    atol: f64,
+    rtol: f64,
+    jobs: Jobs,
+    progress: tf_bundle::par::Progress,
+) -> Result<Diff, Error> {
+    run(a, b, atol, rtol, jobs, &mut |n| progress(n), &mut |_| {})
+}
+
+/// The tensors of `a` that are in `b` with the same dtype and shape (those whose values are
+/// compared).
+fn comparable<'c>(a: &'c Checkpoint, b: &'c Checkpoint) -> Vec<&'c tf_bundle::TensorInfo> {
+    a.tensors()
+        .iter()
+        .filter(|t| {
+            b.get(&t.name)
+                .is_some_and(|u| u.dtype == t.dtype && u.shape == t.shape)
+        })
+        .collect()
+}
+
+/// Payload bytes [`diff_with`] compares (its progress total).
+pub fn compared_bytes(a: &Checkpoint, b: &Checkpoint) -> u64 {
+    comparable(a, b)
+        .iter()
+        .map(|t| t.nbytes().unwrap_or(0))
+        .fold(0, u64::saturating_add)
+}
+
+fn layout_of<'c>(
+    ck: &'c Checkpoint,
+    t: &tf_bundle::TensorInfo,
+) -> Option<Result<Layout<'c>, tf_bundle::Error>> {
+    if t.dtype == DType::String {
+        return None;
+    }
+    ck.layout(&t.name).transpose()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run(
+    a: &Checkpoint,
+    b: &Checkpoint,
+    atol: f64,
+    rtol: f64,
+    jobs: Jobs,
+    bytes: &mut dyn FnMut(u64),
     progress: &mut dyn FnMut(&crate::Progress),
 ) -> Result<Diff, Error> {
     let mut d = Diff {
@@ -253,46 +325,169 @@ pub fn diff(
         .iter()
         .filter_map(|t| b.get(&t.name).map(|u| (t, u)))
         .collect();
-    let mut p = crate::Progress {
-        done: 0,
-        total: common.len() as u64,
-        bytes_done: 0,
-        bytes_total: 0,
-    };
-    for (ta, tb) in common {
-        p.done += 1;
+    for (ta, tb) in &common {
         if ta.dtype != tb.dtype {
             d.dtype_changed.push(DtypeChange {
                 name: ta.name.clone(),
                 a: ta.dtype.to_string(),
                 b: tb.dtype.to_string(),
             });
-            continue;
-        }
-        if ta.shape != tb.shape {
+        } else if ta.shape != tb.shape {
             d.shape_changed.push(ShapeChange {
                 name: ta.name.clone(),
                 a: ta.shape.clone(),
                 b: tb.shape.clone(),
             });
-            continue;
         }
-        let va = a.read(&ta.name)?;
-        let vb = b.read(&tb.name)?;
-        let s = compare(ta.dtype, &va.data, &vb.data, atol, rtol);
-        d.compared += 1;
-        if s.count > 0 {
-            d.value_changed.push(ValueChange {
-                name: ta.name.clone(),
-                dtype: ta.dtype.to_string(),
-                count: s.count,
-                num_elements: ta.num_elements().unwrap_or(0),
-                max_abs: s.max_abs,
-                max_rel: s.max_rel,
-            });
-        }
-        progress(&p);
     }
+    let cmp = comparable(a, b);
+    let mut layouts = Vec::with_capacity(cmp.len());
+    let mut units = Vec::new();
+    for (t, info) in cmp.iter().enumerate() {
+        let la = layout_of(a, info);
+        let lb = b.get(&info.name).and_then(|i| layout_of(b, i));
+        match (&la, &lb) {
+            (Some(Ok(x)), Some(Ok(y))) if x.len() == y.len() => {
+                if x.is_empty() {
+                    units.push(Unit::Chunk {
+                        t,
+                        start: 0,
+                        len: 0,
+                    });
+                }
+                units.extend(x.chunks().map(|(start, len)| Unit::Chunk { t, start, len }));
+            }
+            _ => units.push(Unit::Whole { t }),
+        }
+        layouts.push((la, lb));
+    }
+    let work = |s: &mut Scratch, i: usize| -> Done {
+        match units[i] {
+            Unit::Chunk { t, start, len } => {
+                let (Some(Ok(la)), Some(Ok(lb))) = &layouts[t] else {
+                    return Done::Whole(Err(Error::new(crate::ErrorKind::Usage(
+                        "layout vanished".into(),
+                    ))));
+                };
+                let mut bufs = (std::mem::take(&mut s.a), std::mem::take(&mut s.b));
+                bufs.0.resize(len, 0);
+                bufs.1.resize(len, 0);
+                let pa = la.read_chunk(start, &mut bufs.0);
+                let pb = lb.read_chunk(start, &mut bufs.1);
+                let st = if pa.is_ok() && pb.is_ok() {
+                    compare_bytes(cmp[t].dtype, &bufs.0, &bufs.1, atol, rtol, s)
+                } else {
+                    Stats::default()
+                };
+                (s.a, s.b) = bufs;
+                Done::Chunk((pa, pb, st))
+            }
+            Unit::Whole { t } => {
+                let name = &cmp[t].name;
+                Done::Whole(
+                    a.read(name)
+                        .and_then(|va| b.read(name).map(|vb| (va, vb)))
+                        .map(|(va, vb)| compare(cmp[t].dtype, &va.data, &vb.data, atol, rtol))
+                        .map_err(Error::from),
+                )
+            }
+        }
+    };
+    let mut p = crate::Progress {
+        done: 0,
+        total: cmp.len() as u64,
+        bytes_done: 0,
+        bytes_total: compared_bytes(a, b),
+    };
+    // the tensor being merged: CRC checks of a and b, first errors of a and b, stats
+    type Cur = (
+        CrcCheck,
+        CrcCheck,
+        Option<tf_bundle::Error>,
+        Option<tf_bundle::Error>,
+        Stats,
+    );
+    let mut cur: Option<Cur> = None;
+    let mut finish_tensor =
+        |t: usize, r: Result<Stats, Error>, d: &mut Diff| -> Result<(), Error> {
+            let s = r?;
+            let info = cmp[t];
+            d.compared += 1;
+            if s.count > 0 {
+                d.value_changed.push(ValueChange {
+                    name: info.name.clone(),
+                    dtype: info.dtype.to_string(),
+                    count: s.count,
+                    num_elements: info.num_elements().unwrap_or(0),
+                    max_abs: s.max_abs,
+                    max_rel: s.max_rel,
+                });
+            }
+            p.done += 1;
+            p.bytes_done += info.nbytes().unwrap_or(0);
+            progress(&p);
+            Ok(())
+        };
+    par::ordered(
+        units.len(),
+        jobs,
+        Scratch::default,
+        work,
+        |i, done| -> Result<(), Error> {
+            match (&units[i], done) {
+                (&Unit::Whole { t }, Done::Whole(r)) => {
+                    bytes(cmp[t].nbytes().unwrap_or(0));
+                    finish_tensor(t, r, &mut d)
+                }
+                (&Unit::Chunk { t, len, .. }, Done::Chunk((pa, pb, st))) => {
+                    let (Some(Ok(la)), Some(Ok(lb))) = &layouts[t] else {
+                        return Ok(());
+                    };
+                    let c = cur.get_or_insert_with(|| {
+                        (la.crc_check(), lb.crc_check(), None, None, Stats::default())
+                    });
+                    match pa {
+                        Ok(pieces) if c.2.is_none() => {
+                            if let Err(e) = c.0.add(la, &pieces) {
+                                c.2 = Some(e);
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            c.2.get_or_insert(e);
+                        }
+                    }
+                    match pb {
+                        Ok(pieces) if c.3.is_none() => {
+                            if let Err(e) = c.1.add(lb, &pieces) {
+                                c.3 = Some(e);
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            c.3.get_or_insert(e);
+                        }
+                    }
+                    c.4.merge(&st);
+                    bytes(len as u64);
+                    let more =
+                        matches!(units.get(i + 1), Some(Unit::Chunk { t: n, .. }) if *n == t);
+                    if more {
+                        return Ok(());
+                    }
+                    let Some((ca, cb, ea, eb, st)) = cur.take() else {
+                        return Ok(());
+                    };
+                    let r = match (ea, eb) {
+                        (Some(e), _) | (None, Some(e)) => Err(e),
+                        (None, None) => ca.finish(la).and_then(|()| cb.finish(lb)),
+                    };
+                    finish_tensor(t, r.map(|()| st).map_err(Error::from), &mut d)
+                }
+                _ => Ok(()),
+            }
+        },
+    )?;
     d.equal = d.only_in_a.is_empty()
         && d.only_in_b.is_empty()
         && d.dtype_changed.is_empty()

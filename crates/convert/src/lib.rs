@@ -12,7 +12,10 @@
 //!   `--strings metadata`, `__metadata__`).
 //! * [`to_tf`]: `.safetensors` → TF bundle, and any TF checkpoint → one V2 bundle (through
 //!   `tf_bundle::write::BundleWriter`).
-//! * [`avg`]: element-wise mean of several checkpoints; [`diff`]: tensor-by-tensor comparison.
+//! * [`avg`]: element-wise mean of several checkpoints; [`diff`]: tensor-by-tensor comparison
+//!   (both streamed in chunks on all cores, results identical to the serial path).
+//! * [`transfer`]: bytes that pass through unchanged are copied file to file
+//!   (`copy_file_range`) while another thread checks their CRCs; the output is committed after.
 //!
 //! It never parses TF file formats itself (that is `tf-bundle`), never knows RETURNN's loading
 //! rules, never prints and never exits: progress is reported through a callback and problems as
@@ -26,6 +29,7 @@ pub mod safetensors_out;
 pub mod select;
 pub mod to_safetensors;
 pub mod to_tf;
+pub mod transfer;
 
 pub use ckpt_io::AtomicFile;
 pub use dtypes::{safetensors_dtype, tf_dtype};

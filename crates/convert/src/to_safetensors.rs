@@ -23,6 +23,7 @@ use tf_bundle::{Checkpoint, DType, TensorData};
 
 use crate::dtypes::{safetensors_dtype, safetensors_dtype_with_float8};
 use crate::select::Selection;
+use crate::transfer::{self, Transfer};
 use crate::{Error, ErrorKind, Progress, SafetensorsWriter};
 
 /// The largest string tensor (sum of element lengths) stored in `__metadata__`.
@@ -244,11 +245,26 @@ pub fn plan(ckpt: &Checkpoint, opts: &Options) -> Result<Report, Error> {
 }
 
 /// Converts `ckpt` to the safetensors file `out` (atomically; see the module docs). Returns
-/// the report; the caller prints the skips.
+/// the report; the caller prints the skips. Same as [`to_safetensors_with`] with the default
+/// [`Transfer`] (zero-copy where the kernel allows it).
 pub fn to_safetensors(
     ckpt: &Checkpoint,
     out: &Path,
     opts: &Options,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<Report, Error> {
+    to_safetensors_with(ckpt, out, opts, &Transfer::default(), progress)
+}
+
+/// [`to_safetensors`] with the transfer settings: tensors whose bytes pass through unchanged
+/// are copied file to file (`copy_file_range`) while another thread checks their CRCs
+/// ([`crate::transfer`]); the file is committed only after every CRC passed. The output is
+/// byte-identical either way.
+pub fn to_safetensors_with(
+    ckpt: &Checkpoint,
+    out: &Path,
+    opts: &Options,
+    transfer: &Transfer,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<Report, Error> {
     let report = plan(ckpt, opts)?;
@@ -264,21 +280,46 @@ pub fn to_safetensors(
         .map(|(s, o, ..)| (o.as_str(), s.as_str()))
         .collect();
     let order: Vec<String> = w.order().map(str::to_owned).collect();
+    // (output name, source name, layout if its bytes can be copied unchanged)
+    let mut jobs = Vec::with_capacity(order.len());
+    for o in &order {
+        let src = by_out.get(o.as_str()).copied().unwrap_or(o.as_str());
+        let l = ckpt
+            .layout(src)
+            .ok()
+            .flatten()
+            .filter(|l| transfer::pieces(l).is_some());
+        jobs.push((o.as_str(), src, l));
+    }
+    let copied: Vec<&tf_bundle::stream::Layout<'_>> =
+        jobs.iter().filter_map(|j| j.2.as_ref()).collect();
     let mut p = Progress {
         done: 0,
         total: order.len() as u64,
         bytes_done: 0,
         bytes_total: report.bytes,
     };
-    for o in &order {
-        let src = by_out.get(o.as_str()).copied().unwrap_or(o.as_str());
-        let mut s = w.stream(o)?;
-        let n = ckpt.read_raw_to(src, &mut s)?;
-        s.finish()?;
-        p.done += 1;
-        p.bytes_done += n;
-        progress(&p);
-    }
+    transfer::with_verifier(&copied, |stop| {
+        for (o, src, l) in &jobs {
+            transfer::stopped(stop)?;
+            let n = match l.as_ref().and_then(transfer::pieces) {
+                Some(pieces) => {
+                    w.copy_tensor(o, &pieces, transfer.copy)?;
+                    pieces.iter().map(|p| p.2).sum()
+                }
+                None => {
+                    let mut s = w.stream(o)?;
+                    let n = ckpt.read_raw_to(src, &mut s)?;
+                    s.finish()?;
+                    n
+                }
+            };
+            p.done += 1;
+            p.bytes_done += n;
+            progress(&p);
+        }
+        Ok(())
+    })?;
     w.finish()?;
     Ok(report)
 }

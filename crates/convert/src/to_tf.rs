@@ -11,8 +11,12 @@
 //! same order.
 
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::Read;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use ckpt_io::ReadAt;
+use tf_bundle::crc::extend as crc32c_append;
 
 use safetensors::tensor::Metadata;
 use tf_bundle::write::BundleWriter;
@@ -22,6 +26,7 @@ use crate::dtypes::tf_dtype;
 use crate::safetensors_out::MAX_HEADER_SIZE;
 use crate::select::Selection;
 use crate::to_safetensors::Skipped;
+use crate::transfer::{self, Transfer};
 use crate::{Error, ErrorKind, Progress};
 
 /// What a safetensors → TF conversion wrote.
@@ -118,12 +123,35 @@ fn strings_from_metadata(value: &str) -> Option<(Vec<u64>, Vec<Vec<u8>>)> {
     Some((shape, strings))
 }
 
-/// Converts the safetensors file `input` into a TF bundle at `out_prefix`.
+/// Converts the safetensors file `input` into a TF bundle at `out_prefix`. Same as
+/// [`safetensors_to_tf_with`] with the default [`Transfer`].
 pub fn safetensors_to_tf(
     input: &Path,
     out_prefix: &Path,
     selection: &Selection,
     strict: bool,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<Report, Error> {
+    safetensors_to_tf_with(
+        input,
+        out_prefix,
+        selection,
+        strict,
+        &Transfer::default(),
+        progress,
+    )
+}
+
+/// [`safetensors_to_tf`] with the transfer settings: each tensor's bytes are copied file to
+/// file (`copy_file_range` where the kernel allows it) while another thread computes their
+/// CRC32C for the index (reading the same bytes through the page cache); the bundle is written
+/// only after both finished. Byte-identical to a buffered copy.
+pub fn safetensors_to_tf_with(
+    input: &Path,
+    out_prefix: &Path,
+    selection: &Selection,
+    strict: bool,
+    transfer: &Transfer,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<Report, Error> {
     let mut file = File::open(input).map_err(|e| Error::io(e, input))?;
@@ -170,20 +198,71 @@ pub fn safetensors_to_tf(
         bytes_done: 0,
         bytes_total,
     };
-    for (name, st, shape, offset, len) in &header.tensors {
-        p.done += 1;
-        p.bytes_done += len;
-        let (Some(out), Some(dtype)) = (selected.get(name), tf_dtype(*st)) else {
-            continue;
-        };
-        file.seek(SeekFrom::Start(*offset))
-            .map_err(|e| Error::io(e, input).with_key(name))?;
-        let mut src = (&mut file).take(*len);
-        w.add_raw_from(out, dtype, shape, &mut src, *len)?;
-        report
-            .tensors
-            .push((name.clone(), out.clone(), dtype, shape.clone()));
-        progress(&p);
+    // the tensors copied: (output name, offset, length)
+    let copies: Vec<(&String, u64, u64)> = header
+        .tensors
+        .iter()
+        .filter_map(|(name, st, _, offset, len)| {
+            tf_dtype(*st)?;
+            selected.get(name).map(|o| (o, *offset, *len))
+        })
+        .collect();
+    let src = ckpt_io::FileSource::open(input).map_err(|e| Error::io(e, input))?;
+    let stop = AtomicBool::new(false);
+    let crcs = std::thread::scope(|scope| -> Result<Vec<u32>, Error> {
+        // the CRCs of the same bytes, on another core, through the page cache
+        let crc_thread = scope.spawn(|| -> std::io::Result<Vec<u32>> {
+            let mut buf = vec![0u8; 1 << 20];
+            let mut out = Vec::with_capacity(copies.len());
+            for &(_, offset, len) in &copies {
+                let mut crc = 0u32;
+                let mut at = 0u64;
+                while at < len {
+                    if stop.load(Ordering::Relaxed) {
+                        return Err(std::io::Error::other("stopped"));
+                    }
+                    let n = (len - at).min(buf.len() as u64) as usize;
+                    src.read_exact_at(offset + at, &mut buf[..n])?;
+                    crc = crc32c_append(crc, &buf[..n]);
+                    at += n as u64;
+                }
+                out.push(crc);
+            }
+            Ok(out)
+        });
+        let copied = (|| -> Result<(), Error> {
+            for (name, st, shape, offset, len) in &header.tensors {
+                p.done += 1;
+                p.bytes_done += len;
+                let (Some(out), Some(dtype)) = (selected.get(name), tf_dtype(*st)) else {
+                    continue;
+                };
+                w.copy_raw(
+                    out,
+                    dtype,
+                    shape,
+                    &[(&file, *offset, *len)],
+                    None,
+                    transfer.copy,
+                )?;
+                report
+                    .tensors
+                    .push((name.clone(), out.clone(), dtype, shape.clone()));
+                progress(&p);
+            }
+            Ok(())
+        })();
+        if copied.is_err() {
+            stop.store(true, Ordering::Relaxed);
+        }
+        let crcs = crc_thread
+            .join()
+            .map_err(|_| Error::new(ErrorKind::Usage("the CRC thread panicked".into())))?;
+        copied?;
+        crcs.map_err(|e| Error::io(e, input))
+    })?;
+    for ((out, ..), crc) in copies.iter().zip(crcs) {
+        w.set_crc(out, crc)?;
     }
     for (name, value) in string_entries {
         let Some(out) = selected.get(&name) else {
@@ -226,6 +305,29 @@ pub fn checkpoint_to_tf(
     strict: bool,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<Report, Error> {
+    checkpoint_to_tf_with(
+        ckpt,
+        out_prefix,
+        selection,
+        strict,
+        &Transfer::default(),
+        progress,
+    )
+}
+
+/// [`checkpoint_to_tf`] with the transfer settings: tensors whose bytes pass through
+/// unchanged (little-endian, unsliced or contiguously sliced, read with positioned reads) are
+/// copied file to file while another thread checks their CRCs; their index entries get the
+/// CRC combined from the source entries (which that check confirms). The bundle is committed
+/// only after every CRC passed; byte-identical to streaming the bytes through a buffer.
+pub fn checkpoint_to_tf_with(
+    ckpt: &tf_bundle::Checkpoint,
+    out_prefix: &Path,
+    selection: &Selection,
+    strict: bool,
+    transfer: &Transfer,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<Report, Error> {
     let mut report = Report::default();
     for p in ckpt.problems() {
         if selection.selects(&p.name) {
@@ -251,37 +353,64 @@ pub fn checkpoint_to_tf(
         bytes_done: 0,
         bytes_total,
     };
-    for (src, out) in selected {
-        let Some(info) = ckpt.get(&src) else { continue };
-        if info.dtype == DType::String {
-            let t = ckpt.read(&src)?;
-            w.add(&out, t.dtype, &t.shape, &t.data)?;
-        } else {
-            let mut s = w.begin_raw(&out, info.dtype, &info.shape)?;
-            match ckpt.read_raw_to(&src, &mut s) {
-                Ok(n) => {
-                    s.finish()?;
-                    p.bytes_done += n;
+    let layouts: Vec<Option<tf_bundle::stream::Layout<'_>>> = selected
+        .iter()
+        .map(|(src, _)| {
+            ckpt.get(src)
+                .filter(|i| i.dtype != DType::String)
+                .and_then(|_| ckpt.layout(src).ok().flatten())
+                .filter(|l| transfer::pieces(l).is_some())
+        })
+        .collect();
+    let copied: Vec<&tf_bundle::stream::Layout<'_>> = layouts.iter().flatten().collect();
+    transfer::with_verifier(&copied, |stop| {
+        for ((src, out), layout) in selected.iter().zip(&layouts) {
+            transfer::stopped(stop)?;
+            let Some(info) = ckpt.get(src) else { continue };
+            if let Some((l, pieces)) = layout
+                .as_ref()
+                .and_then(|l| Some((l, transfer::pieces(l)?)))
+            {
+                w.copy_raw(
+                    out,
+                    info.dtype,
+                    &info.shape,
+                    &pieces,
+                    Some(l.stored_crc()),
+                    transfer.copy,
+                )?;
+                p.bytes_done += l.len();
+            } else if info.dtype == DType::String {
+                let t = ckpt.read(src)?;
+                w.add(out, t.dtype, &t.shape, &t.data)?;
+            } else {
+                let mut s = w.begin_raw(out, info.dtype, &info.shape)?;
+                match ckpt.read_raw_to(src, &mut s) {
+                    Ok(n) => {
+                        s.finish()?;
+                        p.bytes_done += n;
+                    }
+                    // a partitioned tensor whose slices do not cover it (TF cannot read it
+                    // either); the abandoned stream leaves only unreferenced bytes
+                    Err(e) if e.kind().label() == "slices" && !strict => {
+                        report.skipped.push(Skipped {
+                            name: src.clone(),
+                            dtype: Some(info.dtype),
+                            reason: format!("cannot be assembled: {e}"),
+                        });
+                        continue;
+                    }
+                    Err(e) => return Err(e.into()),
                 }
-                // a partitioned tensor whose slices do not cover it (TF cannot read it either);
-                // the abandoned stream leaves only unreferenced bytes
-                Err(e) if e.kind().label() == "slices" && !strict => {
-                    report.skipped.push(Skipped {
-                        name: src.clone(),
-                        dtype: Some(info.dtype),
-                        reason: format!("cannot be assembled: {e}"),
-                    });
-                    continue;
-                }
-                Err(e) => return Err(e.into()),
             }
+            report
+                .tensors
+                .push((src.clone(), out.clone(), info.dtype, info.shape.clone()));
+            p.done += 1;
+            progress(&p);
         }
-        report
-            .tensors
-            .push((src.clone(), out, info.dtype, info.shape.clone()));
-        p.done += 1;
-        progress(&p);
-    }
+        Ok(())
+    })?;
     w.finish()?;
     Ok(report)
 }

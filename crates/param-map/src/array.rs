@@ -3,7 +3,7 @@
 //! is exact for every fixed-size dtype.
 
 use half::{bf16, f16};
-use tf_bundle::DType;
+use tf_bundle::{elem, DType};
 
 use crate::error::{MapError, MapErrorKind};
 
@@ -68,7 +68,7 @@ impl Array {
         Array::new(DType::Float32, shape, data)
     }
 
-    /// The values as f64 (float and integer dtypes), for tests and diagnostics.
+    /// The values as f64 (float, integer and bool dtypes), for tests and diagnostics.
     pub fn to_f64_vec(&self) -> Result<Vec<f64>, MapError> {
         decode_f64(self.dtype, &self.data)
     }
@@ -414,62 +414,35 @@ fn zip_map<const N: usize>(x: &[u8], y: &[u8], f: impl Fn([u8; N], [u8; N]) -> [
     out
 }
 
-fn arr<const N: usize>(c: &[u8]) -> [u8; N] {
-    let mut a = [0u8; N];
-    a.copy_from_slice(c);
-    a
-}
-
+/// The values as exact numbers (float dtypes as `f64`, integers as `i128`), decoded by
+/// `tf_bundle::elem` (the one element decoder).
 fn decode_f64_exact(dtype: DType, data: &[u8]) -> Result<Vec<Num>, MapError> {
-    let es = dtype.element_size().unwrap_or(1);
-    let it = data.chunks_exact(es);
-    Ok(match dtype {
-        DType::Float64 => it.map(|c| Num::F(f64::from_le_bytes(arr(c)))).collect(),
-        DType::Float32 => it
-            .map(|c| Num::F(f32::from_le_bytes(arr(c)) as f64))
-            .collect(),
-        DType::Float16 => it
-            .map(|c| Num::F(f16::from_le_bytes(arr(c)).to_f64()))
-            .collect(),
-        DType::BFloat16 => it
-            .map(|c| Num::F(bf16::from_le_bytes(arr(c)).to_f64()))
-            .collect(),
-        DType::Int8 => it
-            .map(|c| Num::I(i8::from_le_bytes(arr(c)) as i128))
-            .collect(),
-        DType::Int16 => it
-            .map(|c| Num::I(i16::from_le_bytes(arr(c)) as i128))
-            .collect(),
-        DType::Int32 => it
-            .map(|c| Num::I(i32::from_le_bytes(arr(c)) as i128))
-            .collect(),
-        DType::Int64 => it
-            .map(|c| Num::I(i64::from_le_bytes(arr(c)) as i128))
-            .collect(),
-        DType::UInt8 => it.map(|c| Num::I(c[0] as i128)).collect(),
-        DType::UInt16 => it
-            .map(|c| Num::I(u16::from_le_bytes(arr(c)) as i128))
-            .collect(),
-        DType::UInt32 => it
-            .map(|c| Num::I(u32::from_le_bytes(arr(c)) as i128))
-            .collect(),
-        DType::UInt64 => it
-            .map(|c| Num::I(u64::from_le_bytes(arr(c)) as i128))
-            .collect(),
-        other => {
-            return Err(MapError::new(
-                MapErrorKind::DtypeMismatch,
-                format!("cannot read {other} values as numbers"),
-            ))
-        }
-    })
+    let unsupported = || {
+        MapError::new(
+            MapErrorKind::DtypeMismatch,
+            format!("cannot read {dtype} values as numbers"),
+        )
+    };
+    let es = dtype.element_size().ok_or_else(unsupported)?;
+    data.chunks_exact(es)
+        .map(|c| match elem::value(dtype, c) {
+            Some(elem::Value::Float(x)) => Ok(Num::F(x)),
+            Some(elem::Value::Int(i)) => Ok(Num::I(i)),
+            _ => Err(unsupported()),
+        })
+        .collect()
 }
 
+/// The values as `f64` (every real dtype: floats, integers, bool).
 fn decode_f64(dtype: DType, data: &[u8]) -> Result<Vec<f64>, MapError> {
-    Ok(decode_f64_exact(dtype, data)?
-        .into_iter()
-        .map(Num::as_f64)
-        .collect())
+    let mut out = Vec::with_capacity(data.len() / dtype.element_size().unwrap_or(1).max(1));
+    if !elem::is_real(dtype) || !elem::decode_f64_into(dtype, data, &mut out) {
+        return Err(MapError::new(
+            MapErrorKind::DtypeMismatch,
+            format!("cannot read {dtype} values as numbers"),
+        ));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@ use crate::{Endianness, Tensor, TensorData, TensorInfo};
 pub const CONSUMER_VERSION: i32 = 1;
 /// TF's `kTensorBundleMinProducer`.
 pub const MIN_PRODUCER: i32 = 0;
-/// TF's `TensorShape` rank limit.
+/// TF's `TensorShape` rank limit (the one definition; the writer uses it too).
 pub const MAX_RANK: usize = 254;
 /// Chunk size of streaming reads.
 const CHUNK: usize = 1 << 20;
@@ -38,12 +38,7 @@ pub struct RawEntry {
 
 pub use crate::key::printable_key;
 
-/// The data file name of shard `shard` of `num_shards`: `PREFIX.data-%05d-of-%05d`.
-pub fn data_file_name(prefix: &Path, shard: i32, num_shards: i32) -> PathBuf {
-    let mut s = prefix.as_os_str().to_os_string();
-    s.push(format!(".data-{shard:05}-of-{num_shards:05}"));
-    PathBuf::from(s)
-}
+pub use crate::path::data_file_name;
 
 /// TF's version check (consumer 1, min producer 0), with TF's wording.
 pub fn check_version(v: &VersionDef) -> Result<()> {
@@ -326,10 +321,14 @@ impl Bundle {
 
     fn data_path(&self, shard: i32) -> PathBuf {
         match &self.shards {
-            Shards::Files { prefix, .. } => data_file_name(prefix, shard, self.header.num_shards),
-            Shards::Memory(_) => {
-                data_file_name(Path::new("<memory>"), shard, self.header.num_shards)
+            Shards::Files { prefix, .. } => {
+                data_file_name(prefix, shard as i64, i64::from(self.header.num_shards))
             }
+            Shards::Memory(_) => data_file_name(
+                Path::new("<memory>"),
+                shard as i64,
+                i64::from(self.header.num_shards),
+            ),
         }
     }
 
@@ -611,13 +610,17 @@ impl Bundle {
         Ok(())
     }
 
-    fn assemble(
-        &self,
+    /// Finds and checks every slice entry of a partitioned tensor (regions in bounds,
+    /// disjoint, covering it; entries present with the tensor's dtype and the slice's shape;
+    /// their bytes inside the data files), so an output allocation is bounded by data that
+    /// really exists.
+    fn slice_parts<'s>(
+        &'s self,
         name: &str,
         full_key: &[u8],
         full: &BundleEntryProto,
         info: &TensorInfo,
-    ) -> Result<TensorData> {
+    ) -> Result<Vec<SlicePart<'s>>> {
         let total = info
             .num_elements()
             .ok_or_else(|| Error::corrupt("element count overflows"))?;
@@ -628,12 +631,10 @@ impl Bundle {
                 .push(slice::resolve(ext, &info.shape).map_err(|e| e.with_path(&self.index_path))?);
         }
         slice::check_cover(&regions, total, &stored).map_err(|e| e.with_path(&self.index_path))?;
-        // First pass: find and check every slice entry (so the output allocation is bounded
-        // by data that really exists).
         let mut parts = Vec::with_capacity(stored.len());
         let mut claimed: u64 = 0;
         let mut shard_sizes: BTreeMap<i32, u64> = BTreeMap::new();
-        for (ext, region) in stored.iter().zip(&regions) {
+        for (ext, region) in stored.iter().zip(regions) {
             let key = ordered_code::encode_slice_key(full_key, ext);
             let what = format!("slice {} of {name}", slice::display(ext));
             let raw = self.entry(&key).ok_or_else(|| {
@@ -660,11 +661,18 @@ impl Bundle {
                 )))
                 .with_path(&self.index_path));
             }
-            let n = slice::region_elements(region).unwrap_or(0);
-            let (src, _, size) = self.locate(entry, info.dtype, n)?;
+            let n = slice::region_elements(&region).unwrap_or(0);
+            let (src, offset, size) = self.locate(entry, info.dtype, n)?;
             claimed = claimed.saturating_add(size);
             shard_sizes.insert(entry.shard_id, src.size());
-            parts.push((entry, shape, region));
+            parts.push(SlicePart {
+                entry,
+                shape,
+                region,
+                src,
+                offset,
+                size,
+            });
         }
         // Slices of one tensor occupy disjoint bytes: more than the shards hold means entries
         // share bytes, which would let a small file demand a huge output buffer.
@@ -675,31 +683,124 @@ impl Bundle {
             ))
             .with_path(&self.index_path));
         }
+        Ok(parts)
+    }
+
+    /// Where a numeric tensor's bytes lie, in output (C) order, when they can be streamed
+    /// without assembling: `Some` for unsliced tensors and for partitioned tensors whose
+    /// slices are each one contiguous run of the full tensor (e.g. TF's usual split along the
+    /// first axis); `None` when the slices interleave (the tensor must be assembled whole).
+    /// Every check of [`Bundle::read`] except the CRCs is done here; the CRCs are checked as
+    /// the bytes are read (see [`crate::stream`]).
+    pub(crate) fn layout(&self, name: &str) -> Result<Option<crate::stream::Layout<'_>>> {
+        use crate::stream::{Layout, Segment};
+        let (key, entry, info) = self.full_entry(name)?;
+        let at = |e: Error| e.with_key(name);
+        if info.dtype == DType::String {
+            return Err(at(Error::new(ErrorKind::InvalidArgument(
+                "a string tensor has no raw bytes".into(),
+            ))));
+        }
+        let swap = if self.big() {
+            info.dtype.swap_unit()
+        } else {
+            1
+        };
+        let es = info.dtype.element_size().unwrap_or(1) as u64;
+        let mut segments = Vec::new();
+        if entry.slices.is_empty() {
+            let n = info
+                .num_elements()
+                .ok_or_else(|| at(Error::corrupt("element count overflows")))?;
+            let (src, offset, size) = self.locate(entry, info.dtype, n).map_err(at)?;
+            segments.push(Segment {
+                src,
+                path: self.data_path(entry.shard_id),
+                file_offset: offset,
+                out_offset: 0,
+                len: size,
+                crc: crc::unmask(entry.crc32c),
+            });
+        } else {
+            let parts = self.slice_parts(name, key, entry, &info).map_err(at)?;
+            for p in parts {
+                let Some(start) = slice::contiguous_start(&info.shape, &p.region) else {
+                    return Ok(None);
+                };
+                segments.push(Segment {
+                    src: p.src,
+                    path: self.data_path(p.entry.shard_id),
+                    file_offset: p.offset,
+                    out_offset: start.saturating_mul(es),
+                    len: p.size,
+                    crc: crc::unmask(p.entry.crc32c),
+                });
+            }
+            segments.sort_by_key(|s| s.out_offset);
+        }
+        let len = info
+            .nbytes()
+            .ok_or_else(|| at(Error::corrupt("tensor size overflows")))?;
+        Layout::new(
+            name.to_string(),
+            info.dtype,
+            len,
+            swap,
+            self.verify_crc,
+            segments,
+        )
+        .map(Some)
+        .map_err(at)
+    }
+
+    fn assemble(
+        &self,
+        name: &str,
+        full_key: &[u8],
+        full: &BundleEntryProto,
+        info: &TensorInfo,
+    ) -> Result<TensorData> {
+        let total = info
+            .num_elements()
+            .ok_or_else(|| Error::corrupt("element count overflows"))?;
+        let parts = self.slice_parts(name, full_key, full, info)?;
         match info.dtype.element_size() {
             Some(es) => {
                 let nbytes = usize::try_from(total.saturating_mul(es as u64))
                     .map_err(|_| Error::corrupt("tensor too large for memory"))?;
                 let mut out = vec![0u8; nbytes];
-                for (entry, shape, region) in parts {
-                    let PlainData::Bytes(b) = self.read_plain(entry, info.dtype, &shape)? else {
+                for p in parts {
+                    let PlainData::Bytes(b) = self.read_plain(p.entry, info.dtype, &p.shape)?
+                    else {
                         return Err(Error::corrupt("unexpected string data"));
                     };
-                    slice::copy_region(&mut out, &info.shape, region, &b, es)?;
+                    slice::copy_region(&mut out, &info.shape, &p.region, &b, es)?;
                 }
                 Ok(TensorData::Bytes(out))
             }
             None => {
                 let mut out = vec![Vec::new(); total as usize];
-                for (entry, shape, region) in parts {
-                    let PlainData::Strings(s) = self.read_plain(entry, info.dtype, &shape)? else {
+                for p in parts {
+                    let PlainData::Strings(s) = self.read_plain(p.entry, info.dtype, &p.shape)?
+                    else {
                         return Err(Error::corrupt("unexpected numeric data"));
                     };
-                    slice::copy_region(&mut out, &info.shape, region, &s, 1)?;
+                    slice::copy_region(&mut out, &info.shape, &p.region, &s, 1)?;
                 }
                 Ok(TensorData::Strings(out))
             }
         }
     }
+}
+
+/// One checked slice entry of a partitioned tensor.
+struct SlicePart<'a> {
+    entry: &'a BundleEntryProto,
+    shape: Vec<u64>,
+    region: slice::Region,
+    src: &'a dyn ReadAt,
+    offset: u64,
+    size: u64,
 }
 
 enum PlainData<'a> {

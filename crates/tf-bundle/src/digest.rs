@@ -34,6 +34,24 @@ pub fn digest_tensor(ck: &crate::Checkpoint, name: &str) -> Result<[u8; 32], cra
     }
 }
 
+/// The digest of every listed tensor, in [`crate::Checkpoint::tensors`] order, whole tensors in
+/// parallel on `jobs.threads` cores (see [`crate::scan`]); identical to [`digest_tensor`] per
+/// tensor.
+pub fn digest_all(
+    ck: &crate::Checkpoint,
+    jobs: crate::par::Jobs,
+    progress: crate::par::Progress,
+) -> Vec<Result<[u8; 32], crate::Error>> {
+    let want = crate::scan::Want {
+        stats: false,
+        digest: true,
+    };
+    crate::scan::scan_all(ck, want, jobs, progress)
+        .into_iter()
+        .map(|r| r.and_then(|s| s.sha256.ok_or_else(|| crate::Error::corrupt("no digest"))))
+        .collect()
+}
+
 struct HashWriter(Sha256);
 
 impl std::io::Write for HashWriter {

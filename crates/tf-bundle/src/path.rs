@@ -20,6 +20,17 @@ pub enum Resolved {
     },
 }
 
+/// The data file of shard `shard` of `num_shards`: `PREFIX.data-%05d-of-%05d` (the one
+/// definition, used by the reader and the writer).
+pub fn data_file_name(prefix: &Path, shard: i64, num_shards: i64) -> PathBuf {
+    with_suffix(prefix, &format!(".data-{shard:05}-of-{num_shards:05}"))
+}
+
+/// `PREFIX.index`.
+pub fn index_file_name(prefix: &Path) -> PathBuf {
+    with_suffix(prefix, ".index")
+}
+
 fn with_suffix(p: &Path, suffix: &str) -> PathBuf {
     let mut s = p.as_os_str().to_os_string();
     s.push(suffix);

@@ -98,6 +98,30 @@ pub fn region_elements(r: &[(u64, u64)]) -> Option<u64> {
     r.iter().try_fold(1u64, |acc, &(_, l)| acc.checked_mul(l))
 }
 
+/// If `region` is one contiguous run of the row-major tensor of shape `full` (every dimension
+/// after some `k` taken whole, every dimension before `k` of length 1), the element offset of
+/// its first element; `None` otherwise.
+pub fn contiguous_start(full: &[u64], region: &[(u64, u64)]) -> Option<u64> {
+    if full.len() != region.len() {
+        return None;
+    }
+    let mut k = full.len();
+    while k > 0 && region[k - 1] == (0, full[k - 1]) {
+        k -= 1;
+    }
+    // dims k.. are whole; dim k-1 is the one partial dim; every dim before it must have length 1
+    if k > 1 && region[..k - 1].iter().any(|&(_, l)| l != 1) {
+        return None;
+    }
+    let mut start = 0u64;
+    let mut stride = 1u64;
+    for d in (0..full.len()).rev() {
+        start = start.checked_add(region[d].0.checked_mul(stride)?)?;
+        stride = stride.checked_mul(full[d])?;
+    }
+    Some(start)
+}
+
 fn overlaps(a: &[(u64, u64)], b: &[(u64, u64)]) -> bool {
     a.iter()
         .zip(b)
@@ -236,6 +260,18 @@ mod tests {
             copy_region(&mut dst, &full, &region, &src, 1).unwrap();
         }
         assert_eq!(dst, want);
+    }
+
+    #[test]
+    fn contiguous_regions() {
+        let full = [4u64, 3, 2];
+        assert_eq!(contiguous_start(&full, &[(2, 2), (0, 3), (0, 2)]), Some(12));
+        assert_eq!(contiguous_start(&full, &[(1, 1), (1, 2), (0, 2)]), Some(8));
+        assert_eq!(contiguous_start(&full, &[(1, 1), (2, 1), (1, 1)]), Some(11));
+        assert_eq!(contiguous_start(&full, &[(0, 4), (0, 3), (0, 2)]), Some(0));
+        assert_eq!(contiguous_start(&full, &[(0, 2), (1, 2), (0, 2)]), None);
+        assert_eq!(contiguous_start(&full, &[(0, 4), (0, 3), (0, 1)]), None);
+        assert_eq!(contiguous_start(&[], &[]), Some(0));
     }
 
     #[test]

@@ -319,7 +319,7 @@ fn num_shards_in_the_millions() {
         let prefix = dir.path().join("m");
         std::fs::write(dir.path().join("m.index"), &idx).unwrap();
         std::fs::write(
-            tf_bundle::bundle::data_file_name(&prefix, 0, num_shards),
+            tf_bundle::bundle::data_file_name(&prefix, 0, i64::from(num_shards)),
             [0u8; 4],
         )
         .unwrap();

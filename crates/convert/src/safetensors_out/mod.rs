@@ -243,6 +243,49 @@ impl SafetensorsWriter {
         })
     }
 
+    /// Writes one declared tensor as the concatenation of `pieces` (`(file, offset, length)`),
+    /// moved file to file with [`ckpt_io::copy_range`] (`copy_file_range` where possible). The
+    /// bytes are not checked here: the caller checks them before [`SafetensorsWriter::finish`].
+    pub fn copy_tensor(
+        &mut self,
+        name: &str,
+        pieces: &[(&std::fs::File, u64, u64)],
+        mode: ckpt_io::CopyMode,
+    ) -> Result<ckpt_io::CopyStats, Error> {
+        let i = *self
+            .by_name
+            .get(name)
+            .ok_or_else(|| self.usage("not declared when the writer was created".into(), name))?;
+        if self.slots[i].written {
+            return Err(self.usage("written twice".into(), name));
+        }
+        let (begin, len) = (self.slots[i].begin, self.slots[i].len);
+        let found = pieces.iter().fold(0u64, |a, p| a.saturating_add(p.2));
+        if found != len {
+            return Err(self.usage(format!("expected {len} bytes, found {found}"), name));
+        }
+        let mut stats = ckpt_io::CopyStats::default();
+        let path = self.path.clone();
+        (|| -> io::Result<()> {
+            self.out.flush()?;
+            let dst = self.out.get_mut().file_mut()?;
+            let mut at = begin;
+            for &(src, off, n) in pieces {
+                if n > 0 {
+                    ckpt_io::copy_range(src, off, dst, at, n, mode, &mut stats)?;
+                }
+                at += n;
+            }
+            // positioned copies leave the cursor alone: move it past the copied bytes
+            dst.seek(SeekFrom::Start(begin + len))?;
+            Ok(())
+        })()
+        .map_err(|e| Error::io(e, &path).with_key(name))?;
+        self.pos = begin + len;
+        self.slots[i].written = true;
+        Ok(stats)
+    }
+
     /// Checks that every tensor was written, flushes, fsyncs and renames into place.
     pub fn finish(self) -> Result<(), Error> {
         if let Some(s) = self.slots.iter().find(|s| !s.written) {

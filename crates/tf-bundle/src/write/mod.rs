@@ -41,8 +41,8 @@ use crate::table::builder::{TableBuilder, TableOptions};
 use crate::varint;
 use crate::DType;
 
-/// TF's `TensorShape` limit on the number of dimensions.
-pub const MAX_RANK: usize = 254;
+pub use crate::bundle::MAX_RANK;
+pub use crate::path::{data_file_name, index_file_name};
 const COPY_CHUNK: usize = 1 << 20;
 
 /// What went wrong while writing a bundle (see [`WriteError`]).
@@ -135,20 +135,6 @@ impl WriteError {
     }
 }
 
-/// The name of data shard `shard` of `num_shards` for `prefix` (`%05d`, docs/tf-bundle-format.md §3.1).
-pub fn data_file_name(prefix: &Path, shard: u32, num_shards: u32) -> PathBuf {
-    let mut s = prefix.as_os_str().to_os_string();
-    s.push(format!(".data-{shard:05}-of-{num_shards:05}"));
-    PathBuf::from(s)
-}
-
-/// `PREFIX.index`.
-pub fn index_file_name(prefix: &Path) -> PathBuf {
-    let mut s = prefix.as_os_str().to_os_string();
-    s.push(".index");
-    PathBuf::from(s)
-}
-
 /// Writes a TF tensor bundle (V2): see the module docs.
 pub struct BundleWriter {
     prefix: PathBuf,
@@ -156,6 +142,8 @@ pub struct BundleWriter {
     data: Option<BufWriter<AtomicFile>>,
     offset: u64,
     entries: BTreeMap<Vec<u8>, BundleEntryProto>,
+    /// Tensors copied with [`BundleWriter::copy_raw`] whose CRC is not known yet.
+    pending_crc: std::collections::BTreeSet<Vec<u8>>,
 }
 
 impl std::fmt::Debug for BundleWriter {
@@ -183,6 +171,7 @@ impl BundleWriter {
             data: Some(BufWriter::with_capacity(COPY_CHUNK, file)),
             offset: 0,
             entries: BTreeMap::new(),
+            pending_crc: std::collections::BTreeSet::new(),
         })
     }
 
@@ -415,17 +404,134 @@ impl BundleWriter {
         dtype: DType,
         shape: &[u64],
     ) -> Result<RawTensorWriter<'_>, WriteError> {
+        let h = self.open_raw(name, dtype, shape)?;
+        Ok(RawTensorWriter { w: self, h })
+    }
+
+    /// Like [`BundleWriter::begin_raw`], but the open tensor is an owned [`RawTensor`] that
+    /// does not borrow the writer (for callers that write a tensor piecewise between other
+    /// work): [`BundleWriter::write_raw`] its bytes, then [`BundleWriter::close_raw`]. Only one
+    /// tensor may be open at a time (the data file is written in order).
+    pub fn open_raw(
+        &mut self,
+        name: &str,
+        dtype: DType,
+        shape: &[u64],
+    ) -> Result<RawTensor, WriteError> {
         let expected = self.numeric_size(name, dtype, shape)?;
-        let begin = self.offset;
-        Ok(RawTensorWriter {
-            w: self,
+        Ok(RawTensor {
             name: name.to_string(),
             dtype,
             shape: shape.to_vec(),
-            begin,
+            begin: self.offset,
             expected,
             crc: 0,
         })
+    }
+
+    /// Appends bytes of the open tensor `h` (refuses more than its dtype and shape allow, or a
+    /// tensor that is not the one being written).
+    pub fn write_raw(&mut self, h: &mut RawTensor, buf: &[u8]) -> Result<(), WriteError> {
+        let written = self.offset.checked_sub(h.begin).unwrap_or(u64::MAX);
+        if written == u64::MAX || written + buf.len() as u64 > h.expected {
+            return Err(self.err(
+                WriteErrorKind::SizeMismatch {
+                    expected: h.expected,
+                    found: written.saturating_add(buf.len() as u64),
+                },
+                &h.name,
+            ));
+        }
+        self.write_data(&h.name, buf)?;
+        h.crc = crc32c::crc32c_append(h.crc, buf);
+        Ok(())
+    }
+
+    /// Records the open tensor `h`; fails if fewer bytes than its size were written.
+    pub fn close_raw(&mut self, h: RawTensor) -> Result<(), WriteError> {
+        let written = self.offset - h.begin;
+        if written != h.expected {
+            return Err(self.err(
+                WriteErrorKind::SizeMismatch {
+                    expected: h.expected,
+                    found: written,
+                },
+                &h.name,
+            ));
+        }
+        self.record(&h.name, h.dtype, &h.shape, h.begin, h.crc)
+    }
+
+    /// Adds a numeric tensor whose raw little-endian bytes are the concatenation of `pieces`
+    /// (`(file, offset, length)`), moved file to file with [`ckpt_io::copy_range`]
+    /// (`copy_file_range` where possible) without passing through this process. `crc` is the
+    /// unmasked CRC32C of those bytes if the caller knows it (e.g. combined from the source
+    /// entries' stored CRCs), or `None` to give it later with [`BundleWriter::set_crc`] (before
+    /// [`BundleWriter::finish`], which refuses otherwise). The bytes are not checked here: the
+    /// caller must check them (and that `crc` is theirs) before calling `finish`.
+    pub fn copy_raw(
+        &mut self,
+        name: &str,
+        dtype: DType,
+        shape: &[u64],
+        pieces: &[(&fs::File, u64, u64)],
+        crc: Option<u32>,
+        mode: ckpt_io::CopyMode,
+    ) -> Result<ckpt_io::CopyStats, WriteError> {
+        let expected = self.numeric_size(name, dtype, shape)?;
+        let found = pieces.iter().fold(0u64, |a, p| a.saturating_add(p.2));
+        if found != expected {
+            return Err(self.err(WriteErrorKind::SizeMismatch { expected, found }, name));
+        }
+        let begin = self.offset;
+        let end = begin
+            .checked_add(expected)
+            .filter(|&e| e <= i64::MAX as u64)
+            .ok_or_else(|| self.err(WriteErrorKind::TooLarge, name))?;
+        let mut stats = ckpt_io::CopyStats::default();
+        let done = (|| -> io::Result<()> {
+            use std::io::{Seek, SeekFrom};
+            let w = self
+                .data
+                .as_mut()
+                .ok_or_else(|| io::Error::other("writer is closed after an earlier error"))?;
+            w.flush()?;
+            let dst = w.get_mut().file_mut()?;
+            let mut at = begin;
+            for &(src, off, len) in pieces {
+                if len > 0 {
+                    ckpt_io::copy_range(src, off, dst, at, len, mode, &mut stats)?;
+                }
+                at += len;
+            }
+            // positioned copies leave the cursor alone: move it past the copied bytes
+            dst.seek(SeekFrom::Start(end))?;
+            Ok(())
+        })();
+        if let Err(e) = done {
+            self.data = None;
+            return Err(self.err(WriteErrorKind::Io(e), name));
+        }
+        self.offset = end;
+        self.record(name, dtype, shape, begin, crc.unwrap_or(0))?;
+        if crc.is_none() {
+            self.pending_crc.insert(name.as_bytes().to_vec());
+        }
+        Ok(stats)
+    }
+
+    /// Sets the (unmasked) CRC32C of a tensor added by [`BundleWriter::copy_raw`] without one.
+    pub fn set_crc(&mut self, name: &str, crc: u32) -> Result<(), WriteError> {
+        if !self.pending_crc.remove(name.as_bytes()) {
+            return Err(self.err(
+                WriteErrorKind::InvalidName("no copied tensor of this name is waiting for its CRC"),
+                name,
+            ));
+        }
+        if let Some(e) = self.entries.get_mut(name.as_bytes()) {
+            e.crc32c = mask_crc(crc);
+        }
+        Ok(())
     }
 
     /// Adds a `string` tensor (docs/tf-bundle-format.md §3.7: varint lengths, masked length
@@ -474,6 +580,13 @@ impl BundleWriter {
     /// Writes the data file and the `.index` (TF's table settings), fsyncs both and renames
     /// them into place: data first, index last. On error nothing is left under the final names.
     pub fn finish(mut self) -> Result<(), WriteError> {
+        if let Some(k) = self.pending_crc.first() {
+            let name = String::from_utf8_lossy(k).into_owned();
+            return Err(self.err(
+                WriteErrorKind::InvalidName("copied without a CRC, and set_crc was never called"),
+                &name,
+            ));
+        }
         let data_path = self.data_path.clone();
         let io_err = |e: io::Error, p: &Path| WriteError::new(WriteErrorKind::Io(e), p, None);
         let data = match self.data.take() {
@@ -534,10 +647,9 @@ impl BundleWriter {
     }
 }
 
-/// One numeric tensor being streamed into a [`BundleWriter`] (see [`BundleWriter::begin_raw`]).
+/// A numeric tensor open for writing (see [`BundleWriter::open_raw`]).
 #[derive(Debug)]
-pub struct RawTensorWriter<'a> {
-    w: &'a mut BundleWriter,
+pub struct RawTensor {
     name: String,
     dtype: DType,
     shape: Vec<u64>,
@@ -546,22 +658,35 @@ pub struct RawTensorWriter<'a> {
     crc: u32,
 }
 
+impl RawTensor {
+    /// The tensor's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// One numeric tensor being streamed into a [`BundleWriter`] (see [`BundleWriter::begin_raw`]).
+#[derive(Debug)]
+pub struct RawTensorWriter<'a> {
+    w: &'a mut BundleWriter,
+    h: RawTensor,
+}
+
 impl Write for RawTensorWriter<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let written = self.w.offset - self.begin;
-        if written + buf.len() as u64 > self.expected {
+        let written = self.w.offset - self.h.begin;
+        if written + buf.len() as u64 > self.h.expected {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!(
                     "tensor '{}': more than the {} bytes its dtype and shape allow",
-                    self.name, self.expected
+                    self.h.name, self.h.expected
                 ),
             ));
         }
         self.w
-            .write_data(&self.name, buf)
+            .write_raw(&mut self.h, buf)
             .map_err(|e| io::Error::other(e.to_string()))?;
-        self.crc = crc32c::crc32c_append(self.crc, buf);
         Ok(buf.len())
     }
     fn flush(&mut self) -> io::Result<()> {
@@ -572,18 +697,7 @@ impl Write for RawTensorWriter<'_> {
 impl RawTensorWriter<'_> {
     /// Records the tensor; fails if fewer bytes than its size were written.
     pub fn finish(self) -> Result<(), WriteError> {
-        let written = self.w.offset - self.begin;
-        if written != self.expected {
-            return Err(self.w.err(
-                WriteErrorKind::SizeMismatch {
-                    expected: self.expected,
-                    found: written,
-                },
-                &self.name,
-            ));
-        }
-        self.w
-            .record(&self.name, self.dtype, &self.shape, self.begin, self.crc)
+        self.w.close_raw(self.h)
     }
 }
 

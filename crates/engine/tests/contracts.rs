@@ -91,13 +91,16 @@ fn inspect_reports_are_the_cli_json() {
             false,
         ),
     ] {
-        let r = engine::inspect::run(&engine::inspect::InspectRequest {
-            path: fx(path),
-            stats,
-            digest,
-            object_names: objects,
-            mmap: false,
-        })
+        let r = engine::inspect::run(
+            &engine::inspect::InspectRequest {
+                path: fx(path),
+                stats,
+                digest,
+                object_names: objects,
+                mmap: false,
+            },
+            &NoProgress,
+        )
         .unwrap();
         assert_eq!(render(&r, false), snapshot_stdout(case), "{case}");
     }

@@ -14,6 +14,7 @@ use engine::inspect::{
 };
 
 use crate::out::{print_json_line, print_out};
+use crate::progress::Bar;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -49,13 +50,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if !args.tensors.is_empty() {
         return print_values(&args);
     }
-    let report = engine::inspect::run(&InspectRequest {
-        path: args.path.clone(),
-        stats: args.stats,
-        digest: args.digest,
-        object_names: args.object_names,
-        mmap: args.mmap,
-    })?;
+    let bar = Bar::new();
+    let report = engine::inspect::run(
+        &InspectRequest {
+            path: args.path.clone(),
+            stats: args.stats,
+            digest: args.digest,
+            object_names: args.object_names,
+            mmap: args.mmap,
+        },
+        &bar,
+    )?;
     if args.json {
         print_json_line(&report)?;
     } else {

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::out::print_out;
+use crate::progress::Bar;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -20,10 +21,14 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let r = engine::verify::run(&engine::verify::VerifyRequest {
-        path: args.path,
-        mmap: args.mmap,
-    })?;
+    let bar = Bar::new();
+    let r = engine::verify::run(
+        &engine::verify::VerifyRequest {
+            path: args.path,
+            mmap: args.mmap,
+        },
+        &bar,
+    )?;
     for p in &r.problems {
         eprintln!("returnn-ckpt: verify: [{}] {}", p.kind, p.message);
     }

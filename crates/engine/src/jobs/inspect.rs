@@ -11,9 +11,10 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use serde::{Serialize, Serializer};
-use tf_bundle::{Checkpoint, DType, OpenOptions, Tensor, TensorData, TensorInfo};
+use tf_bundle::{Checkpoint, OpenOptions, Tensor, TensorData, TensorInfo};
 
 use crate::error::{Error, Result};
+use crate::progress::Progress;
 
 /// What to inspect.
 #[derive(Clone, Debug, Default)]
@@ -133,7 +134,7 @@ pub(crate) fn open(path: &std::path::Path, mmap: bool) -> Result<Checkpoint> {
 }
 
 /// Lists the checkpoint.
-pub fn run(req: &InspectRequest) -> Result<InspectReport> {
+pub fn run(req: &InspectRequest, progress: &dyn Progress) -> Result<InspectReport> {
     let ck = open(&req.path, req.mmap)?;
     let objects: HashMap<String, tf_bundle::object_graph::ObjectName> = if req.object_names {
         tf_bundle::object_graph::from_checkpoint(&ck)
@@ -148,8 +149,21 @@ pub fn run(req: &InspectRequest) -> Result<InspectReport> {
     } else {
         HashMap::new()
     };
+    let want = tf_bundle::scan::Want {
+        stats: req.stats,
+        digest: req.digest,
+    };
+    let scanned = if want.stats || want.digest {
+        progress.begin("inspect", tf_bundle::scan::total_bytes(&ck));
+        let advance = |n: u64| progress.advance(n);
+        let r = tf_bundle::scan::scan_all(&ck, want, tf_bundle::par::Jobs::default(), &advance);
+        progress.end();
+        r
+    } else {
+        Vec::new()
+    };
     let mut rows: Vec<TensorRow> = Vec::new();
-    for info in ck.tensors() {
+    for (i, info) in ck.tensors().iter().enumerate() {
         let obj = objects.get(&info.name);
         let mut row = TensorRow {
             name: info.name.clone(),
@@ -161,22 +175,13 @@ pub fn run(req: &InspectRequest) -> Result<InspectReport> {
             object_path: obj.map(|o| o.object_path.clone()),
             full_name: obj.map(|o| o.full_name.clone()),
         };
-        if req.stats {
-            match ck.read(&info.name) {
-                Ok(t) => {
-                    if req.digest {
-                        row.sha256 = Some(tf_bundle::digest::digest_hex(&t));
-                    }
-                    row.stats = stats(&t).map(StatsJson::from);
-                }
-                Err(e) => row.error = Some(e.to_string()),
+        match scanned.get(i) {
+            Some(Ok(sc)) => {
+                row.sha256 = sc.sha256.as_ref().map(tf_bundle::digest::hex);
+                row.stats = sc.stats.map(|s| StatsJson::from(Stats::from(s)));
             }
-        } else if req.digest {
-            // Streamed: memory stays bounded for any tensor size.
-            match tf_bundle::digest::digest_tensor(&ck, &info.name) {
-                Ok(d) => row.sha256 = Some(tf_bundle::digest::hex(&d)),
-                Err(e) => row.error = Some(e.to_string()),
-            }
+            Some(Err(e)) => row.error = Some(e.to_string()),
+            None => {}
         }
         rows.push(row);
     }
@@ -345,207 +350,54 @@ fn tensor_values(info: &TensorInfo, t: &Tensor, digest: bool) -> TensorValues {
 }
 
 // ------------------------------------------------------------------------------------------
-// Element decoding and statistics
+// Elements and statistics (decoded by `tf_bundle::elem`, the one decoder)
 
-fn f16_to_f64(h: u16) -> f64 {
-    let sign = if h & 0x8000 != 0 { -1.0 } else { 1.0 };
-    let exp = i32::from((h >> 10) & 0x1f);
-    let man = f64::from(h & 0x3ff);
-    match exp {
-        0 => sign * man * 2f64.powi(-24),
-        31 if man == 0.0 => sign * f64::INFINITY,
-        31 => f64::NAN,
-        e => sign * (1.0 + man / 1024.0) * 2f64.powi(e - 15),
+impl From<tf_bundle::elem::Summary> for Stats {
+    fn from(s: tf_bundle::elem::Summary) -> Stats {
+        Stats {
+            min: s.min,
+            max: s.max,
+            mean: s.mean,
+            stddev: s.stddev,
+            rms: s.rms,
+        }
     }
-}
-
-fn f8_e4m3fn_to_f64(b: u8) -> f64 {
-    let sign = if b & 0x80 != 0 { -1.0 } else { 1.0 };
-    let exp = i32::from((b >> 3) & 0xf);
-    let man = f64::from(b & 7);
-    if exp == 0xf && b & 7 == 7 {
-        f64::NAN
-    } else if exp == 0 {
-        sign * man / 8.0 * 2f64.powi(-6)
-    } else {
-        sign * (1.0 + man / 8.0) * 2f64.powi(exp - 7)
-    }
-}
-
-fn le<const N: usize>(b: &[u8]) -> [u8; N] {
-    let mut a = [0u8; N];
-    a.copy_from_slice(&b[..N]);
-    a
 }
 
 /// Element `i` of a tensor (the caller keeps `i` below the element count).
 pub fn element(t: &Tensor, i: usize) -> Elem {
     let b = match &t.data {
-        TensorData::Strings(s) => return Elem::S(s[i].clone()),
+        TensorData::Strings(s) => return Elem::S(s.get(i).cloned().unwrap_or_default()),
         TensorData::Bytes(b) => b,
     };
     let es = t.dtype.element_size().unwrap_or(1);
-    let c = &b[i * es..(i + 1) * es];
-    use DType::*;
-    match t.dtype {
-        Float32 => Elem::F(f64::from(f32::from_le_bytes(le(c)))),
-        Float64 => Elem::F(f64::from_le_bytes(le(c))),
-        Float16 => Elem::F(f16_to_f64(u16::from_le_bytes(le(c)))),
-        BFloat16 => Elem::F(f64::from(f32::from_bits(
-            u32::from(u16::from_le_bytes(le(c))) << 16,
-        ))),
-        Float8E4M3FN => Elem::F(f8_e4m3fn_to_f64(c[0])),
-        Float8E5M2 => Elem::F(f16_to_f64(u16::from(c[0]) << 8)),
-        Bool => Elem::B(c[0] != 0),
-        Complex64 => Elem::C(
-            f64::from(f32::from_le_bytes(le(c))),
-            f64::from(f32::from_le_bytes(le(&c[4..]))),
-        ),
-        Complex128 => Elem::C(f64::from_le_bytes(le(c)), f64::from_le_bytes(le(&c[8..]))),
-        Int8 | QInt8 => Elem::I(i64::from(c[0] as i8)),
-        Int16 | QInt16 => Elem::I(i64::from(i16::from_le_bytes(le(c)))),
-        Int32 | QInt32 => Elem::I(i64::from(i32::from_le_bytes(le(c)))),
-        Int64 => Elem::I(i64::from_le_bytes(le(c))),
-        UInt16 | QUInt16 => Elem::U(u64::from(u16::from_le_bytes(le(c)))),
-        UInt32 => Elem::U(u64::from(u32::from_le_bytes(le(c)))),
-        UInt64 => Elem::U(u64::from_le_bytes(le(c))),
-        // int4/int2 are stored unpacked in the low bits: sign-extend.
-        Int4 => Elem::I(i64::from(((c[0] << 4) as i8) >> 4)),
-        Int2 => Elem::I(i64::from(((c[0] << 6) as i8) >> 6)),
-        // uint8, quint8, uint4, uint2, and 8-bit float formats without a decoder here: raw.
-        _ => Elem::U(u64::from(c[0])),
+    let c = b.get(i * es..(i + 1) * es).unwrap_or(&[]);
+    match tf_bundle::elem::value(t.dtype, c) {
+        Some(tf_bundle::elem::Value::Float(v)) => Elem::F(v),
+        Some(tf_bundle::elem::Value::Int(v)) => match i64::try_from(v) {
+            Ok(v) => Elem::I(v),
+            Err(_) => Elem::U(u64::try_from(v).unwrap_or(u64::MAX)),
+        },
+        Some(tf_bundle::elem::Value::Bool(v)) => Elem::B(v),
+        Some(tf_bundle::elem::Value::Complex(re, im)) => Elem::C(re, im),
+        None => Elem::U(c.first().copied().map_or(0, u64::from)),
     }
 }
 
 /// min/max/mean/stddev/rms (numpy semantics: NaN propagates; stddev is the population one).
-/// `None` for strings, complex, raw 8-bit formats without a decoder, and empty tensors.
+/// `None` for strings, complex and empty tensors.
 pub fn stats(t: &Tensor) -> Option<Stats> {
-    use DType::*;
-    if matches!(
-        t.dtype,
-        String
-            | Complex64
-            | Complex128
-            | Float8E4M3FNUZ
-            | Float8E4M3B11FNUZ
-            | Float8E5M2FNUZ
-            | Float4E2M1FN
-    ) {
-        return None;
-    }
-    let n = usize::try_from(t.shape.iter().product::<u64>()).ok()?;
-    if n == 0 {
-        return None;
-    }
-    // Chunked, with the dtype dispatch outside the inner loops (tensors can be large).
-    const CHUNK: usize = 1 << 16;
-    let mut buf = Vec::with_capacity(CHUNK.min(n));
-    let (mut min, mut max, mut sum, mut sumsq) = (f64::INFINITY, f64::NEG_INFINITY, 0.0, 0.0);
-    let mut nan = false;
-    let mut at = 0;
-    while at < n {
-        let end = (at + CHUNK).min(n);
-        decode_chunk(t, at, end, &mut buf);
-        for &v in &buf {
-            nan |= v.is_nan();
-            min = min.min(v);
-            max = max.max(v);
-            sum += v;
-            sumsq += v * v;
-        }
-        at = end;
-    }
-    if nan {
-        return Some(Stats {
-            min: f64::NAN,
-            max: f64::NAN,
-            mean: f64::NAN,
-            stddev: f64::NAN,
-            rms: f64::NAN,
-        });
-    }
-    let mean = sum / n as f64;
-    let mut var = 0.0;
-    let mut at = 0;
-    while at < n {
-        let end = (at + CHUNK).min(n);
-        decode_chunk(t, at, end, &mut buf);
-        for &v in &buf {
-            let d = v - mean;
-            var += d * d;
-        }
-        at = end;
-    }
-    Some(Stats {
-        min,
-        max,
-        mean,
-        stddev: (var / n as f64).sqrt(),
-        rms: (sumsq / n as f64).sqrt(),
-    })
-}
-
-/// Elements `start..end` of a numeric tensor as f64 into `out`.
-fn decode_chunk(t: &Tensor, start: usize, end: usize, out: &mut Vec<f64>) {
-    out.clear();
     let TensorData::Bytes(b) = &t.data else {
-        return;
+        return None;
     };
-    let es = t.dtype.element_size().unwrap_or(1);
-    let bytes = &b[start * es..end * es];
-    match t.dtype {
-        DType::Float32 => out.extend(
-            bytes
-                .chunks_exact(4)
-                .map(|c| f64::from(f32::from_le_bytes([c[0], c[1], c[2], c[3]]))),
-        ),
-        DType::Float64 => out.extend(bytes.chunks_exact(8).map(|c| f64::from_le_bytes(le(c)))),
-        _ => out.extend((start..end).map(|i| match element(t, i) {
-            Elem::F(v) => v,
-            Elem::I(v) => v as f64,
-            Elem::U(v) => v as f64,
-            Elem::B(v) => f64::from(u8::from(v)),
-            Elem::C(..) | Elem::S(_) => f64::NAN,
-        })),
-    }
+    tf_bundle::elem::Stats::of_bytes(t.dtype, b)?
+        .summary()
+        .map(Stats::from)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn f32_tensor(shape: Vec<u64>, v: &[f32]) -> Tensor {
-        Tensor {
-            dtype: DType::Float32,
-            shape,
-            data: TensorData::Bytes(v.iter().flat_map(|x| x.to_le_bytes()).collect()),
-        }
-    }
-
-    #[test]
-    fn stats_match_numpy() {
-        // numpy: mean 2.5, std 1.118033988749895, rms 2.7386127875258306
-        let s = stats(&f32_tensor(vec![2, 2], &[1.0, 2.0, 3.0, 4.0])).unwrap();
-        assert_eq!((s.min, s.max, s.mean), (1.0, 4.0, 2.5));
-        assert!((s.stddev - 1.118_033_988_749_895).abs() < 1e-12);
-        assert!((s.rms - 2.738_612_787_525_830_6).abs() < 1e-12);
-        let s = stats(&f32_tensor(vec![2], &[1.0, f32::NAN])).unwrap();
-        assert!(s.min.is_nan() && s.mean.is_nan());
-        assert!(stats(&f32_tensor(vec![0], &[])).is_none());
-        // float16 [1, -2] = 003c 00c0; bfloat16 [1, -2] = 803f 00c0.
-        for (dtype, bytes) in [
-            (DType::Float16, vec![0x00, 0x3c, 0x00, 0xc0]),
-            (DType::BFloat16, vec![0x80, 0x3f, 0x00, 0xc0]),
-        ] {
-            let t = Tensor {
-                dtype,
-                shape: vec![2],
-                data: TensorData::Bytes(bytes),
-            };
-            let s = stats(&t).unwrap();
-            assert_eq!((s.min, s.max, s.mean), (-2.0, 1.0, -0.5), "{dtype}");
-        }
-    }
 
     #[test]
     fn elements_serialize_like_the_manifests() {

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::error::Result;
 use crate::jobs::inspect::open;
+use crate::progress::Progress;
 
 /// What to verify.
 #[derive(Clone, Debug, Default)]
@@ -40,10 +41,13 @@ pub struct VerifyReport {
 }
 
 /// Verifies the checkpoint.
-pub fn run(req: &VerifyRequest) -> Result<VerifyReport> {
+pub fn run(req: &VerifyRequest, progress: &dyn Progress) -> Result<VerifyReport> {
     let ck = open(&req.path, req.mmap)?;
-    let problems: Vec<Problem> = ck
-        .verify_all()
+    progress.begin("verify", tf_bundle::scan::total_bytes(&ck));
+    let advance = |n: u64| progress.advance(n);
+    let errors = tf_bundle::verify::verify_all(&ck, tf_bundle::par::Jobs::default(), &advance);
+    progress.end();
+    let problems: Vec<Problem> = errors
         .into_iter()
         .map(|e| Problem {
             kind: e.kind().label(),

@@ -46,6 +46,8 @@ pub struct Trailing {
     pub out: Option<PathBuf>,
     pub fresh: bool,
     pub resume: bool,
+    pub force: bool,
+    pub quiet: bool,
 }
 
 /// Our flags a command accepts after CONFIG.
@@ -60,25 +62,27 @@ pub enum Own {
     Out,
     Fresh,
     Resume,
+    Force,
+    Quiet,
 }
 
 /// Splits the command's own flags (`own`) off the arguments after CONFIG; the rest is
 /// RETURNN's command line, kept in order (its options are checked by the config reader, as
 /// RETURNN's optparse does). RETURNN's `-v LEVEL` is spelled `++log_verbosity LEVEL` here:
 /// `-v`/`--verbose` is ours.
-pub fn split_trailing(args: &[String], own: &[Own]) -> anyhow::Result<Trailing> {
+pub fn split_trailing(args: &[String], own: &[Own]) -> Result<Trailing, String> {
     let mut t = Trailing::default();
     let has = |o: Own| own.contains(&o);
     let mut i = 0;
     while i < args.len() {
         let a = args[i].as_str();
-        let value = |i: usize, name: &str| -> anyhow::Result<String> {
+        let value = |i: usize, name: &str| -> Result<String, String> {
             match a.split_once('=') {
                 Some((_, v)) if a.starts_with("--") => Ok(v.to_string()),
                 _ => args
                     .get(i + 1)
                     .cloned()
-                    .ok_or_else(|| anyhow::anyhow!("{name} needs a value")),
+                    .ok_or_else(|| format!("{name} needs a value")),
             }
         };
         let takes_next = !a.contains('=');
@@ -89,6 +93,8 @@ pub fn split_trailing(args: &[String], own: &[Own]) -> anyhow::Result<Trailing> 
             "--apply" if has(Own::Apply) => t.apply = true,
             "--fresh" if has(Own::Fresh) => t.fresh = true,
             "--resume" if has(Own::Resume) => t.resume = true,
+            "--force" if has(Own::Force) => t.force = true,
+            "--quiet" | "-q" if has(Own::Quiet) => t.quiet = true,
             "--best" if has(Own::Best) => {
                 if let Some((_, v)) = a.split_once('=') {
                     t.best = Some(Some(v.to_string()));
@@ -116,7 +122,9 @@ pub fn split_trailing(args: &[String], own: &[Own]) -> anyhow::Result<Trailing> 
             }
             _ if a.starts_with("++") => {
                 let Some(v) = args.get(i + 1) else {
-                    anyhow::bail!("override {a} has no value (expected `++key value`)");
+                    return Err(format!(
+                        "override {a} has no value (expected `++key value`)"
+                    ));
                 };
                 t.returnn_args.push(a.to_string());
                 t.returnn_args.push(v.clone());
@@ -153,4 +161,41 @@ pub fn print_config_info(loaded: &engine::config::LoadedConfig, verbose: bool) {
     for w in &loaded.warnings {
         eprintln!("  {w}");
     }
+}
+
+/// A config command's config, loaded as RETURNN reads it, with the flags after CONFIG.
+pub struct ConfigCall {
+    pub loaded: engine::config::LoadedConfig,
+    pub flags: Trailing,
+    pub json: bool,
+}
+
+/// Splits the trailing arguments (`own` flags vs RETURNN's command line), loads the config in
+/// RETURNN's working directory and, with `--verbose`, lists what was not evaluated.
+pub fn load_config_call(
+    config: &std::path::Path,
+    trailing: &[String],
+    own: &[Own],
+    dir: &WorkDir,
+    json: bool,
+    verbose: bool,
+) -> Result<ConfigCall, crate::out::Fail> {
+    let json_anywhere = json || trailing.iter().any(|a| a == "--json");
+    let flags = split_trailing(trailing, own).map_err(|m| crate::out::usage(json_anywhere, m))?;
+    let dir = WorkDir {
+        cwd: flags.cwd.clone().or(dir.cwd.clone()),
+    };
+    let json = json || flags.json;
+    let req = engine::config::ConfigRequest::file(
+        dir.command_line_path(config),
+        flags.returnn_args.clone(),
+        dir.base(),
+    );
+    let loaded = engine::config::load_for_selection(&req).map_err(crate::out::fail(json))?;
+    print_config_info(&loaded, verbose || flags.verbose);
+    Ok(ConfigCall {
+        loaded,
+        flags,
+        json,
+    })
 }

@@ -23,6 +23,9 @@ mod progress;
 #[derive(Parser)]
 #[command(name = "returnn-ckpt", version, about, long_about = None)]
 struct Cli {
+    /// No progress bar (it is only drawn on a terminal anyway).
+    #[arg(long, short = 'q', global = true)]
+    quiet: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -55,31 +58,50 @@ enum Command {
 
 fn main() -> ExitCode {
     quiet_on_broken_pipe();
-    let cli = Cli::parse();
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = match Cli::try_parse_from(&argv) {
+        Ok(c) => c,
+        Err(e) => return usage_error(e, &argv),
+    };
+    let q = cli.quiet;
     let result = match cli.command {
-        Command::Inspect(a) => cmd::inspect::run(a),
-        Command::Verify(a) => cmd::verify::run(a),
+        Command::Inspect(a) => cmd::inspect::run(a, q),
+        Command::Verify(a) => cmd::verify::run(a, q),
         Command::Resolve(a) => cmd::resolve::run(a),
         Command::Path(a) => cmd::path::run(a),
         Command::Epochs(a) => cmd::epochs::run(a),
         Command::Cleanup(a) => cmd::cleanup::run(a),
         Command::Plan(a) => cmd::plan::run(a),
-        Command::Load(a) => cmd::load::run(a),
-        Command::Convert(a) => cmd::convert::run(a),
-        Command::Avg(a) => cmd::avg::run(a),
-        Command::Diff(a) => cmd::diff::run(a),
+        Command::Load(a) => cmd::load::run(a, q),
+        Command::Convert(a) => cmd::convert::run(a, q),
+        Command::Avg(a) => cmd::avg::run(a, q),
+        Command::Diff(a) => cmd::diff::run(a, q),
     };
     match result {
         Ok(code) => code,
-        Err(err) => {
-            // A library error's message already says what its causes said.
-            match err.downcast_ref::<engine::Error>() {
-                Some(e) => eprintln!("returnn-ckpt: error: {}", e.message()),
-                None => eprintln!("returnn-ckpt: error: {err:#}"),
-            }
-            ExitCode::FAILURE
-        }
+        Err(f) => out::report(&f),
     }
+}
+
+/// clap's own errors: help and version as clap prints them (exit 0); a usage error as clap
+/// prints it (exit 2), or, when `--json` was asked for, as the error document (exit 2).
+fn usage_error(e: clap::Error, argv: &[std::ffi::OsString]) -> ExitCode {
+    use clap::error::ErrorKind as K;
+    if matches!(e.kind(), K::DisplayHelp | K::DisplayVersion) || !argv.iter().any(|a| a == "--json")
+    {
+        let _ = e.print();
+        return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(out::FAILED));
+    }
+    // clap's message without its usage block: "error: X" and the indented detail lines.
+    let rendered = e.render().to_string();
+    let text = rendered
+        .lines()
+        .take_while(|l| !l.starts_with("Usage:"))
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    out::report(&out::usage(true, text.trim_start_matches("error: ")))
 }
 
 /// `returnn-ckpt inspect ... | head` closes stdout early. `println!` then panics with "failed

@@ -1,58 +1,130 @@
-//! Printing: stdout that tolerates a closed pipe, JSON documents, and errors in the two forms
-//! the commands use (plain text on stderr, or a `{"error", "kind"}` document with `--json`).
+//! The output contract of every command (README "Output contract"): with `--json`, exactly one
+//! JSON document on stdout — the report, or `{"error": {"kind", "message", "path", "key",
+//! "hint"}}` — pretty-printed the same way everywhere; without it, the report as text on
+//! stdout and notes and errors on stderr (`error[kind]: message`, then `hint: ...`; coloured
+//! like clap's on a terminal, plain with `NO_COLOR` or when piped). Exit codes: 0 done, 1 the
+//! answer is negative (differs, problems found, RETURNN would raise), 2 the tool could not
+//! answer (usage, unreadable input, I/O).
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use serde::Serialize;
 
-/// Writes `text` to stdout; a closed pipe (`| head`) ends the output quietly instead of
-/// panicking like `println!`.
-pub fn print_out(text: &str) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
-        _ => Ok(()),
+/// Exit code 1: the answer is negative.
+pub const NEGATIVE: u8 = 1;
+/// Exit code 2: the tool could not answer.
+pub const FAILED: u8 = 2;
+
+/// A command that failed, and how to show it.
+pub struct Fail {
+    pub error: engine::Error,
+    pub json: bool,
+}
+
+/// `map_err(fail(json))`: a library error shown as the command shows errors.
+pub fn fail(json: bool) -> impl Fn(engine::Error) -> Fail {
+    move |error| Fail { error, json }
+}
+
+/// A usage error of our own (exit code 2, like clap's).
+pub fn usage(json: bool, message: impl Into<String>) -> Fail {
+    Fail {
+        error: engine::Error::new(engine::ErrorKind::Usage, message),
+        json,
     }
 }
 
-/// A report as pretty JSON plus a newline.
-pub fn print_json_pretty(v: &impl Serialize) -> anyhow::Result<()> {
-    print_out(&(serde_json::to_string_pretty(v)? + "\n"))
+/// Writes `text` to stdout; a closed pipe (`| head`) ends the output quietly.
+pub fn print_out(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
-/// A report as one line of JSON.
-pub fn print_json_line(v: &impl Serialize) -> anyhow::Result<()> {
-    print_out(&(serde_json::to_string(v)? + "\n"))
+/// A report as the one JSON document of the command.
+pub fn print_json(v: &impl Serialize) {
+    match serde_json::to_string_pretty(v) {
+        Ok(s) => print_out(&(s + "\n")),
+        Err(e) => eprintln!("error: cannot serialise the report: {e}"),
+    }
 }
 
-/// How a command shows a failure whose kind matters (RETURNN would raise).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ErrorDoc {
-    /// `returnn-ckpt: error [kind]: message` on stderr.
-    Text,
-    /// `{"error": message, "kind": label}` pretty-printed on stdout.
-    Pretty,
-    /// The same on one line.
-    Line,
+/// Whether stderr gets colours (a terminal, `NO_COLOR` unset, `TERM` not `dumb`).
+pub fn stderr_colors() -> bool {
+    std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
+}
+
+fn paint(on: bool, code: &str, text: &str) -> String {
+    if on {
+        format!("\x1b[{code}m{text}\x1b[0m")
+    } else {
+        text.to_string()
+    }
+}
+
+/// Notes for people (stderr, only without `--json`, where they are part of the document).
+pub fn print_notes(notes: &[String], json: bool) {
+    if json {
+        return;
+    }
+    let c = stderr_colors();
+    for n in notes {
+        eprintln!("{} {n}", paint(c, "1;36", "note:"));
+    }
 }
 
 #[derive(Serialize)]
-struct ErrorJson<'a> {
-    error: &'a str,
+struct ErrorBody<'a> {
     kind: &'a str,
+    message: &'a str,
+    path: Option<String>,
+    key: Option<&'a str>,
+    hint: Option<&'a str>,
 }
 
-/// Shows `e` with its kind as `doc` says; exit code 1.
-pub fn fail_kind(e: &engine::Error, doc: ErrorDoc) -> anyhow::Result<ExitCode> {
-    let j = ErrorJson {
-        error: e.message(),
-        kind: e.label(),
-    };
-    match doc {
-        ErrorDoc::Text => eprintln!("returnn-ckpt: error [{}]: {}", e.label(), e.message()),
-        ErrorDoc::Pretty => print_json_pretty(&j)?,
-        ErrorDoc::Line => print_json_line(&j)?,
+#[derive(Serialize)]
+struct ErrorDoc<'a> {
+    error: ErrorBody<'a>,
+}
+
+/// The exit code of an error: 1 where RETURNN would raise, 2 where we could not answer.
+pub fn exit_code(e: &engine::Error) -> u8 {
+    match e.outcome() {
+        engine::Outcome::Negative => NEGATIVE,
+        engine::Outcome::Failed => FAILED,
     }
-    Ok(ExitCode::FAILURE)
+}
+
+/// Shows a failure and returns its exit code.
+pub fn report(f: &Fail) -> ExitCode {
+    let e = &f.error;
+    if f.json {
+        print_json(&ErrorDoc {
+            error: ErrorBody {
+                kind: e.label(),
+                message: e.message(),
+                path: e.path().map(|p| p.display().to_string()),
+                key: e.key(),
+                hint: e.hint(),
+            },
+        });
+    } else {
+        let c = stderr_colors();
+        eprintln!(
+            "{} {}",
+            paint(c, "1;31", &format!("error[{}]:", e.label())),
+            e.message()
+        );
+        if let Some(h) = e.hint() {
+            eprintln!("  {} {h}", paint(c, "1;32", "hint:"));
+        }
+    }
+    ExitCode::from(exit_code(e))
+}
+
+/// `n thing` / `n things`.
+pub fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }

@@ -6,7 +6,7 @@ use engine::config::ConfigRequest;
 use engine::plan::{PlanReport, PlanRequest};
 
 use crate::args::{split_trailing, Own, WorkDir};
-use crate::out::ErrorDoc;
+use crate::out::{usage, Fail};
 
 /// The arguments `plan` and `load` share.
 #[derive(clap::Args)]
@@ -43,36 +43,34 @@ pub struct PlanCall {
     pub json: bool,
     pub dir: WorkDir,
     pub out: Option<PathBuf>,
-}
-
-impl PlanCall {
-    /// How errors are shown.
-    pub fn error_doc(&self) -> ErrorDoc {
-        if self.json {
-            ErrorDoc::Line
-        } else {
-            ErrorDoc::Text
-        }
-    }
+    pub force: bool,
+    pub quiet: bool,
 }
 
 impl PlanArgs {
     /// The library request (`with_out`: also take `--out` from after the overrides).
-    pub fn call(&self, with_out: bool) -> anyhow::Result<PlanCall> {
+    pub fn call(&self, with_out: bool) -> Result<PlanCall, Fail> {
         let mut own = vec![Own::Json, Own::Cwd, Own::Target, Own::Fresh, Own::Resume];
         if with_out {
-            own.push(Own::Out);
+            own.extend([Own::Out, Own::Force, Own::Quiet]);
         }
-        let t = split_trailing(&self.overrides, &own)?;
+        let json_anywhere = self.json || self.overrides.iter().any(|a| a == "--json");
+        let t = split_trailing(&self.overrides, &own).map_err(|m| usage(json_anywhere, m))?;
         let dir = WorkDir {
             cwd: t.cwd.clone().or(self.dir.cwd.clone()),
         };
         let target = t.target.clone().or(self.target.clone()).ok_or_else(|| {
-            anyhow::anyhow!("the following required argument was not provided: --target <TARGET>")
+            usage(
+                json_anywhere,
+                "the following required argument was not provided: --target <TARGET>",
+            )
         })?;
         let (fresh, resume) = (self.fresh || t.fresh, self.resume || t.resume);
         if fresh && resume {
-            anyhow::bail!("--fresh and --resume exclude each other");
+            return Err(usage(
+                json_anywhere,
+                "--fresh and --resume exclude each other",
+            ));
         }
         Ok(PlanCall {
             request: PlanRequest {
@@ -93,6 +91,8 @@ impl PlanArgs {
             json: self.json || t.json,
             dir,
             out: t.out,
+            force: t.force,
+            quiet: t.quiet,
         })
     }
 }

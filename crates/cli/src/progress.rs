@@ -1,5 +1,6 @@
-//! The progress bar: bytes, rate and ETA on stderr, only on a terminal, and only once the work
-//! has run for about a second.
+//! The progress bar: bytes, rate and ETA on stderr, only on a terminal, never with `--quiet`,
+//! and only once the work has run for about a second (`RETURNN_CKPT_PROGRESS_DELAY_MS`
+//! changes that delay, for the pseudo-terminal test).
 
 use std::io::IsTerminal;
 use std::sync::Mutex;
@@ -11,22 +12,28 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 pub struct Bar {
     bar: ProgressBar,
     state: Mutex<(Instant, bool)>,
-    tty: bool,
+    enabled: bool,
+    delay: Duration,
 }
 
 impl Bar {
-    /// A hidden bar (shown later if the work is slow and stderr is a terminal).
-    pub fn new() -> Bar {
+    /// A hidden bar (shown later if the work is slow, stderr is a terminal and not `quiet`).
+    pub fn new(quiet: bool) -> Bar {
         let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::hidden());
         if let Ok(style) = ProgressStyle::with_template(
             "{msg} [{bar:30}] {bytes}/{total_bytes} ({binary_bytes_per_sec}, ETA {eta})",
         ) {
             bar.set_style(style.progress_chars("=> "));
         }
+        let delay = std::env::var("RETURNN_CKPT_PROGRESS_DELAY_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .map_or(Duration::from_secs(1), Duration::from_millis);
         Bar {
             bar,
             state: Mutex::new((Instant::now(), false)),
-            tty: std::io::stderr().is_terminal(),
+            enabled: !quiet && std::io::stderr().is_terminal(),
+            delay,
         }
     }
 
@@ -34,7 +41,7 @@ impl Bar {
         let Ok(mut st) = self.state.lock() else {
             return;
         };
-        if !st.1 && self.tty && st.0.elapsed() > Duration::from_secs(1) {
+        if !st.1 && self.enabled && st.0.elapsed() >= self.delay {
             self.bar.set_draw_target(ProgressDrawTarget::stderr());
             self.bar.enable_steady_tick(Duration::from_millis(250));
             st.1 = true;

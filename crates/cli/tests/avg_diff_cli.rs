@@ -64,7 +64,7 @@ fn avg_of_three_epochs_then_diff() {
         .join("../../fixtures/returnn_preload/net-model/network.001");
     let bad = tmp.path().join("bad");
     let o = run(os!("avg", &e1, &other, "--out", &bad));
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         err.contains("inputs do not match") && err.contains("tensor '"),
@@ -73,7 +73,7 @@ fn avg_of_three_epochs_then_diff() {
     assert!(!tf_bundle::write::index_file_name(&bad).exists());
     // --out over an input is refused
     let o = run(os!("avg", &e1, &one, "--out", &one, "--force"));
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("overwrite the input"));
 }
 

@@ -195,7 +195,7 @@ fn human_listing_stats_and_values() {
 #[test]
 fn missing_checkpoint_is_an_error() {
     let out = bin().args(["inspect", "does/not/exist"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("does/not/exist"));
 }
 

@@ -46,6 +46,10 @@ pub struct Options {
     pub selection: Selection,
     /// Any skip is an error.
     pub strict: bool,
+    /// Skip tensors that cannot be read (entries that cannot be described, partitioned tensors
+    /// whose slices do not cover them) instead of failing: TF cannot read them either, but
+    /// leaving them out silently loses data, so it must be asked for.
+    pub skip_unreadable: bool,
     /// String tensors.
     pub strings: StringPolicy,
     /// Map float8 dtypes to safetensors' F8_* instead of skipping them.
@@ -142,6 +146,11 @@ pub fn plan(ckpt: &Checkpoint, opts: &Options) -> Result<Report, Error> {
         .collect();
     for p in ckpt.problems() {
         if opts.selection.selects(&p.name) {
+            if !opts.skip_unreadable {
+                return Err(Error::from(p.error.clone())
+                    .with_key(&p.name)
+                    .with_path(ckpt.prefix()));
+            }
             report.skipped.push(Skipped {
                 name: p.name.clone(),
                 dtype: None,
@@ -209,7 +218,7 @@ pub fn plan(ckpt: &Checkpoint, opts: &Options) -> Result<Report, Error> {
             // either): find out now, before the header is written
             match ckpt.read_raw_to(&src, &mut std::io::sink()) {
                 Ok(_) => {}
-                Err(e) if e.kind().label() == "slices" => {
+                Err(e) if e.kind().label() == "slices" && opts.skip_unreadable => {
                     report
                         .skipped
                         .push(skip(format!("cannot be assembled: {e}")));

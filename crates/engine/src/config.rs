@@ -137,3 +137,49 @@ pub fn with_python_exception(e: returnn_config::Error) -> Error {
     };
     Error::from(e).map_message(|_| message)
 }
+
+/// A note when the config's models are not where RETURNN would look but beside the config:
+/// RETURNN resolves `model` against the directory it runs in (the request's base directory),
+/// so a config run from elsewhere finds nothing — correct, but rarely what is meant.
+pub fn models_beside_config_note(loaded: &LoadedConfig) -> Option<String> {
+    let model = loaded.config.value("model", None).ok()??;
+    if model.is_empty() || std::path::Path::new(&model).is_absolute() {
+        return None;
+    }
+    let config_dir = loaded.path.as_ref()?.parent()?;
+    let config_dir = if config_dir.as_os_str().is_empty() {
+        std::path::Path::new(".")
+    } else {
+        config_dir
+    };
+    let here = crate::paths::resolve(&loaded.base_dir, ".");
+    if same_dir(config_dir, &here) {
+        return None;
+    }
+    let has_models = |dir: &std::path::Path| {
+        let m = dir.join(&model);
+        let (Some(parent), Some(base)) = (m.parent(), m.file_name()) else {
+            return false;
+        };
+        let base = format!("{}.", base.to_string_lossy());
+        std::fs::read_dir(parent).is_ok_and(|rd| {
+            rd.flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with(&base))
+        })
+    };
+    if has_models(&here) || !has_models(config_dir) {
+        return None;
+    }
+    Some(format!(
+        "no models at {model} here, but there are some at {}/{model}.*: RETURNN looks for `model` in the directory it runs in; pass -C {} to run there",
+        config_dir.display(),
+        config_dir.display()
+    ))
+}
+
+fn same_dir(a: &std::path::Path, b: &std::path::Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    }
+}

@@ -49,6 +49,17 @@ pub enum ErrorKind {
     DeleteFailed,
     /// A request argument is invalid (bad tolerance, overlapping input and output, ...).
     InvalidArgument,
+    /// The command line itself is wrong (a face's own usage error).
+    Usage,
+}
+
+/// What an error means for the caller: the exit code of the CLI (1 or 2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The answer is negative: RETURNN would raise here (exit code 1).
+    Negative,
+    /// The tool could not answer: bad usage, unreadable input, I/O, unsupported (exit code 2).
+    Failed,
 }
 
 impl ErrorKind {
@@ -66,7 +77,38 @@ impl ErrorKind {
         ErrorKind::NoScores,
         ErrorKind::DeleteFailed,
         ErrorKind::InvalidArgument,
+        ErrorKind::Usage,
     ];
+
+    /// Whether this is RETURNN's answer (it would raise) or a failure to answer.
+    pub fn outcome(self) -> Outcome {
+        use model_files::SelectErrorKind as S;
+        use param_map::MapErrorKind as M;
+        use returnn_config::ErrorKind as C;
+        match self {
+            ErrorKind::Config(C::Io | C::NotFound | C::Unsupported) => Outcome::Failed,
+            ErrorKind::Config(_) => Outcome::Negative,
+            ErrorKind::Select(S::BackendNotSupported | S::EpochOverflow) => Outcome::Failed,
+            ErrorKind::Select(_) => Outcome::Negative,
+            ErrorKind::Map(M::Unsupported | M::Read) => Outcome::Failed,
+            ErrorKind::Map(_) => Outcome::Negative,
+            ErrorKind::ConfigValue
+            | ErrorKind::NoModel
+            | ErrorKind::NoEpoch
+            | ErrorKind::PreloadFilename => Outcome::Negative,
+            ErrorKind::Read(_)
+            | ErrorKind::Convert(_)
+            | ErrorKind::Target
+            | ErrorKind::Unsupported
+            | ErrorKind::Output
+            | ErrorKind::LrFile
+            | ErrorKind::LrFileMissing
+            | ErrorKind::NoScores
+            | ErrorKind::DeleteFailed
+            | ErrorKind::InvalidArgument
+            | ErrorKind::Usage => Outcome::Failed,
+        }
+    }
 
     /// The stable label (JSON `"kind"`).
     pub fn label(self) -> &'static str {
@@ -88,6 +130,7 @@ impl ErrorKind {
             ErrorKind::NoScores => "no_scores",
             ErrorKind::DeleteFailed => "delete_failed",
             ErrorKind::InvalidArgument => "invalid_argument",
+            ErrorKind::Usage => "usage",
         }
     }
 }
@@ -95,87 +138,115 @@ impl ErrorKind {
 /// A failure of a job: kind, message (RETURNN's wording where RETURNN raises), the file and
 /// key concerned, and the underlying error.
 #[derive(Debug)]
-pub struct Error {
+pub struct Error(Box<Inner>);
+
+#[derive(Debug)]
+struct Inner {
     kind: ErrorKind,
     message: String,
     path: Option<PathBuf>,
     key: Option<String>,
+    hint: Option<String>,
     source: Option<Cause>,
 }
 
 impl Error {
     /// A new error of `kind` with `message`.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Error {
-        Error {
+        Error(Box::new(Inner {
             kind,
             message: message.into(),
             path: None,
             key: None,
+            hint: None,
             source: None,
-        }
+        }))
     }
 
     /// Attaches the underlying error (its text is not repeated by `Display`).
     pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Error {
-        self.source = Some(Box::new(source));
+        self.0.source = Some(Box::new(source));
         self
     }
 
     /// Sets the file concerned, unless one is set already.
     pub fn with_path(mut self, path: impl AsRef<Path>) -> Error {
-        if self.path.is_none() {
-            self.path = Some(path.as_ref().to_path_buf());
+        if self.0.path.is_none() {
+            self.0.path = Some(path.as_ref().to_path_buf());
         }
         self
     }
 
     /// Sets the key (tensor, variable, config key) concerned, unless one is set already.
     pub fn with_key(mut self, key: impl Into<String>) -> Error {
-        if self.key.is_none() {
-            self.key = Some(key.into());
+        if self.0.key.is_none() {
+            self.0.key = Some(key.into());
         }
         self
     }
 
+    /// Adds a hint (what the user probably meant), unless one is set already.
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Error {
+        if self.0.hint.is_none() {
+            self.0.hint = Some(hint.into());
+        }
+        self
+    }
+
+    /// What the user probably meant, if it can be told.
+    pub fn hint(&self) -> Option<&str> {
+        self.0.hint.as_deref()
+    }
+
     /// Replaces the message (keeps kind, file, key and source).
     pub fn map_message(mut self, f: impl FnOnce(&str) -> String) -> Error {
-        self.message = f(&self.message);
+        self.0.message = f(&self.0.message);
         self
     }
 
     pub fn kind(&self) -> ErrorKind {
-        self.kind
+        self.0.kind
     }
 
     /// The stable label of the kind.
     pub fn label(&self) -> &'static str {
-        self.kind.label()
+        self.0.kind.label()
+    }
+
+    /// Whether this is RETURNN's answer or a failure to answer ([`ErrorKind::outcome`]; a
+    /// config value that is not a literal is "not supported" under any kind: we cannot answer).
+    pub fn outcome(&self) -> Outcome {
+        if self.0.message.starts_with("not supported") {
+            return Outcome::Failed;
+        }
+        self.0.kind.outcome()
     }
 
     pub fn message(&self) -> &str {
-        &self.message
+        &self.0.message
     }
 
     /// The file concerned, if known.
     pub fn path(&self) -> Option<&Path> {
-        self.path.as_deref()
+        self.0.path.as_deref()
     }
 
     /// The key concerned, if known.
     pub fn key(&self) -> Option<&str> {
-        self.key.as_deref()
+        self.0.key.as_deref()
     }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+        f.write_str(&self.0.message)
     }
 }
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source
+        self.0
+            .source
             .as_deref()
             .map(|e| e as &(dyn std::error::Error + 'static))
     }
@@ -216,6 +287,9 @@ impl From<model_files::SelectError> for Error {
 impl From<tf_bundle::Error> for Error {
     fn from(e: tf_bundle::Error) -> Error {
         let mut out = Error::new(ErrorKind::Read(e.kind().code()), e.to_string());
+        if let Some(h) = e.hint() {
+            out = out.with_hint(h);
+        }
         if let Some(p) = e.path() {
             out = out.with_path(p);
         }

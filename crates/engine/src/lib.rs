@@ -31,7 +31,7 @@ pub mod source;
 pub mod targets;
 pub mod tf_plan;
 
-pub use error::{Error, ErrorKind, Result};
+pub use error::{Error, ErrorKind, Outcome, Result};
 pub use jobs::{avg, cleanup, convert, diff, epochs, inspect, load, path, plan, resolve, verify};
 pub use netdict::{
     load_on_init_loaders, network_importers, preload_entries, LoadOnInit, PreloadEntry,

@@ -15,17 +15,65 @@ pub fn bundle_files(prefix: &Path) -> Vec<PathBuf> {
     ]
 }
 
+/// What an output path names: a file (`.safetensors`, `.pt`) or a TF bundle prefix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputForm {
+    /// One file; the example name suggests its extension.
+    File(&'static str),
+    /// A TF bundle prefix (`PREFIX.index`, `PREFIX.data-00000-of-00001`).
+    Prefix,
+}
+
+/// The one rule for every output: the path names a file (or prefix) in an existing directory,
+/// not a directory itself, and nothing there is replaced unless `force`. `files` are the files
+/// the output will occupy (one for a file, two for a bundle prefix).
+pub fn check_output(out: &Path, form: OutputForm, files: &[PathBuf], force: bool) -> Result<()> {
+    let shown = out.display().to_string();
+    let example = match form {
+        OutputForm::File(ext) => format!("{}/model{ext}", shown.trim_end_matches('/')),
+        OutputForm::Prefix => format!("{}/model", shown.trim_end_matches('/')),
+    };
+    if shown.ends_with('/') || out.is_dir() {
+        let what = match form {
+            OutputForm::File(_) => "a file name",
+            OutputForm::Prefix => "a checkpoint prefix (a file name without extension)",
+        };
+        return Err(Error::new(
+            ErrorKind::Output,
+            format!("{shown} is a directory: the output must be {what}"),
+        )
+        .with_path(out)
+        .with_hint(format!("pass {example}")));
+    }
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !parent.is_dir() {
+        return Err(Error::new(
+            ErrorKind::Output,
+            format!(
+                "cannot write {shown}: the directory {} does not exist",
+                parent.display()
+            ),
+        )
+        .with_path(out)
+        .with_hint(format!("create it first (mkdir -p {})", parent.display())));
+    }
+    check_new(files, force)
+}
+
 /// Refuses to replace an existing output unless `force`.
 pub fn check_new(paths: &[PathBuf], force: bool) -> Result<()> {
     if force {
         return Ok(());
     }
     if let Some(p) = paths.iter().find(|p| p.exists()) {
-        return Err(Error::new(
-            ErrorKind::Output,
-            format!("{} already exists (use --force to replace it)", p.display()),
-        )
-        .with_path(p));
+        return Err(
+            Error::new(ErrorKind::Output, format!("{} already exists", p.display()))
+                .with_path(p)
+                .with_hint("pass --force to replace it"),
+        );
     }
     Ok(())
 }

@@ -102,7 +102,7 @@ fn inspect_reports_are_the_cli_json() {
             &NoProgress,
         )
         .unwrap();
-        assert_eq!(render(&r, false), snapshot_stdout(case), "{case}");
+        assert_eq!(render(&r, true), snapshot_stdout(case), "{case}");
     }
     let v = engine::inspect::values(&engine::inspect::ValuesRequest {
         path: fx("tf1_saver_dtypes/model.ckpt"),
@@ -112,9 +112,10 @@ fn inspect_reports_are_the_cli_json() {
         ],
         digest: true,
         mmap: false,
+        all: false,
     })
     .unwrap();
-    assert_eq!(render(&v, false), snapshot_stdout("inspect-tensor-json"));
+    assert_eq!(render(&v, true), snapshot_stdout("inspect-tensor-json"));
 }
 
 #[test]
@@ -197,11 +198,16 @@ fn errors_carry_the_cli_kind_and_message() {
         config: config("returnn_train_nativelstm", &["++start_epoch", "6"]),
     })
     .unwrap_err();
-    let doc = serde_json::json!({"error": e.message(), "kind": e.label()});
-    assert_eq!(
-        serde_json::to_string_pretty(&doc).unwrap() + "\n",
-        snapshot_stdout("resolve-start6-json")
-    );
+    let doc = serde_json::json!({"error": {
+        "kind": e.label(),
+        "message": e.message(),
+        "path": e.path().map(|p| p.display().to_string()),
+        "key": e.key(),
+        "hint": e.hint(),
+    }});
+    let want: serde_json::Value =
+        serde_json::from_str(&snapshot_stdout("resolve-start6-json")).unwrap();
+    assert_eq!(doc, want);
 }
 
 /// Two requests with different base directories, many times over, on several threads at

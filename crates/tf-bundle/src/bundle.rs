@@ -890,17 +890,12 @@ pub fn decode_string_tensor(
         })?;
         pos += used;
         c = extend_string_length_crc(c, len, big_endian);
-        total = total
-            .checked_add(len)
-            .filter(|&t| t <= payload.len() as u64)
-            .ok_or_else(|| {
-                Error::corrupt(format!(
-                    "string lengths add up to more than the {}-byte payload",
-                    payload.len()
-                ))
-            })?;
-        lengths.push(len as usize);
+        // Summed saturating: whether they fit is decided after the length checksum, so that a
+        // corrupted length is reported as the checksum failure it is (as TF does).
+        total = total.saturating_add(len);
+        lengths.push(usize::try_from(len).unwrap_or(usize::MAX));
     }
+    let lengths_fit = total <= payload.len() as u64;
     let lc = payload.get(pos..pos + 4).ok_or_else(|| {
         Error::corrupt(format!(
             "string lengths longer than expected: they end at {pos} of a {}-byte payload",
@@ -921,6 +916,12 @@ pub fn decode_string_tensor(
     }
     c = crc::extend(c, lc);
     pos += 4;
+    if !lengths_fit {
+        return Err(Error::corrupt(format!(
+            "string lengths add up to more than the {}-byte payload",
+            payload.len()
+        )));
+    }
     if (payload.len() - pos) as u64 != total {
         return Err(Error::corrupt(format!(
             "string payload has {} bytes after the lengths, the lengths add up to {total}",

@@ -68,6 +68,8 @@ struct Inner {
     kind: ErrorKind,
     path: Option<PathBuf>,
     key: Option<String>,
+    /// What the user probably meant (shown after the error, not part of `Display`).
+    hint: Option<String>,
 }
 
 /// An error of this crate: a kind, and (when known) the file and the tensor key.
@@ -83,6 +85,7 @@ impl Error {
             kind,
             path: None,
             key: None,
+            hint: None,
         }))
     }
     /// Shorthand for [`ErrorKind::Corrupt`].
@@ -125,6 +128,17 @@ impl Error {
             self.0.path = Some(path.as_ref().to_path_buf());
         }
         self
+    }
+    /// Adds a hint (what the user probably meant), unless one is already set.
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Error {
+        if self.0.hint.is_none() {
+            self.0.hint = Some(hint.into());
+        }
+        self
+    }
+    /// What the user probably meant, if the reader can tell.
+    pub fn hint(&self) -> Option<&str> {
+        self.0.hint.as_deref()
     }
     /// Sets the tensor key, unless one is already set.
     pub fn with_key(mut self, key: impl Into<String>) -> Error {

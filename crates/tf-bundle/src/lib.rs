@@ -183,6 +183,7 @@ pub struct Checkpoint {
     tensors: Vec<TensorInfo>,
     by_name: HashMap<String, usize>,
     problems: Vec<EntryProblem>,
+    notes: Vec<String>,
 }
 
 impl Checkpoint {
@@ -195,16 +196,19 @@ impl Checkpoint {
 
     /// Opens a checkpoint with options.
     pub fn open_with(path: impl AsRef<Path>, opts: &OpenOptions) -> Result<Checkpoint, Error> {
-        match path::resolve(path.as_ref())? {
+        let (resolved, notes) = path::resolve_noting(path.as_ref())?;
+        let mut ck = match resolved {
             path::Resolved::V2 { prefix } => {
                 let b = bundle::Bundle::open(&prefix, opts.mmap, opts.verify_crc)?;
-                Ok(Checkpoint::from_bundle(prefix, b))
+                Checkpoint::from_bundle(prefix, b)
             }
             path::Resolved::V1 { pattern, files } => {
                 let v = v1::V1Checkpoint::open(&files)?;
-                Ok(Checkpoint::from_v1(pattern, v))
+                Checkpoint::from_v1(pattern, v)
             }
-        }
+        };
+        ck.notes = notes;
+        Ok(ck)
     }
 
     /// A V2 checkpoint from in-memory bytes: the `.index` file and the data shards in shard
@@ -248,7 +252,15 @@ impl Checkpoint {
             tensors,
             by_name,
             problems,
+            notes: Vec::new(),
         }
+    }
+
+    /// What opening noticed about the path: it read something other than what was named (the
+    /// checkpoint beside a `.meta` graph file, the one a `checkpoint` state file names, a local
+    /// file for a stale absolute path in it).
+    pub fn notes(&self) -> &[String] {
+        &self.notes
     }
 
     /// The prefix as resolved (V1: the file or pattern).

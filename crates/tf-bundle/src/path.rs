@@ -67,39 +67,113 @@ fn exists_as_checkpoint(p: &Path) -> bool {
     with_suffix(p, ".index").is_file() || p.is_file()
 }
 
+/// The file names in `dir` (sorted), or none if it cannot be listed.
+fn names_in(dir: &Path) -> Vec<String> {
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| e.file_name().to_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+fn parent_of(p: &Path) -> PathBuf {
+    match p.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::new(),
+    }
+}
+
+/// V1 shard files `NAME-NNNNN-of-NNNNN` beside `path` (TF's sharded V1 Saver writes them).
+fn v1_shards_of(path: &Path) -> Vec<PathBuf> {
+    let Some(base) = path.file_name().and_then(|n| n.to_str()) else {
+        return Vec::new();
+    };
+    let pat = format!("{base}-?????-of-?????");
+    names_in(&parent_of(path))
+        .into_iter()
+        .filter(|n| glob_match(pat.as_bytes(), n.as_bytes()))
+        .map(|n| path.with_file_name(n))
+        .filter(|p| p.is_file())
+        .collect()
+}
+
+/// The V2 prefixes (`X` of an `X.index`) in `dir`.
+fn prefixes_in(dir: &Path) -> Vec<String> {
+    names_in(dir)
+        .into_iter()
+        .filter_map(|n| n.strip_suffix(".index").map(str::to_string))
+        .filter(|n| !n.is_empty())
+        .collect()
+}
+
+/// A list of at most 5 names, then "and N more".
+fn some_names(names: &[String]) -> String {
+    let shown: Vec<&str> = names.iter().take(5).map(String::as_str).collect();
+    let mut s = shown.join(", ");
+    if names.len() > shown.len() {
+        s.push_str(&format!(" and {} more", names.len() - shown.len()));
+    }
+    s
+}
+
+/// Whether `path` is a TF `checkpoint` state file (named `checkpoint`, parses as one).
+fn is_state_file(path: &Path) -> bool {
+    path.file_name().is_some_and(|n| n == "checkpoint")
+        && path.is_file()
+        && std::fs::metadata(path).is_ok_and(|m| m.len() <= crate::state::MAX_STATE_FILE)
+        && std::fs::read(path)
+            .ok()
+            .and_then(|b| CheckpointState::parse(&String::from_utf8_lossy(&b)).ok())
+            .is_some()
+}
+
 /// Resolves `path` as described in the module docs. A directory's `checkpoint` state file is
 /// followed like `tf.train.latest_checkpoint` (relative paths against the directory), plus
 /// one convenience TF lacks: an absolute path that does not exist is retried as the same
 /// file name inside the directory.
 pub fn resolve(path: &Path) -> Result<Resolved> {
+    resolve_noting(path).map(|(r, _)| r)
+}
+
+/// [`resolve`], plus notes on what was read instead of what was named (a `.meta` graph file
+/// beside its checkpoint, the `checkpoint` state file, a stale absolute path in it). Errors
+/// carry a hint where a nearly right path can be told ([`Error::hint`]).
+pub fn resolve_noting(path: &Path) -> Result<(Resolved, Vec<String>)> {
+    let mut notes = Vec::new();
+    let r = resolve_inner(path, &mut notes)?;
+    Ok((r, notes))
+}
+
+fn resolve_inner(path: &Path, notes: &mut Vec<String>) -> Result<Resolved> {
     if path.is_dir() {
-        let state = CheckpointState::read_dir(path)?.ok_or_else(|| {
-            Error::new(ErrorKind::NoCheckpoint(
-                "a directory without a TF `checkpoint` state file".into(),
-            ))
-            .with_path(path)
-        })?;
-        let mut target = state
-            .model_path_in(path)
-            .map_err(|e| e.with_path(path.join("checkpoint")))?;
-        // A state file copied from another machine often holds absolute paths that no longer
-        // exist (RETURNN writes absolute paths); then look for the same name in this
-        // directory. (TF would report "no checkpoint" here.)
-        if target.is_absolute() && !exists_as_checkpoint(&target) {
-            if let Some(name) = target.file_name() {
-                let local = path.join(name);
-                if exists_as_checkpoint(&local) {
-                    target = local;
-                }
-            }
-        }
-        if target.is_dir() {
-            return Err(Error::new(ErrorKind::NoCheckpoint(
-                "the `checkpoint` state file names a directory".into(),
-            ))
-            .with_path(&target));
-        }
-        return resolve(&target).map_err(|e| e.with_path(path.join("checkpoint")));
+        return resolve_dir(path, notes);
+    }
+    if is_state_file(path) {
+        let dir = parent_of(path);
+        let dir = if dir.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            dir
+        };
+        let r = resolve_dir(&dir, notes)?;
+        notes.insert(
+            0,
+            format!(
+                "{} is the checkpoint state file: reading {}",
+                path.display(),
+                resolved_name(&r).display()
+            ),
+        );
+        return Ok(r);
     }
     if with_suffix(path, ".index").is_file() {
         return Ok(Resolved::V2 {
@@ -110,6 +184,33 @@ pub fn resolve(path: &Path) -> Result<Resolved> {
         if with_suffix(&prefix, ".index").is_file() {
             return Ok(Resolved::V2 { prefix });
         }
+        // `X.meta` beside a V1 checkpoint `X` (or its shards): the graph, not the values.
+        if path.to_string_lossy().ends_with(".meta") {
+            let files = if prefix.is_file() {
+                vec![prefix.clone()]
+            } else {
+                v1_shards_of(&prefix)
+            };
+            if !files.is_empty() {
+                notes.push(format!(
+                    "{} is a MetaGraphDef (the graph, not the values): reading the checkpoint beside it, {}",
+                    path.display(),
+                    files
+                        .iter()
+                        .map(|f| f.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+                return Ok(Resolved::V1 {
+                    pattern: if files.len() == 1 {
+                        files[0].clone()
+                    } else {
+                        with_suffix(&prefix, "-?????-of-?????")
+                    },
+                    files,
+                });
+            }
+        }
     }
     if path.is_file() {
         return Ok(Resolved::V1 {
@@ -119,37 +220,153 @@ pub fn resolve(path: &Path) -> Result<Resolved> {
     }
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
     if name.contains(['*', '?', '[']) {
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let mut files = Vec::new();
-        if let Ok(rd) = std::fs::read_dir(&dir) {
-            for e in rd.flatten() {
-                if let Some(n) = e.file_name().to_str() {
-                    if glob_match(name.as_bytes(), n.as_bytes()) && e.path().is_file() {
-                        files.push(path.with_file_name(n));
-                    }
-                }
+        return resolve_glob(path, name);
+    }
+    Err(not_found(path))
+}
+
+/// The name a resolution reads (for notes).
+fn resolved_name(r: &Resolved) -> &Path {
+    match r {
+        Resolved::V2 { prefix } => prefix,
+        Resolved::V1 { pattern, .. } => pattern,
+    }
+}
+
+/// A directory: its `checkpoint` state file's latest checkpoint.
+fn resolve_dir(path: &Path, notes: &mut Vec<String>) -> Result<Resolved> {
+    let Some(state) = CheckpointState::read_dir(path)? else {
+        let mut e = Error::new(ErrorKind::NoCheckpoint(
+            "a directory without a TF `checkpoint` state file".into(),
+        ))
+        .with_path(path);
+        let found = prefixes_in(path);
+        if let [only] = found.as_slice() {
+            e = e.with_hint(format!(
+                "did you mean {}? (the checkpoint is the prefix of {only}.index)",
+                path.join(only).display()
+            ));
+        } else if !found.is_empty() {
+            e = e.with_hint(format!(
+                "it holds the checkpoints {} (pass {}/PREFIX)",
+                some_names(&found),
+                path.display()
+            ));
+        }
+        return Err(e);
+    };
+    let named = state
+        .model_path_in(path)
+        .map_err(|e| e.with_path(path.join("checkpoint")))?;
+    let mut target = named.clone();
+    // A state file copied from another machine often holds absolute paths that no longer
+    // exist (RETURNN writes absolute paths); then look for the same name in this directory.
+    // (TF would report "no checkpoint" here.)
+    if target.is_absolute() && !exists_as_checkpoint(&target) {
+        if let Some(name) = target.file_name() {
+            let local = path.join(name);
+            if exists_as_checkpoint(&local) {
+                notes.push(format!(
+                    "{} names {}, which does not exist (a stale absolute path); reading {} instead",
+                    path.join("checkpoint").display(),
+                    named.display(),
+                    local.display()
+                ));
+                target = local;
             }
         }
-        files.sort();
-        if !files.is_empty() {
-            return Ok(Resolved::V1 {
-                pattern: path.to_path_buf(),
-                files,
-            });
-        }
-        return Err(Error::new(ErrorKind::NoCheckpoint(
-            "no file matches this pattern".into(),
-        ))
-        .with_path(path));
     }
-    Err(Error::new(ErrorKind::NoCheckpoint(format!(
+    if target.is_dir() {
+        return Err(Error::new(ErrorKind::NoCheckpoint(
+            "the `checkpoint` state file names a directory".into(),
+        ))
+        .with_path(&target));
+    }
+    resolve_inner(&target, notes).map_err(|e| e.with_path(path.join("checkpoint")))
+}
+
+/// A glob pattern: V1 files matching it.
+fn resolve_glob(path: &Path, name: &str) -> Result<Resolved> {
+    let dir = parent_of(path);
+    let mut files = Vec::new();
+    for n in names_in(&dir) {
+        if glob_match(name.as_bytes(), n.as_bytes()) {
+            let f = path.with_file_name(&n);
+            if f.is_file() {
+                files.push(f);
+            }
+        }
+    }
+    // A glob over a V2 bundle's files (PREFIX.index, PREFIX.data-*): not a V1 checkpoint.
+    let v2: Vec<String> = files
+        .iter()
+        .filter_map(|f| prefix_of_file(f))
+        .filter(|p| with_suffix(p, ".index").is_file())
+        .map(|p| p.display().to_string())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if !v2.is_empty() {
+        return Err(Error::new(ErrorKind::NoCheckpoint(format!(
+            "the pattern matches the files of the V2 checkpoint{} {}",
+            if v2.len() > 1 { "s" } else { "" },
+            some_names(&v2)
+        )))
+        .with_path(path)
+        .with_hint(format!(
+            "globs are for V1 files; pass the V2 prefix itself ({})",
+            v2[0]
+        )));
+    }
+    if !files.is_empty() {
+        return Ok(Resolved::V1 {
+            pattern: path.to_path_buf(),
+            files,
+        });
+    }
+    Err(Error::new(ErrorKind::NoCheckpoint(
+        "no file matches this pattern".into(),
+    ))
+    .with_path(path))
+}
+
+/// "No checkpoint" for a path that names nothing, with a hint where a nearly right name
+/// exists beside it (`model.ckpt` when only `model.ckpt-1.*` exist, V1 shards
+/// `export-00000-of-00001` beside `export`).
+fn not_found(path: &Path) -> Error {
+    let e = Error::new(ErrorKind::NoCheckpoint(format!(
         "neither {} nor a checkpoint file or directory exists",
         with_suffix(path, ".index").display()
     )))
-    .with_path(path))
+    .with_path(path);
+    let shards = v1_shards_of(path);
+    if !shards.is_empty() {
+        let names: Vec<String> = shards
+            .iter()
+            .filter_map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .collect();
+        return e.with_hint(format!(
+            "found the V1 checkpoint file{} {} beside it: pass {}",
+            if names.len() > 1 { "s" } else { "" },
+            some_names(&names),
+            if shards.len() == 1 {
+                shards[0].display().to_string()
+            } else {
+                format!("'{}'", with_suffix(path, "-?????-of-?????").display())
+            }
+        ));
+    }
+    let Some(base) = path.file_name().and_then(|n| n.to_str()) else {
+        return e;
+    };
+    let close: Vec<String> = prefixes_in(&parent_of(path))
+        .into_iter()
+        .filter(|p| p.starts_with(base) || base.starts_with(p.as_str()))
+        .collect();
+    if close.is_empty() {
+        return e;
+    }
+    e.with_hint(format!("found {}", some_names(&close)))
 }
 
 /// Shell-style match of one file name: `*`, `?`, `[abc]`, `[a-z]`, `[!x]`.

@@ -4,6 +4,9 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, ErrorKind, Result};
 
+/// The largest `checkpoint` state file read (real ones are a few hundred bytes).
+pub const MAX_STATE_FILE: u64 = 1 << 20;
+
 /// The parsed `checkpoint` file.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct CheckpointState {
@@ -58,6 +61,17 @@ impl CheckpointState {
     /// Reads `dir/checkpoint`; `Ok(None)` if it does not exist.
     pub fn read_dir(dir: &Path) -> Result<Option<CheckpointState>> {
         let path = dir.join("checkpoint");
+        match std::fs::metadata(&path) {
+            Ok(m) if m.len() > MAX_STATE_FILE => {
+                return Err(Error::corrupt(format!(
+                "{} bytes is too large for a `checkpoint` state file (at most {MAX_STATE_FILE})",
+                m.len()
+            ))
+                .with_path(&path))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            _ => {}
+        }
         match std::fs::read(&path) {
             Ok(bytes) => CheckpointState::parse(&String::from_utf8_lossy(&bytes))
                 .map(Some)

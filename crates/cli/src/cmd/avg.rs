@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::out::print_out;
+use crate::out::{fail, plural, print_json, print_notes, print_out, Fail};
 use crate::progress::Bar;
 
 #[derive(clap::Args)]
@@ -21,10 +21,15 @@ pub struct Args {
     /// Replace an existing output.
     #[arg(long)]
     pub force: bool,
+    /// Machine-readable output: `{"out", "inputs", "averaged", "copied_from_last", "partial":
+    /// [{"name", "inputs"}], "notes"}`.
+    #[arg(long)]
+    pub json: bool,
 }
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let bar = Bar::new();
+pub fn run(args: Args, quiet: bool) -> Result<ExitCode, Fail> {
+    let bar = Bar::new(quiet);
+    let json = args.json;
     let r = engine::avg::run(
         &engine::avg::AvgRequest {
             paths: args.paths,
@@ -33,7 +38,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             force: args.force,
         },
         &bar,
-    )?;
+    )
+    .map_err(fail(json))?;
+    if json {
+        print_json(&r);
+        return Ok(ExitCode::SUCCESS);
+    }
+    print_notes(&r.notes, false);
     for p in &r.partial {
         eprintln!(
             "note: {} is in {} of {} inputs; averaged over those",
@@ -41,11 +52,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     print_out(&format!(
-        "wrote {}: {} tensors averaged over {} checkpoints, {} taken from the last input\n",
+        "wrote {}: {} averaged over {}, {} taken from the last input\n",
         r.out,
-        r.averaged.len(),
-        r.inputs,
+        plural(r.averaged.len(), "tensor", "tensors"),
+        plural(r.inputs, "checkpoint", "checkpoints"),
         r.copied_from_last.len()
-    ))?;
+    ));
     Ok(ExitCode::SUCCESS)
 }

@@ -9,10 +9,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use engine::config::{self, ConfigRequest};
-
-use crate::args::{print_config_info, split_trailing, Own, WorkDir};
-use crate::out::{fail_kind, print_json_pretty, print_out, ErrorDoc};
+use crate::args::{load_config_call, Own, WorkDir};
+use crate::out::{fail, print_json, print_out, Fail};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -35,55 +33,38 @@ pub struct Args {
     pub verbose: bool,
 }
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let flags = split_trailing(
+pub fn run(args: Args) -> Result<ExitCode, Fail> {
+    let call = load_config_call(
+        &args.config,
         &args.overrides,
         &[Own::Json, Own::Verbose, Own::Apply, Own::Cwd],
+        &args.dir,
+        args.json,
+        args.verbose,
     )?;
-    let dir = WorkDir {
-        cwd: flags.cwd.clone().or(args.dir.cwd.clone()),
-    };
-    let json = args.json || flags.json;
-    let doc = if json {
-        ErrorDoc::Pretty
-    } else {
-        ErrorDoc::Text
-    };
-    let req = ConfigRequest::file(
-        dir.command_line_path(&args.config),
-        flags.returnn_args.clone(),
-        dir.base(),
-    );
-    let loaded = match config::load_for_selection(&req) {
-        Ok(c) => c,
-        Err(e) => return fail_kind(&e, doc),
-    };
-    print_config_info(&loaded, args.verbose || flags.verbose);
-    let r = match engine::cleanup::run_loaded(&loaded, args.apply || flags.apply) {
-        Ok(r) => r,
-        Err(e) => return fail_kind(&e, doc),
-    };
-    if json {
-        print_json_pretty(&r)?;
-    } else {
-        let mut s = format!("stored epochs: {:?}\n", r.stored);
-        s.push_str(&format!("keep:          {:?}\n", r.keep));
-        s.push_str(&format!("delete:        {:?}\n", r.delete));
-        for (e, files) in &r.files {
-            for f in files {
-                s.push_str(&format!(
-                    "  {} epoch {e}: {} ({})\n",
-                    if r.applied { "deleted" } else { "would delete" },
-                    f.path,
-                    engine::cleanup::human_size(f.bytes)
-                ));
-            }
-        }
-        for l in &r.log {
-            s.push_str(l);
-            s.push('\n');
-        }
-        print_out(&s)?;
+    let r = engine::cleanup::run_loaded(&call.loaded, args.apply || call.flags.apply)
+        .map_err(fail(call.json))?;
+    if call.json {
+        print_json(&r);
+        return Ok(ExitCode::SUCCESS);
     }
+    let mut s = format!("stored epochs: {:?}\n", r.stored);
+    s.push_str(&format!("keep:          {:?}\n", r.keep));
+    s.push_str(&format!("delete:        {:?}\n", r.delete));
+    for (e, files) in &r.files {
+        for f in files {
+            s.push_str(&format!(
+                "  {} epoch {e}: {} ({})\n",
+                if r.applied { "deleted" } else { "would delete" },
+                f.path,
+                engine::cleanup::human_size(f.bytes)
+            ));
+        }
+    }
+    for l in &r.log {
+        s.push_str(l);
+        s.push('\n');
+    }
+    print_out(&s);
     Ok(ExitCode::SUCCESS)
 }

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use engine::convert::{ConvertRequest, ConvertTo, Strings as StringsPolicy};
 
-use crate::out::print_out;
+use crate::out::{fail, plural, print_json, print_notes, print_out, Fail};
 use crate::progress::Bar;
 
 /// Output format of `convert`.
@@ -69,6 +69,17 @@ pub struct Args {
     /// Replace an existing output.
     #[arg(long)]
     pub force: bool,
+    /// Leave out tensors that cannot be read (TensorFlow cannot read them either) instead of
+    /// failing.
+    #[arg(long)]
+    pub skip_unreadable: bool,
+    /// Write an output even when the filters leave no tensor.
+    #[arg(long)]
+    pub allow_empty: bool,
+    /// Machine-readable output: `{"out", "format", "tensors", "bytes", "skipped": [{"name",
+    /// "dtype", "reason"}], "notes"}`.
+    #[arg(long)]
+    pub json: bool,
     /// Memory-map the data shards instead of positioned reads (explicit opt-in). Risk: if
     /// another process truncates a shard while it is mapped, this process dies with SIGBUS
     /// instead of reporting an error; use it only on files nothing else is writing.
@@ -76,7 +87,8 @@ pub struct Args {
     pub mmap: bool,
 }
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub fn run(args: Args, quiet: bool) -> Result<ExitCode, Fail> {
+    let json = args.json;
     let req = ConvertRequest {
         path: args.path,
         out: args.out,
@@ -96,29 +108,52 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         float8: args.float8,
         force: args.force,
         mmap: args.mmap,
+        skip_unreadable: args.skip_unreadable,
+        allow_empty: args.allow_empty,
     };
-    let bar = Bar::new();
-    let r = engine::convert::run(&req, &bar)?;
-    for s in &r.skipped {
-        match &s.dtype {
-            Some(d) => eprintln!("skipped {} ({d}): {}", s.name, s.reason),
-            None => eprintln!("skipped {}: {}", s.name, s.reason),
-        }
+    let bar = Bar::new(quiet);
+    let r = engine::convert::run(&req, &bar).map_err(fail(json))?;
+    if json {
+        print_json(&r);
+        return Ok(ExitCode::SUCCESS);
     }
+    print_notes(&r.notes, false);
+    print_skipped(&r.skipped);
     let skipped = if r.skipped.is_empty() {
         String::new()
     } else {
         format!(", {} skipped", r.skipped.len())
     };
+    let tensors = plural(r.tensors, "tensor", "tensors");
     match r.bytes {
         Some(b) => print_out(&format!(
-            "wrote {} ({} tensors, {b} bytes{skipped})\n",
-            r.out, r.tensors
-        ))?,
-        None => print_out(&format!(
-            "wrote {} ({} tensors{skipped})\n",
-            r.out, r.tensors
-        ))?,
+            "wrote {} ({tensors}, {}{skipped})\n",
+            r.out,
+            plural(b as usize, "byte", "bytes")
+        )),
+        None => print_out(&format!("wrote {} ({tensors}{skipped})\n", r.out)),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Skipped tensors on stderr, grouped by reason.
+fn print_skipped(skipped: &[engine::convert::SkippedTensor]) {
+    let mut by_reason: Vec<(&str, Vec<String>)> = Vec::new();
+    for s in skipped {
+        let name = match &s.dtype {
+            Some(d) => format!("{} ({d})", s.name),
+            None => s.name.clone(),
+        };
+        match by_reason.iter_mut().find(|(r, _)| *r == s.reason) {
+            Some((_, names)) => names.push(name),
+            None => by_reason.push((&s.reason, vec![name])),
+        }
+    }
+    for (reason, names) in by_reason {
+        eprintln!(
+            "skipped {}: {reason}: {}",
+            plural(names.len(), "tensor", "tensors"),
+            names.join(", ")
+        );
+    }
 }

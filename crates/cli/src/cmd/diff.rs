@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::out::print_out;
+use crate::out::{fail, plural, print_json, print_out, Fail, NEGATIVE};
 use crate::progress::Bar;
 
 #[derive(clap::Args)]
@@ -32,11 +32,11 @@ pub struct Args {
 }
 
 fn fmt_opt(v: Option<f64>) -> String {
-    v.map_or_else(|| "n/a".to_string(), |x| format!("{x:e}"))
+    v.map_or_else(|| "n/a".to_string(), engine::py_float_repr)
 }
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let bar = Bar::new();
+pub fn run(args: Args, quiet: bool) -> Result<ExitCode, Fail> {
+    let bar = Bar::new(quiet);
     let d = engine::diff::run(
         &engine::diff::DiffRequest {
             a: args.a,
@@ -45,42 +45,48 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             rtol: args.rtol,
         },
         &bar,
-    )?;
-    let mut text = String::new();
-    if args.json {
-        text = serde_json::to_string_pretty(&d)? + "\n";
-    } else {
-        for n in &d.only_in_a {
-            let _ = writeln!(text, "only in A: {n}");
-        }
-        for n in &d.only_in_b {
-            let _ = writeln!(text, "only in B: {n}");
-        }
-        for c in &d.dtype_changed {
-            let _ = writeln!(text, "dtype changed: {}: {} -> {}", c.name, c.a, c.b);
-        }
-        for c in &d.shape_changed {
-            let _ = writeln!(text, "shape changed: {}: {:?} -> {:?}", c.name, c.a, c.b);
-        }
-        for c in &d.value_changed {
-            let _ = writeln!(
-                text,
-                "values differ: {} ({}): {} of {} elements, max abs {}, max rel {}",
-                c.name,
-                c.dtype,
-                c.count,
-                c.num_elements,
-                fmt_opt(c.max_abs),
-                fmt_opt(c.max_rel)
-            );
-        }
-        let verdict = if d.equal { "equal" } else { "different" };
-        let _ = writeln!(text, "{} tensors compared: {verdict}", d.compared);
-    }
-    print_out(&text)?;
-    Ok(if d.equal {
+    )
+    .map_err(fail(args.json))?;
+    let code = if d.equal {
         ExitCode::SUCCESS
     } else {
-        ExitCode::FAILURE
-    })
+        ExitCode::from(NEGATIVE)
+    };
+    if args.json {
+        print_json(&d);
+        return Ok(code);
+    }
+    let mut text = String::new();
+    for n in &d.only_in_a {
+        let _ = writeln!(text, "only in A: {n}");
+    }
+    for n in &d.only_in_b {
+        let _ = writeln!(text, "only in B: {n}");
+    }
+    for c in &d.dtype_changed {
+        let _ = writeln!(text, "dtype changed: {}: {} -> {}", c.name, c.a, c.b);
+    }
+    for c in &d.shape_changed {
+        let _ = writeln!(text, "shape changed: {}: {:?} -> {:?}", c.name, c.a, c.b);
+    }
+    for c in &d.value_changed {
+        let _ = writeln!(
+            text,
+            "values differ: {} ({}): {} of {} differ, max abs {}, max rel {}",
+            c.name,
+            c.dtype,
+            c.count,
+            plural(c.num_elements as usize, "element", "elements"),
+            fmt_opt(c.max_abs),
+            fmt_opt(c.max_rel)
+        );
+    }
+    let verdict = if d.equal { "equal" } else { "different" };
+    let _ = writeln!(
+        text,
+        "{} compared: {verdict}",
+        plural(d.compared as usize, "tensor", "tensors")
+    );
+    print_out(&text);
+    Ok(code)
 }

@@ -9,11 +9,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use engine::config::{self, ConfigRequest};
 use engine::epochs::EpochsReport;
 
-use crate::args::{print_config_info, split_trailing, Own, WorkDir};
-use crate::out::{fail_kind, print_json_pretty, print_out, ErrorDoc};
+use crate::args::{load_config_call, Own, WorkDir};
+use crate::out::{fail, print_json, print_out, Fail};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -37,45 +36,26 @@ pub struct Args {
     pub verbose: bool,
 }
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let flags = split_trailing(
+pub fn run(args: Args) -> Result<ExitCode, Fail> {
+    let call = load_config_call(
+        &args.config,
         &args.overrides,
         &[Own::Json, Own::Verbose, Own::Best, Own::Cwd],
+        &args.dir,
+        args.json,
+        args.verbose,
     )?;
-    let dir = WorkDir {
-        cwd: flags.cwd.clone().or(args.dir.cwd.clone()),
-    };
-    let json = args.json || flags.json;
-    let doc = if json {
-        ErrorDoc::Pretty
-    } else {
-        ErrorDoc::Text
-    };
     let best = args
         .best
         .clone()
-        .or(flags.best.map(|b| b.unwrap_or_default()));
-    let req = ConfigRequest::file(
-        dir.command_line_path(&args.config),
-        flags.returnn_args.clone(),
-        dir.base(),
-    );
-    let loaded = match config::load_for_selection(&req) {
-        Ok(c) => c,
-        Err(e) => return fail_kind(&e, doc),
-    };
-    print_config_info(&loaded, args.verbose || flags.verbose);
-    match engine::epochs::run_loaded(&loaded, best) {
-        Ok(out) => {
-            if json {
-                print_json_pretty(&out)?;
-            } else {
-                print_out(&human(&out))?;
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(e) => fail_kind(&e, doc),
+        .or(call.flags.best.clone().map(|b| b.unwrap_or_default()));
+    let out = engine::epochs::run_loaded(&call.loaded, best).map_err(fail(call.json))?;
+    if call.json {
+        print_json(&out);
+    } else {
+        print_out(&human(&out));
     }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn human(out: &EpochsReport) -> String {

@@ -13,7 +13,7 @@ use engine::inspect::{
     Elem, InspectRequest, JsonFloat, TensorRow, TensorValues, ValuesEntry, ValuesRequest,
 };
 
-use crate::out::{print_json_line, print_out};
+use crate::out::{fail, print_json, print_notes, print_out, Fail, NEGATIVE};
 use crate::progress::Bar;
 
 #[derive(clap::Args)]
@@ -36,9 +36,10 @@ pub struct Args {
     /// Show TF2 object paths / full names from `_CHECKPOINTABLE_OBJECT_GRAPH`.
     #[arg(long)]
     pub object_names: bool,
-    /// Print every element with --tensor (default: summarise tensors over 1000 elements).
-    #[arg(long)]
-    pub full: bool,
+    /// Show every element with --tensor (default: the numpy-like summary of tensors over 1000
+    /// elements, and the first 1000 in JSON).
+    #[arg(long, alias = "full")]
+    pub all: bool,
     /// Memory-map the data shards instead of positioned reads (explicit opt-in). Risk: if
     /// another process truncates a shard while it is mapped, this process dies with SIGBUS
     /// instead of reporting an error; use it only on files nothing else is writing.
@@ -46,11 +47,11 @@ pub struct Args {
     pub mmap: bool,
 }
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub fn run(args: Args, quiet: bool) -> Result<ExitCode, Fail> {
     if !args.tensors.is_empty() {
         return print_values(&args);
     }
-    let bar = Bar::new();
+    let bar = Bar::new(quiet);
     let report = engine::inspect::run(
         &InspectRequest {
             path: args.path.clone(),
@@ -60,18 +61,20 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             mmap: args.mmap,
         },
         &bar,
-    )?;
+    )
+    .map_err(fail(args.json))?;
     if args.json {
-        print_json_line(&report)?;
+        print_json(&report);
     } else {
+        print_notes(&report.notes, false);
         let mut s = String::new();
         for r in &report.tensors {
             human_row(&mut s, r);
         }
-        print_out(&s)?;
+        print_out(&s);
     }
     Ok(if report.failed() {
-        ExitCode::from(1)
+        ExitCode::from(NEGATIVE)
     } else {
         ExitCode::SUCCESS
     })
@@ -146,25 +149,28 @@ fn fmt_g(f: f64) -> String {
     }
 }
 
-fn print_values(args: &Args) -> anyhow::Result<ExitCode> {
+fn print_values(args: &Args) -> Result<ExitCode, Fail> {
     let report = engine::inspect::values(&ValuesRequest {
         path: args.path.clone(),
         tensors: args.tensors.clone(),
         digest: args.digest,
         mmap: args.mmap,
-    })?;
+        all: args.all,
+    })
+    .map_err(fail(args.json))?;
     if args.json {
-        print_json_line(&report)?;
+        print_json(&report);
     } else {
+        print_notes(&report.notes, false);
         for entry in &report.tensors {
             match entry {
-                ValuesEntry::Values(t) => print_out(&human_values(t, !args.full))?,
-                ValuesEntry::Error { error, .. } => eprintln!("returnn-ckpt: error: {error}"),
+                ValuesEntry::Values(t) => print_out(&human_values(t, !args.all)),
+                ValuesEntry::Error { error, .. } => eprintln!("error: {error}"),
             }
         }
     }
     Ok(if report.failed() {
-        ExitCode::from(1)
+        ExitCode::from(NEGATIVE)
     } else {
         ExitCode::SUCCESS
     })

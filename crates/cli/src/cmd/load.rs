@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::out::{fail_kind, print_json_pretty, print_out};
+use crate::out::{fail, plural, print_json, print_out, usage, Fail};
 use crate::plan_view::{plan_text, PlanArgs};
 use crate::progress::Bar;
 
@@ -19,34 +19,36 @@ pub struct Args {
     /// Output: FILE.safetensors, or a TF checkpoint prefix
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Replace an existing output
+    #[arg(long)]
+    pub force: bool,
 }
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub fn run(args: Args, quiet: bool) -> Result<ExitCode, Fail> {
     let call = args.plan.call(true)?;
     let out = call.out.clone().or(args.out.clone()).ok_or_else(|| {
-        anyhow::anyhow!("the following required argument was not provided: --out <OUT>")
+        usage(
+            call.json,
+            "the following required argument was not provided: --out <OUT>",
+        )
     })?;
     let req = engine::load::LoadRequest {
         plan: call.request.clone(),
         out: call.dir.command_line_path(&out),
+        force: args.force || call.force,
     };
-    let bar = Bar::new();
-    let r = engine::load::run(&req, &bar);
-    let r = match r {
-        Ok(r) => r,
-        Err(e) => return fail_kind(&e, call.error_doc()),
-    };
+    let bar = Bar::new(quiet || call.quiet);
+    let mut r = engine::load::run(&req, &bar).map_err(fail(call.json))?;
+    r.out = out.display().to_string();
     if call.json {
-        let mut r = r;
-        r.out = out.display().to_string();
-        print_json_pretty(&r)?;
+        print_json(&r);
     } else {
-        print_out(&plan_text(&r.plan()))?;
+        print_out(&plan_text(&r.plan()));
         print_out(&format!(
-            "wrote {} tensors to {}\n",
-            r.written,
+            "wrote {} to {}\n",
+            plural(r.written, "tensor", "tensors"),
             out.display()
-        ))?;
+        ));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -8,7 +8,7 @@
 use std::process::ExitCode;
 
 use crate::args::WorkDir;
-use crate::out::{print_json_pretty, print_out};
+use crate::out::{print_json, print_out, Fail, NEGATIVE};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -23,13 +23,13 @@ pub struct Args {
     pub dir: WorkDir,
 }
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub fn run(args: Args) -> Result<ExitCode, Fail> {
     let report = engine::path::run(&engine::path::PathRequest {
         paths: args.paths,
         base_dir: args.dir.base(),
     });
     if args.json {
-        print_json_pretty(&report)?;
+        print_json(&report);
     } else {
         let mut s = String::new();
         for r in &report.paths {
@@ -40,10 +40,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             };
             s.push_str(&format!("{}\t{}\t{epoch}\n", r.input, r.pattern));
         }
-        print_out(&s)?;
+        print_out(&s);
     }
     Ok(if report.failed() {
-        ExitCode::FAILURE
+        ExitCode::from(NEGATIVE)
     } else {
         ExitCode::SUCCESS
     })

@@ -5,11 +5,11 @@
 //! JSON (stable contract):
 //! `{"notes": ["..."], "variables": {"<name>": {"entry": "<preload key or load>", "file":
 //! "<path>", "keys": ["l1/W"], "rule": "prefix", "status": "loaded"}}}`; where RETURNN would
-//! raise: exit 1 and `{"error": "<message>", "kind": "<stable label>"}`.
+//! raise: exit 1 and the error document.
 
 use std::process::ExitCode;
 
-use crate::out::{fail_kind, print_json_pretty, print_out};
+use crate::out::{fail, print_json, print_out, Fail};
 use crate::plan_view::{plan_text, PlanArgs};
 
 #[derive(clap::Args)]
@@ -18,16 +18,13 @@ pub struct Args {
     pub plan: PlanArgs,
 }
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub fn run(args: Args) -> Result<ExitCode, Fail> {
     let call = args.plan.call(false)?;
-    let p = match engine::plan::run(&call.request) {
-        Ok(p) => p,
-        Err(e) => return fail_kind(&e, call.error_doc()),
-    };
+    let p = engine::plan::run(&call.request).map_err(fail(call.json))?;
     if call.json {
-        print_json_pretty(&p)?;
+        print_json(&p);
     } else {
-        print_out(&plan_text(&p))?;
+        print_out(&plan_text(&p));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -4,16 +4,15 @@
 //! started in DIR. Checked against real RETURNN by `cargo xtask returnn-oracle`.
 //!
 //! JSON (stable): `{"epoch", "model", "start_epoch", "existing": {"N": path}, "notes": [..]}`;
-//! when RETURNN would raise: exit code 1 and `{"error": "<message>", "kind": "<label>"}`.
+//! when RETURNN would raise: exit code 1 and the error document.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use engine::config::{self, ConfigRequest};
 use engine::resolve::ResolveReport;
 
-use crate::args::{print_config_info, split_trailing, Own, WorkDir};
-use crate::out::{fail_kind, print_json_pretty, print_out, ErrorDoc};
+use crate::args::{load_config_call, Own, WorkDir};
+use crate::out::{fail, print_json, print_out, Fail};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -33,35 +32,20 @@ pub struct Args {
     pub dir: WorkDir,
 }
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let flags = split_trailing(&args.overrides, &[Own::Json, Own::Verbose, Own::Cwd])?;
-    let dir = WorkDir {
-        cwd: flags.cwd.clone().or(args.dir.cwd.clone()),
-    };
-    let json = args.json || flags.json;
-    let doc = if json {
-        ErrorDoc::Pretty
+pub fn run(args: Args) -> Result<ExitCode, Fail> {
+    let call = load_config_call(
+        &args.config,
+        &args.overrides,
+        &[Own::Json, Own::Verbose, Own::Cwd],
+        &args.dir,
+        args.json,
+        args.verbose,
+    )?;
+    let report = engine::resolve::run_loaded(&call.loaded).map_err(fail(call.json))?;
+    if call.json {
+        print_json(&report);
     } else {
-        ErrorDoc::Text
-    };
-    let req = ConfigRequest::file(
-        dir.command_line_path(&args.config),
-        flags.returnn_args.clone(),
-        dir.base(),
-    );
-    let loaded = match config::load_for_selection(&req) {
-        Ok(c) => c,
-        Err(e) => return fail_kind(&e, doc),
-    };
-    print_config_info(&loaded, args.verbose || flags.verbose);
-    let report = match engine::resolve::run_loaded(&loaded) {
-        Ok(r) => r,
-        Err(e) => return fail_kind(&e, doc),
-    };
-    if json {
-        print_json_pretty(&report)?;
-    } else {
-        print_out(&human(&report))?;
+        print_out(&human(&report));
     }
     Ok(ExitCode::SUCCESS)
 }

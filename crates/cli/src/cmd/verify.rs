@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::out::print_out;
+use crate::out::{fail, plural, print_json, print_notes, print_out, Fail, NEGATIVE};
 use crate::progress::Bar;
 
 #[derive(clap::Args)]
@@ -18,32 +18,49 @@ pub struct Args {
     /// instead of reporting an error; use it only on files nothing else is writing.
     #[arg(long)]
     pub mmap: bool,
+    /// Machine-readable output: `{"path", "format", "num_shards", "tensors", "ok",
+    /// "problems": [{"kind", "path", "key", "message"}], "notes"}`.
+    #[arg(long)]
+    pub json: bool,
 }
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let bar = Bar::new();
+pub fn run(args: Args, quiet: bool) -> Result<ExitCode, Fail> {
+    let bar = Bar::new(quiet);
     let r = engine::verify::run(
         &engine::verify::VerifyRequest {
             path: args.path,
             mmap: args.mmap,
         },
         &bar,
-    )?;
+    )
+    .map_err(fail(args.json))?;
+    let code = if r.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(NEGATIVE)
+    };
+    if args.json {
+        print_json(&r);
+        return Ok(code);
+    }
+    print_notes(&r.notes, false);
     for p in &r.problems {
-        eprintln!("returnn-ckpt: verify: [{}] {}", p.kind, p.message);
+        eprintln!("problem[{}]: {}", p.kind, p.message);
     }
     if r.ok {
         print_out(&format!(
-            "{}: ok ({} tensors, format {}, {} shard(s))\n",
-            r.path, r.tensors, r.format, r.num_shards
-        ))?;
-        Ok(ExitCode::SUCCESS)
-    } else {
-        eprintln!(
-            "returnn-ckpt: verify: {}: {} problem(s) found",
+            "{}: ok ({}, format {}, {})\n",
             r.path,
-            r.problems.len()
-        );
-        Ok(ExitCode::from(1))
+            plural(r.tensors, "tensor", "tensors"),
+            r.format,
+            plural(r.num_shards as usize, "shard", "shards")
+        ));
+    } else {
+        print_out(&format!(
+            "{}: {} found\n",
+            r.path,
+            plural(r.problems.len(), "problem", "problems")
+        ));
     }
+    Ok(code)
 }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::output::{bundle_files, check_new, same_file};
+use crate::output::{bundle_files, check_output, same_file, OutputForm};
 use crate::progress::{ConvertProgress, Progress};
 
 /// What to average.
@@ -38,18 +38,19 @@ pub struct AvgReport {
     pub averaged: Vec<String>,
     pub copied_from_last: Vec<String>,
     pub partial: Vec<PartialTensor>,
+    /// What reading the inputs noticed.
+    pub notes: Vec<String>,
 }
 
 /// Averages.
 pub fn run(req: &AvgRequest, progress: &dyn Progress) -> Result<AvgReport> {
     let outputs = bundle_files(&req.out);
-    check_new(&outputs, req.force)?;
+    check_output(&req.out, OutputForm::Prefix, &outputs, req.force)?;
     let mut inputs = Vec::with_capacity(req.paths.len());
+    let mut notes = Vec::new();
     for p in &req.paths {
-        let c = tf_bundle::Checkpoint::open(p).map_err(|e| {
-            let msg = format!("opening {}: {e}", p.display());
-            Error::from(e).map_message(|_| msg)
-        })?;
+        let c = tf_bundle::Checkpoint::open(p)?;
+        notes.extend(c.notes().iter().cloned());
         inputs.push(c);
     }
     for c in &inputs {
@@ -65,7 +66,9 @@ pub fn run(req: &AvgRequest, progress: &dyn Progress) -> Result<AvgReport> {
                     req.out.display(),
                     c.prefix().display()
                 ),
-            ));
+            )
+            .with_path(&req.out)
+            .with_hint("choose another output prefix"));
         }
     }
     let mut bar = ConvertProgress::new(progress, "avg");
@@ -82,5 +85,6 @@ pub fn run(req: &AvgRequest, progress: &dyn Progress) -> Result<AvgReport> {
             .into_iter()
             .map(|(name, inputs)| PartialTensor { name, inputs })
             .collect(),
+        notes,
     })
 }

@@ -66,6 +66,14 @@ pub fn run_loaded(loaded: &LoadedConfig, apply: bool) -> Result<CleanupReport> {
         .flat_map(|v| v.iter().map(|(_, b)| *b))
         .sum();
     let mut log = plan.log.clone();
+    if existing.is_empty() {
+        log.extend(config::models_beside_config_note(loaded));
+    }
+    if let Some(returnn_config::Value::Str(v)) = config.get("cleanup_old_models") {
+        log.push(format!(
+            "cleanup_old_models is the string {v:?}: RETURNN reads it only as a dict and ignores it (a `++cleanup_old_models` override is always a string; set the dict in the config file)"
+        ));
+    }
     let mut applied = false;
     if apply && !plan.delete.is_empty() {
         let n = apply_plan(&plan, &fs)

@@ -11,7 +11,7 @@ use convert::to_safetensors::{Options, StringPolicy};
 use serde::Serialize;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::output::{bundle_files, check_new, is_checkpoint_file};
+use crate::output::{bundle_files, check_output, is_checkpoint_file, OutputForm};
 use crate::progress::{ConvertProgress, Progress};
 
 /// The output format.
@@ -58,6 +58,10 @@ pub struct ConvertRequest {
     pub force: bool,
     /// Memory-map the input's data shards (explicit opt-in).
     pub mmap: bool,
+    /// Leave out tensors that cannot be read (TF cannot read them either) instead of failing.
+    pub skip_unreadable: bool,
+    /// Write an output even when the filters leave no tensor.
+    pub allow_empty: bool,
 }
 
 impl ConvertRequest {
@@ -76,6 +80,8 @@ impl ConvertRequest {
             float8: false,
             force: false,
             mmap: false,
+            skip_unreadable: false,
+            allow_empty: false,
         }
     }
 }
@@ -99,6 +105,8 @@ pub struct ConvertReport {
     /// Bytes of the safetensors file (`None` for a TF bundle).
     pub bytes: Option<u64>,
     pub skipped: Vec<SkippedTensor>,
+    /// What reading the input noticed (e.g. the checkpoint read instead of a `.meta` file).
+    pub notes: Vec<String>,
 }
 
 fn is_safetensors(p: &std::path::Path) -> bool {
@@ -113,102 +121,153 @@ pub fn run(req: &ConvertRequest, progress: &dyn Progress) -> Result<ConvertRepor
     } else {
         ConvertTo::Safetensors
     });
-    let mut bar = ConvertProgress::new(progress, "convert");
-    let opening = |e: Error| {
-        let path = req.path.display().to_string();
-        e.map_message(|m| format!("opening {path}: {m}"))
+    let (form, files) = match to {
+        ConvertTo::Tf => (OutputForm::Prefix, bundle_files(&req.out)),
+        ConvertTo::Safetensors => (OutputForm::File(".safetensors"), vec![req.out.clone()]),
     };
-    match to {
-        ConvertTo::Tf => {
-            check_new(&bundle_files(&req.out), req.force)?;
-            let report = if is_safetensors(&req.path) {
-                convert::to_tf::safetensors_to_tf(
-                    &req.path,
-                    &req.out,
-                    &selection,
-                    req.strict,
-                    &mut |p| bar.update(p),
-                )?
-            } else {
-                let ckpt = open_plain(req).map_err(opening)?;
-                if bundle_files(&req.out)
-                    .iter()
-                    .any(|f| is_checkpoint_file(ckpt.prefix(), f))
-                {
-                    return Err(Error::new(
-                        ErrorKind::InvalidArgument,
-                        format!(
-                            "{} is the input checkpoint; choose another output prefix",
-                            req.out.display()
-                        ),
-                    ));
-                }
-                convert::to_tf::checkpoint_to_tf(
-                    &ckpt,
-                    &req.out,
-                    &selection,
-                    req.strict,
-                    &mut |p| bar.update(p),
-                )?
-            };
-            Ok(ConvertReport {
-                out: req.out.display().to_string(),
-                format: "tf",
-                tensors: report.tensors.len(),
-                bytes: None,
-                skipped: report
-                    .skipped
-                    .into_iter()
-                    .map(|s| SkippedTensor {
-                        name: s.name,
-                        dtype: None,
-                        reason: s.reason,
-                    })
-                    .collect(),
-            })
+    check_output(&req.out, form, &files, req.force)?;
+    let mut bar = ConvertProgress::new(progress, "convert");
+    let mut notes = Vec::new();
+    let report = if to == ConvertTo::Tf && is_safetensors(&req.path) {
+        let names = safetensors_names(&req.path)?;
+        check_not_empty(req, &selection, names.iter().map(String::as_str))?;
+        let r = convert::to_tf::safetensors_to_tf(
+            &req.path,
+            &req.out,
+            &selection,
+            req.strict,
+            &mut |p| bar.update(p),
+        )?;
+        (r.tensors.len(), None, skipped(r.skipped))
+    } else {
+        let ckpt = open_plain(req)?;
+        notes.extend(ckpt.notes().iter().cloned());
+        if files.iter().any(|f| is_checkpoint_file(ckpt.prefix(), f)) {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!(
+                    "{} is {}",
+                    req.out.display(),
+                    if to == ConvertTo::Tf {
+                        "the input checkpoint"
+                    } else {
+                        "a file of the input checkpoint"
+                    }
+                ),
+            )
+            .with_path(&req.out)
+            .with_hint("choose another output"));
         }
-        ConvertTo::Safetensors => {
-            check_new(std::slice::from_ref(&req.out), req.force)?;
-            let ckpt = open_plain(req).map_err(opening)?;
-            if is_checkpoint_file(ckpt.prefix(), &req.out) {
-                return Err(Error::new(
-                    ErrorKind::InvalidArgument,
-                    format!(
-                        "{} is a file of the input checkpoint; choose another output",
-                        req.out.display()
-                    ),
-                ));
-            }
+        check_not_empty(
+            req,
+            &selection,
+            ckpt.tensors()
+                .iter()
+                .map(|t| t.name.as_str())
+                .chain(ckpt.problems().iter().map(|p| p.name.as_str())),
+        )?;
+        if to == ConvertTo::Tf {
+            // From a checkpoint, the only skips are tensors that cannot be read.
+            let r = convert::to_tf::checkpoint_to_tf(
+                &ckpt,
+                &req.out,
+                &selection,
+                !req.skip_unreadable,
+                &mut |p| bar.update(p),
+            )
+            .map_err(unreadable_hint)?;
+            (r.tensors.len(), None, skipped(r.skipped))
+        } else {
             let opts = Options {
                 selection,
                 strict: req.strict,
+                skip_unreadable: req.skip_unreadable,
                 strings: match req.strings {
                     Strings::Skip => StringPolicy::Skip,
                     Strings::Metadata => StringPolicy::Metadata,
                 },
                 float8: req.float8,
             };
-            let report =
-                convert::to_safetensors::to_safetensors(&ckpt, &req.out, &opts, &mut |p| {
-                    bar.update(p)
-                })?;
-            Ok(ConvertReport {
-                out: req.out.display().to_string(),
-                format: "safetensors",
-                tensors: report.tensors.len(),
-                bytes: Some(report.bytes),
-                skipped: report
-                    .skipped
-                    .into_iter()
-                    .map(|s| SkippedTensor {
-                        name: s.name,
-                        dtype: s.dtype.map(|d| d.to_string()),
-                        reason: s.reason,
-                    })
-                    .collect(),
+            let r = convert::to_safetensors::to_safetensors(&ckpt, &req.out, &opts, &mut |p| {
+                bar.update(p)
             })
+            .map_err(unreadable_hint)?;
+            (r.tensors.len(), Some(r.bytes), skipped(r.skipped))
         }
+    };
+    Ok(ConvertReport {
+        out: req.out.display().to_string(),
+        format: match to {
+            ConvertTo::Tf => "tf",
+            ConvertTo::Safetensors => "safetensors",
+        },
+        tensors: report.0,
+        bytes: report.1,
+        skipped: report.2,
+        notes,
+    })
+}
+
+fn skipped(v: Vec<convert::to_safetensors::Skipped>) -> Vec<SkippedTensor> {
+    v.into_iter()
+        .map(|s| SkippedTensor {
+            name: s.name,
+            dtype: s.dtype.map(|d| d.to_string()),
+            reason: s.reason,
+        })
+        .collect()
+}
+
+/// A read error of a tensor that could be left out gets the hint how.
+fn unreadable_hint(e: convert::Error) -> Error {
+    let read = matches!(e.kind(), convert::ErrorKind::Read(_));
+    let e = Error::from(e);
+    if read {
+        e.with_hint("TensorFlow cannot read this tensor either; pass --skip-unreadable to convert the others")
+    } else {
+        e
     }
+}
+
+/// The filters must leave something, unless an empty output is asked for.
+fn check_not_empty<'a>(
+    req: &ConvertRequest,
+    selection: &Selection,
+    names: impl Iterator<Item = &'a str>,
+) -> Result<()> {
+    let mut any = false;
+    let mut total = 0usize;
+    for n in names {
+        total += 1;
+        any |= selection.selects(n);
+    }
+    if any || req.allow_empty {
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorKind::InvalidArgument,
+        format!(
+            "the filters leave none of the {total} tensors of {}",
+            req.path.display()
+        ),
+    )
+    .with_path(&req.path)
+    .with_hint(
+        "check --include/--exclude/--no-optimizer, or pass --allow-empty to write an empty output",
+    ))
+}
+
+fn safetensors_names(path: &std::path::Path) -> Result<Vec<String>> {
+    let mut f = std::fs::File::open(path).map_err(|e| {
+        Error::new(
+            ErrorKind::Read(tf_bundle::ErrorCode::Io),
+            format!("{}: {e}", path.display()),
+        )
+        .with_path(path)
+        .with_source(e)
+    })?;
+    let h = convert::to_tf::read_header(&mut f, path)?;
+    Ok(h.tensors.into_iter().map(|t| t.0).collect())
 }
 
 fn open_plain(req: &ConvertRequest) -> Result<tf_bundle::Checkpoint> {

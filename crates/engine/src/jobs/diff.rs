@@ -27,14 +27,8 @@ pub fn run(req: &DiffRequest, progress: &dyn Progress) -> Result<DiffReport> {
             "--atol and --rtol must be non-negative numbers",
         ));
     }
-    let open = |p: &PathBuf| {
-        tf_bundle::Checkpoint::open(p).map_err(|e| {
-            let msg = format!("opening {}: {e}", p.display());
-            Error::from(e).map_message(|_| msg)
-        })
-    };
-    let a = open(&req.a)?;
-    let b = open(&req.b)?;
+    let a = tf_bundle::Checkpoint::open(&req.a)?;
+    let b = tf_bundle::Checkpoint::open(&req.b)?;
     let mut bar = ConvertProgress::new(progress, "diff");
     Ok(convert::diff::diff(&a, &b, req.atol, req.rtol, &mut |p| {
         bar.update(p)

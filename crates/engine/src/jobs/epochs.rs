@@ -131,6 +131,9 @@ pub fn run_loaded(loaded: &LoadedConfig, best: Option<String>) -> Result<EpochsR
     let existing = get_existing_models(config, &fs, backend, task == "train")?;
     let (lr_path, lr) = load_lr_file(config, &fs)?;
     let mut notes = Vec::new();
+    if existing.is_empty() {
+        notes.extend(config::models_beside_config_note(loaded));
+    }
     if model.is_empty() {
         notes.push("config has no 'model': RETURNN finds no existing models".to_string());
     }

@@ -109,6 +109,9 @@ pub struct InspectReport {
     pub num_shards: u32,
     pub endianness: String,
     pub tensors: Vec<TensorRow>,
+    /// What opening noticed (the checkpoint read instead of a `.meta` file or a `checkpoint`
+    /// state file, a stale absolute path in a state file).
+    pub notes: Vec<String>,
 }
 
 impl InspectReport {
@@ -127,10 +130,7 @@ pub(crate) fn open(path: &std::path::Path, mmap: bool) -> Result<Checkpoint> {
             ..OpenOptions::default()
         },
     )
-    .map_err(|e| {
-        let msg = format!("cannot open checkpoint {}: {e}", path.display());
-        Error::from(e).map_message(|_| msg)
-    })
+    .map_err(Error::from)
 }
 
 /// Lists the checkpoint.
@@ -204,6 +204,7 @@ pub fn run(req: &InspectRequest, progress: &dyn Progress) -> Result<InspectRepor
         num_shards: ck.num_shards(),
         endianness: ck.endianness().to_string(),
         tensors: rows,
+        notes: ck.notes().to_vec(),
     })
 }
 
@@ -218,6 +219,8 @@ pub struct ValuesRequest {
     /// Add each tensor's sha256.
     pub digest: bool,
     pub mmap: bool,
+    /// List every element in the JSON (default: the first [`VALUES_LIMIT`]).
+    pub all: bool,
 }
 
 /// One element, typed.
@@ -243,20 +246,20 @@ pub fn float_repr(v: f64) -> String {
 }
 
 impl Serialize for Elem {
-    /// Encoded like the fixtures' manifests: floats as exact shortest-repr strings of the value
-    /// as a double ("nan"/"inf"/"-inf"); complex as [re, im] pairs of such strings; integers
-    /// as numbers; bool as true/false; strings as lowercase hex.
+    /// JSON: floats as numbers (the element's exact value as a double, shortest form) and
+    /// the strings "nan", "inf", "-inf" (JSON has no such numbers); complex as `[re, im]`;
+    /// integers as numbers; bool as true/false; strings as lowercase hex.
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         use serde::ser::SerializeSeq;
         match self {
-            Elem::F(v) => s.serialize_str(&float_repr(*v)),
+            Elem::F(v) => JsonFloat(*v).serialize(s),
             Elem::I(v) => s.serialize_i64(*v),
             Elem::U(v) => s.serialize_u64(*v),
             Elem::B(v) => s.serialize_bool(*v),
             Elem::C(re, im) => {
                 let mut seq = s.serialize_seq(Some(2))?;
-                seq.serialize_element(&float_repr(*re))?;
-                seq.serialize_element(&float_repr(*im))?;
+                seq.serialize_element(&JsonFloat(*re))?;
+                seq.serialize_element(&JsonFloat(*im))?;
                 seq.end()
             }
             Elem::S(b) => s.serialize_str(&hex_lower(b)),
@@ -274,18 +277,45 @@ fn hex_lower(b: &[u8]) -> String {
     out
 }
 
-/// The values of one tensor, flattened in C order.
-#[derive(Clone, Debug, Serialize)]
+/// How many elements of a tensor a values report lists unless all are asked for.
+pub const VALUES_LIMIT: usize = 1000;
+
+/// The values of one tensor, flattened in C order. JSON: `{"name", "dtype", "shape",
+/// "sha256"?, "num_elements", "values", "truncated"}` — `values` holds the first
+/// [`VALUES_LIMIT`] elements unless all were asked for, and `truncated` says whether some were
+/// left out.
+#[derive(Clone, Debug)]
 pub struct TensorValues {
     pub name: String,
     pub dtype: String,
     pub shape: Vec<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
+    /// Every element (faces that summarise, like numpy's printing, need them all).
     pub values: Vec<Elem>,
+    /// How many of `values` the JSON lists (`None`: all).
+    pub json_limit: Option<usize>,
     /// Statistics (for faces that show them; not in the JSON contract).
-    #[serde(skip)]
     pub stats: Option<Stats>,
+}
+
+impl Serialize for TensorValues {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let shown = self
+            .json_limit
+            .map_or(self.values.len(), |l| l.min(self.values.len()));
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("name", &self.name)?;
+        m.serialize_entry("dtype", &self.dtype)?;
+        m.serialize_entry("shape", &self.shape)?;
+        if let Some(d) = &self.sha256 {
+            m.serialize_entry("sha256", d)?;
+        }
+        m.serialize_entry("num_elements", &self.values.len())?;
+        m.serialize_entry("values", &self.values[..shown])?;
+        m.serialize_entry("truncated", &(shown < self.values.len()))?;
+        m.end()
+    }
 }
 
 /// One requested tensor: its values, or why they cannot be read.
@@ -302,6 +332,7 @@ pub enum ValuesEntry {
 pub struct ValuesReport {
     pub path: String,
     pub tensors: Vec<ValuesEntry>,
+    pub notes: Vec<String>,
 }
 
 impl ValuesReport {
@@ -319,7 +350,11 @@ pub fn values(req: &ValuesRequest) -> Result<ValuesReport> {
     let mut out = Vec::new();
     for name in &req.tensors {
         let entry = match (ck.get(name), ck.read(name)) {
-            (Some(info), Ok(t)) => ValuesEntry::Values(tensor_values(info, &t, req.digest)),
+            (Some(info), Ok(t)) => {
+                let mut v = tensor_values(info, &t, req.digest);
+                v.json_limit = (!req.all).then_some(VALUES_LIMIT);
+                ValuesEntry::Values(v)
+            }
             (_, Err(e)) => ValuesEntry::Error {
                 name: name.clone(),
                 error: e.to_string(),
@@ -334,6 +369,7 @@ pub fn values(req: &ValuesRequest) -> Result<ValuesReport> {
     Ok(ValuesReport {
         path: ck.prefix().display().to_string(),
         tensors: out,
+        notes: ck.notes().to_vec(),
     })
 }
 
@@ -345,6 +381,7 @@ fn tensor_values(info: &TensorInfo, t: &Tensor, digest: bool) -> TensorValues {
         shape: info.shape.clone(),
         sha256: digest.then(|| tf_bundle::digest::digest_hex(t)),
         values: (0..n).map(|i| element(t, i)).collect(),
+        json_limit: None,
         stats: stats(t),
     }
 }
@@ -400,7 +437,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn elements_serialize_like_the_manifests() {
+    fn elements_serialize_as_json_numbers() {
         let v = serde_json::to_string(&vec![
             Elem::F(1.0),
             Elem::F(f64::NAN),
@@ -410,6 +447,6 @@ mod tests {
             Elem::S(b"a\x00".to_vec()),
         ])
         .unwrap();
-        assert_eq!(v, r#"["1.0","nan",-3,true,["0.5","-0.0"],"6100"]"#);
+        assert_eq!(v, r#"[1.0,"nan",-3,true,[0.5,-0.0],"6100"]"#);
     }
 }

@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::jobs::plan::{self, PlanReport, PlanRequest};
+use crate::output::{bundle_files, check_output, OutputForm};
 use crate::progress::Progress;
 use crate::tf_plan::EnginePlan;
 
@@ -21,6 +22,8 @@ pub struct LoadRequest {
     /// `FILE.safetensors`, or a TF checkpoint prefix. Relative to the process's directory as
     /// the face gives it.
     pub out: PathBuf,
+    /// Replace an existing output.
+    pub force: bool,
 }
 
 /// The plan plus what was written. JSON (stable): the plan's keys plus `"out"` and
@@ -108,6 +111,12 @@ fn write_to(
 
 /// Plans, writes, and reports.
 pub fn run(req: &LoadRequest, progress: &dyn Progress) -> Result<LoadReport> {
+    let (form, files) = if req.out.to_string_lossy().ends_with(".safetensors") {
+        (OutputForm::File(".safetensors"), vec![req.out.clone()])
+    } else {
+        (OutputForm::Prefix, bundle_files(&req.out))
+    };
+    check_output(&req.out, form, &files, req.force)?;
     let ep = plan::compute(&req.plan)?;
     let written = write(&ep, &req.out, progress)?;
     let p = plan::report(&ep);

@@ -71,12 +71,16 @@ pub fn run_loaded(loaded: &LoadedConfig) -> Result<ResolveReport> {
     } else {
         None
     };
+    let mut notes = sel.notes;
+    if sel.existing.is_empty() {
+        notes.extend(config::models_beside_config_note(loaded));
+    }
     Ok(ResolveReport {
         epoch: sel.epoch,
         model: sel.model,
         start_epoch: sel.start_epoch,
         existing: sel.existing,
-        notes: sel.notes,
+        notes,
         task: sel.task,
         init_note,
     })

@@ -38,6 +38,8 @@ pub struct VerifyReport {
     pub tensors: usize,
     pub ok: bool,
     pub problems: Vec<Problem>,
+    /// What opening noticed.
+    pub notes: Vec<String>,
 }
 
 /// Verifies the checkpoint.
@@ -47,15 +49,7 @@ pub fn run(req: &VerifyRequest, progress: &dyn Progress) -> Result<VerifyReport>
     let advance = |n: u64| progress.advance(n);
     let errors = tf_bundle::verify::verify_all(&ck, tf_bundle::par::Jobs::default(), &advance);
     progress.end();
-    let problems: Vec<Problem> = errors
-        .into_iter()
-        .map(|e| Problem {
-            kind: e.kind().label(),
-            path: e.path().map(|p| p.display().to_string()),
-            key: e.key().map(str::to_string),
-            message: e.to_string(),
-        })
-        .collect();
+    let problems = group_missing_files(errors);
     Ok(VerifyReport {
         path: ck.prefix().display().to_string(),
         format: ck.format().to_string(),
@@ -63,5 +57,61 @@ pub fn run(req: &VerifyRequest, progress: &dyn Progress) -> Result<VerifyReport>
         tensors: ck.tensors().len(),
         ok: problems.is_empty(),
         problems,
+        notes: ck.notes().to_vec(),
     })
+}
+
+/// One problem per error, except that the tensors of a missing data file are one problem
+/// (naming how many and which), not one line each.
+fn group_missing_files(errors: Vec<tf_bundle::Error>) -> Vec<Problem> {
+    let mut out: Vec<Problem> = Vec::new();
+    let mut missing: Vec<(String, Vec<String>)> = Vec::new();
+    for e in errors {
+        if e.kind().code() == tf_bundle::ErrorCode::MissingFile {
+            let path = e
+                .path()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            let key = e.key().unwrap_or("").to_string();
+            match missing.iter_mut().find(|(p, _)| *p == path) {
+                Some((_, keys)) => keys.push(key),
+                None => {
+                    missing.push((path, vec![key]));
+                    // keep the place of the first one
+                    out.push(Problem {
+                        kind: e.kind().label(),
+                        path: e.path().map(|p| p.display().to_string()),
+                        key: None,
+                        message: String::new(),
+                    });
+                }
+            }
+            continue;
+        }
+        out.push(Problem {
+            kind: e.kind().label(),
+            path: e.path().map(|p| p.display().to_string()),
+            key: e.key().map(str::to_string),
+            message: e.to_string(),
+        });
+    }
+    for p in out.iter_mut().filter(|p| p.message.is_empty()) {
+        let path = p.path.clone().unwrap_or_default();
+        if let Some((_, keys)) = missing.iter().find(|(m, _)| *m == path) {
+            let keys: Vec<&String> = keys.iter().filter(|k| !k.is_empty()).collect();
+            let n = keys.len();
+            let shown: Vec<&str> = keys.iter().take(5).map(|k| k.as_str()).collect();
+            let more = if n > shown.len() {
+                format!(" and {} more", n - shown.len())
+            } else {
+                String::new()
+            };
+            p.message = format!(
+                "{path}: file not found; it holds {n} tensor{}: {}{more}",
+                if n == 1 { "" } else { "s" },
+                shown.join(", ")
+            );
+        }
+    }
+    out
 }

@@ -10,9 +10,11 @@
 //!   the library functions the CLI does not call yet, `cp`, the venv's python), measured with
 //!   `wait4`: wall time, user+sys CPU time and peak RSS of that process. Best wall time of
 //!   `--runs` (default 2) for our jobs and floors; one run for TF-Python.
-//! * Floors: `cp` of the data file (convert: copy_file_range, like ours); `read+crc`: this
+//! * Floors: `cp` of the data file followed by `sync` of the copy (cp uses copy_file_range like
+//!   ours; the fsync because our outputs are fsync'd before the rename); `read+crc`: this
 //!   xtask reading the files in 1 MiB chunks with CRC32C, one thread (the read-only jobs);
-//!   avg: `read+crc` of the three inputs plus `cp` of one data file. Ratio = job / floor.
+//!   avg: `read+crc` of the three inputs plus the copy of one data file. Ratio = job / floor.
+//!   Every measured run starts after a `sync` (no dirty pages of earlier outputs).
 //! * Goals (issue 16, 2 cores): convert ≤ 1.11× (≥ 0.9× cp throughput), avg ≤ 1.5×, read-only
 //!   jobs ≤ 1.3×, peak RSS ≤ 64 MiB and within ±10% between the sizes, listing `many` ≤ 20 ms.
 //!
@@ -28,6 +30,10 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
+
+/// From this size on, ep2 and ep3 are hard links to ep1 (disk space), and the
+/// safetensors -> TF row is left out (its input would be another copy).
+const LINKED_FROM_GIB: u64 = 4;
 
 const USAGE: &str = "usage: cargo xtask bench [--sizes 1,4] [--runs N] [--many N] [--no-tf]";
 
@@ -192,6 +198,24 @@ fn driver(args: &[String]) -> Result<()> {
             }
             println!("{crc:08x}");
         }
+        // opening + the tensor list (what `inspect` prints, without the CLI's formatting)
+        "list" => {
+            use std::io::Write;
+            let path = rest.first().context("a checkpoint")?;
+            let t0 = Instant::now();
+            let ck = tf_bundle::Checkpoint::open(path)?;
+            let opened = t0.elapsed();
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            for t in ck.tensors() {
+                writeln!(out, "{} ({}) {:?}", t.name, t.dtype, t.shape)?;
+            }
+            out.flush()?;
+            eprintln!(
+                "open {:.1} ms, total {:.1} ms",
+                opened.as_secs_f64() * 1e3,
+                t0.elapsed().as_secs_f64() * 1e3
+            );
+        }
         "verify" | "stats" | "digest" => {
             let path = rest.first().context("a checkpoint")?;
             let ck = tf_bundle::Checkpoint::open(path)?;
@@ -293,6 +317,8 @@ impl Bench {
         let mut rss: f64 = 0.0;
         for _ in 0..self.opts.runs {
             self.clean_out()?;
+            // start every run with no dirty pages (earlier outputs' writeback would throttle it)
+            let _ = Command::new("sync").status();
             let (prog, rest) = args.split_first().context("empty command")?;
             let u = measure(Command::new(prog).args(rest), &self.log(), ok)?;
             rss = rss.max(u.rss_mib);
@@ -327,7 +353,10 @@ impl Bench {
         for &g in &self.opts.sizes {
             let d = self.dir.join(format!("g{g}"));
             fs::create_dir_all(&d)?;
-            for e in 1..=3u64 {
+            // sizes of 4 GiB and more: ep2 and ep3 are hard links to ep1 (three distinct 4 GiB
+            // files do not fit the disk beside the outputs); avg and diff read them all the same
+            let distinct = if g >= LINKED_FROM_GIB { 1 } else { 3 };
+            for e in 1..=distinct {
                 let p = d.join(format!("ep{e}"));
                 jobs.push((
                     p.clone(),
@@ -356,6 +385,19 @@ impl Bench {
                 p.display(),
                 t0.elapsed().as_secs_f64()
             );
+        }
+        for &g in &self.opts.sizes {
+            if g < LINKED_FROM_GIB {
+                continue;
+            }
+            let d = self.dir.join(format!("g{g}"));
+            for e in 2..=3 {
+                for ext in ["index", "data-00000-of-00001"] {
+                    let link = d.join(format!("ep{e}.{ext}"));
+                    let _ = fs::remove_file(&link);
+                    fs::hard_link(d.join(format!("ep1.{ext}")), &link)?;
+                }
+            }
         }
         Ok(())
     }
@@ -406,6 +448,24 @@ impl Bench {
             None
         };
         self.push("20k vars", "inspect (list)", u, None, Goal::Wall(0.020), tf);
+        let u = self.best(
+            &[
+                xt.clone(),
+                "bench".into(),
+                "--driver".into(),
+                "list".into(),
+                many.clone(),
+            ],
+            &[],
+        )?;
+        self.push(
+            "20k vars",
+            "open + list (library)",
+            u,
+            None,
+            Goal::Wall(0.020),
+            None,
+        );
         if self.opts.tf {
             let imp = self.python_job(&["import".into()])?;
             if let Some(u) = imp {
@@ -426,9 +486,19 @@ impl Bench {
             let ep = |e: u64| s(&gdir.join(format!("ep{e}")));
             let data = |e: u64| format!("{}.data-00000-of-00001", ep(e));
             let (a, b, c) = (ep(1), ep(2), ep(3));
+            // our outputs are fsync'd before they are renamed into place: so is the floor's copy
             let cp_floor = |me: &Self, src: &str| -> Result<f64> {
                 Ok(me
-                    .best(&["cp".into(), src.into(), s(&out.join("cp.tmp"))], &[])?
+                    .best(
+                        &[
+                            "sh".into(),
+                            "-c".into(),
+                            "cp \"$0\" \"$1\" && sync \"$1\"".into(),
+                            src.into(),
+                            s(&out.join("cp.tmp")),
+                        ],
+                        &[],
+                    )?
                     .wall)
             };
             let read_floor = |me: &Self, files: &[String]| -> Result<f64> {
@@ -441,13 +511,6 @@ impl Bench {
                 args.extend(files.iter().cloned());
                 Ok(me.best(&args, &[])?.wall)
             };
-            let st_in = self.dir.join(format!("g{g}/ep1.safetensors"));
-            if !st_in.exists() {
-                let mut c = Command::new(&bin);
-                c.args(["convert", &a]).arg(&st_in);
-                measure(&mut c, &self.log(), &[])?;
-            }
-            let st_in = s(&st_in);
             let tfj = |me: &Self, args: &[&str]| -> Result<Option<Usage>> {
                 if !me.opts.tf {
                     return Ok(None);
@@ -467,7 +530,7 @@ impl Bench {
                 &size,
                 "convert -> safetensors",
                 u,
-                Some(("cp", f)),
+                Some(("cp+fsync", f)),
                 Goal::Ratio(1.0 / 0.9),
                 tf,
             );
@@ -487,31 +550,41 @@ impl Bench {
                 &size,
                 "convert --to tf (bundle)",
                 u,
-                Some(("cp", f)),
+                Some(("cp+fsync", f)),
                 Goal::Ratio(1.0 / 0.9),
                 tf,
             );
-            let fs_ = cp_floor(&self, &st_in)?;
-            let u = self.best(
-                &[
-                    bin.clone(),
-                    "convert".into(),
-                    st_in.clone(),
-                    o("y"),
-                    "--to".into(),
-                    "tf".into(),
-                ],
-                &[],
-            )?;
-            let tf = tfj(&self, &["st_to_tf", &st_in, &o("y")])?;
-            self.push(
-                &size,
-                "convert safetensors --to tf",
-                u,
-                Some(("cp", fs_)),
-                Goal::Ratio(1.0 / 0.9),
-                tf,
-            );
+            if g < LINKED_FROM_GIB {
+                let st_path = gdir.join("ep1.safetensors");
+                if !st_path.exists() {
+                    let mut c = Command::new(&bin);
+                    c.args(["convert", &a]).arg(&st_path);
+                    measure(&mut c, &self.log(), &[])?;
+                }
+                let st_in = s(&st_path);
+                let fs_ = cp_floor(&self, &st_in)?;
+                let u = self.best(
+                    &[
+                        bin.clone(),
+                        "convert".into(),
+                        st_in.clone(),
+                        o("y"),
+                        "--to".into(),
+                        "tf".into(),
+                    ],
+                    &[],
+                )?;
+                let tf = tfj(&self, &["st_to_tf", &st_in, &o("y")])?;
+                self.push(
+                    &size,
+                    "convert safetensors --to tf",
+                    u,
+                    Some(("cp+fsync", fs_)),
+                    Goal::Ratio(1.0 / 0.9),
+                    tf,
+                );
+                fs::remove_file(&st_path)?;
+            }
 
             // avg of 3
             let r3 = read_floor(&self, &[data(1), data(2), data(3)])?;
@@ -532,7 +605,7 @@ impl Bench {
                 &size,
                 "avg of 3",
                 u,
-                Some(("read3+cp", r3 + f)),
+                Some(("read3+cp+fsync", r3 + f)),
                 Goal::Ratio(1.5),
                 tf,
             );

@@ -13,6 +13,70 @@ pub fn extend(crc: u32, data: &[u8]) -> u32 {
     crc32c::crc32c_append(crc, data)
 }
 
+/// The reflected CRC32C polynomial.
+const POLY: u32 = 0x82f6_3b78;
+
+/// `a · b mod P` over GF(2) (bit-reflected, as zlib's `multmodp`).
+fn multmodp(a: u32, mut b: u32) -> u32 {
+    let mut m = 1u32 << 31;
+    let mut p = 0u32;
+    loop {
+        if a & m != 0 {
+            p ^= b;
+            if a & (m - 1) == 0 {
+                break;
+            }
+        }
+        m >>= 1;
+        b = if b & 1 != 0 { (b >> 1) ^ POLY } else { b >> 1 };
+    }
+    p
+}
+
+/// `x^(2^k) mod P` for k = 0..32.
+const X2N: [u32; 32] = {
+    let mut t = [0u32; 32];
+    let mut p = 1u32 << 30; // x^1
+    let mut k = 0;
+    while k < 32 {
+        t[k] = p;
+        // p = p * p mod P (multmodp, const)
+        let (a, mut b) = (p, p);
+        let mut m = 1u32 << 31;
+        let mut r = 0u32;
+        loop {
+            if a & m != 0 {
+                r ^= b;
+                if a & (m - 1) == 0 {
+                    break;
+                }
+            }
+            m >>= 1;
+            b = if b & 1 != 0 { (b >> 1) ^ POLY } else { b >> 1 };
+        }
+        p = r;
+        k += 1;
+    }
+    t
+};
+
+/// Combines CRCs: `combine(crc32c(a), crc32c(b), b.len()) == crc32c(a ‖ b)`, in O(log len)
+/// cheap steps (zlib's method; the parallel jobs combine per-chunk CRCs with it).
+pub fn combine(crc_a: u32, crc_b: u32, len_b: u64) -> u32 {
+    // x^(8·len_b) mod P, then multiply
+    let mut p = 1u32 << 31; // x^0
+    let mut n = len_b;
+    let mut k = 3usize;
+    while n != 0 {
+        if n & 1 != 0 {
+            p = multmodp(X2N[k & 31], p);
+        }
+        n >>= 1;
+        k += 1;
+    }
+    multmodp(p, crc_a) ^ crc_b
+}
+
 /// TF's `Mask`: rotate right by 15, add the delta.
 pub fn mask(crc: u32) -> u32 {
     crc.rotate_right(15).wrapping_add(MASK_DELTA)
@@ -47,5 +111,18 @@ mod tests {
         }
         assert_eq!(unmask(0xa282_ead8), 0);
         assert_eq!(extend(crc32c(b"1234"), b"56789"), 0xe306_9283);
+        let data: Vec<u8> = (0..5000u32).map(|i| (i * 37 % 256) as u8).collect();
+        for cut in [0usize, 1, 7, 64, 1000, 4999, 5000] {
+            let (a, b) = data.split_at(cut);
+            assert_eq!(
+                combine(crc32c(a), crc32c(b), b.len() as u64),
+                crc32c(&data),
+                "{cut}"
+            );
+            assert_eq!(
+                combine(crc32c(a), crc32c(b), b.len() as u64),
+                crc32c::crc32c_combine(crc32c(a), crc32c(b), b.len()),
+            );
+        }
     }
 }

@@ -27,8 +27,10 @@
 //! * a tensor's little-endian bytes are cut into *chunks* of [`STATS_CHUNK`] bytes at fixed
 //!   offsets (`0, STATS_CHUNK, 2·STATS_CHUNK, …`; the last one shorter), and each chunk into
 //!   *blocks* of [`STATS_BLOCK`] elements;
-//! * a block is summarised exactly in two passes over its decoded values: count, min, max, NaN
-//!   flag, sum and sum of squares in element order, and `m2 = Σ (x − block mean)²`;
+//! * a block is summarised in two passes over its decoded values: count, min, max, NaN flag,
+//!   sum and sum of squares, then `m2 = Σ (x − block mean)²`; the sums run in 8 interleaved
+//!   lanes (element `i` in lane `i mod 8`) added as a fixed pairwise tree (like numpy's
+//!   unrolled pairwise summation, and vectorisable);
 //! * blocks are merged left to right into their chunk's accumulator, and chunk accumulators left
 //!   to right into the tensor's, with Chan et al.'s pairwise update for `m2`;
 //! * finally `mean = sum / n`, `std = sqrt(m2 / n)`, `rms = sqrt(sumsq / n)`.
@@ -342,6 +344,14 @@ pub fn encode_f64(d: DType, v: f64, out: &mut Vec<u8>) -> bool {
     true
 }
 
+/// Independent accumulators per block pass (see [`Stats`]).
+const LANES: usize = 8;
+
+/// `((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7))`.
+fn tree(l: &[f64; LANES]) -> f64 {
+    ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]))
+}
+
 /// The summary statistics of a real tensor.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Summary {
@@ -390,7 +400,9 @@ impl Stats {
         self.sum / self.n as f64
     }
 
-    /// The accumulator of one block of decoded values (two exact passes).
+    /// The accumulator of one block of decoded values, in two passes. Each pass runs
+    /// [`LANES`] independent accumulators (element `i` goes to lane `i % LANES`; vectorisable)
+    /// that are then added as a fixed pairwise tree, so the result depends only on the values.
     fn of_block(v: &[f64]) -> Stats {
         let mut s = Stats {
             n: v.len() as u64,
@@ -399,15 +411,58 @@ impl Stats {
         if v.is_empty() {
             return s;
         }
-        for &x in v {
-            s.nan |= x.is_nan();
-            s.min = s.min.min(x);
-            s.max = s.max.max(x);
-            s.sum += x;
-            s.sumsq += x * x;
+        let mut mn = [f64::INFINITY; LANES];
+        let mut mx = [f64::NEG_INFINITY; LANES];
+        let mut sum = [0f64; LANES];
+        let mut sq = [0f64; LANES];
+        let mut nan = [0u64; LANES];
+        let mut it = v.chunks_exact(LANES);
+        for c in &mut it {
+            let Ok(c) = <&[f64; LANES]>::try_from(c) else {
+                continue;
+            };
+            for j in 0..LANES {
+                let x = c[j];
+                nan[j] |= u64::from(x.is_nan());
+                mn[j] = if x < mn[j] { x } else { mn[j] };
+                mx[j] = if x > mx[j] { x } else { mx[j] };
+                sum[j] += x;
+                sq[j] += x * x;
+            }
         }
+        for (j, &x) in it.remainder().iter().enumerate() {
+            nan[j] |= u64::from(x.is_nan());
+            mn[j] = if x < mn[j] { x } else { mn[j] };
+            mx[j] = if x > mx[j] { x } else { mx[j] };
+            sum[j] += x;
+            sq[j] += x * x;
+        }
+        s.nan = nan.iter().any(|&b| b != 0);
+        s.min = mn
+            .iter()
+            .fold(f64::INFINITY, |a, &b| if b < a { b } else { a });
+        s.max = mx
+            .iter()
+            .fold(f64::NEG_INFINITY, |a, &b| if b > a { b } else { a });
+        s.sum = tree(&sum);
+        s.sumsq = tree(&sq);
         let mean = s.mean_now();
-        s.m2 = v.iter().map(|&x| (x - mean) * (x - mean)).sum();
+        let mut m2 = [0f64; LANES];
+        let mut it = v.chunks_exact(LANES);
+        for c in &mut it {
+            let Ok(c) = <&[f64; LANES]>::try_from(c) else {
+                continue;
+            };
+            for j in 0..LANES {
+                let d = c[j] - mean;
+                m2[j] += d * d;
+            }
+        }
+        for (j, &x) in it.remainder().iter().enumerate() {
+            let d = x - mean;
+            m2[j] += d * d;
+        }
+        s.m2 = tree(&m2);
         s
     }
 

@@ -60,7 +60,6 @@ pub mod proto {
 }
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -180,8 +179,8 @@ enum Backend {
 pub struct Checkpoint {
     prefix: PathBuf,
     backend: Backend,
+    /// Sorted by name (lookups are binary searches: no second copy of every name).
     tensors: Vec<TensorInfo>,
-    by_name: HashMap<String, usize>,
     problems: Vec<EntryProblem>,
     notes: Vec<String>,
 }
@@ -241,16 +240,10 @@ impl Checkpoint {
         problems: Vec<EntryProblem>,
     ) -> Checkpoint {
         tensors.sort_by(|a, b| a.name.cmp(&b.name));
-        let by_name = tensors
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (t.name.clone(), i))
-            .collect();
         Checkpoint {
             prefix,
             backend,
             tensors,
-            by_name,
             problems,
             notes: Vec::new(),
         }
@@ -304,7 +297,10 @@ impl Checkpoint {
 
     /// The listed tensor `name`.
     pub fn get(&self, name: &str) -> Option<&TensorInfo> {
-        self.by_name.get(name).map(|&i| &self.tensors[i])
+        // the last of equal names (only lossily decoded non-UTF-8 keys can repeat), as a map
+        // built in order would keep
+        let i = self.tensors.partition_point(|t| t.name.as_str() <= name);
+        self.tensors[..i].last().filter(|t| t.name == name)
     }
 
     /// The V2 bundle (header, raw entries), if this is one.

@@ -169,9 +169,9 @@ impl<'a> Layout<'a> {
     /// The CRC32C of the whole tensor's stored bytes as the index claims it (combined from the
     /// segments' stored CRCs); what an output entry holding exactly these bytes must store.
     pub fn stored_crc(&self) -> u32 {
-        self.segments.iter().fold(0u32, |acc, s| {
-            crc32c::crc32c_combine(acc, s.crc, usize::try_from(s.len).unwrap_or(usize::MAX))
-        })
+        self.segments
+            .iter()
+            .fold(0u32, |acc, s| crc::combine(acc, s.crc, s.len))
     }
 
     /// The chunk grid: `(offset, length)` of every chunk, in order.
@@ -294,7 +294,7 @@ impl CrcCheck {
                 ))
                 .with_key(layout.name.clone()));
             };
-            st.0 = crc32c::crc32c_combine(st.0, p.crc, p.len as usize);
+            st.0 = crc::combine(st.0, p.crc, p.len);
             st.1 += p.len;
             if st.1 > seg.len {
                 return Err(Error::new(ErrorKind::InvalidArgument(
@@ -335,8 +335,8 @@ impl CrcCheck {
     /// The CRC32C of everything fed so far, as one run (equals [`Layout::stored_crc`] once
     /// complete and correct).
     pub fn combined(&self) -> u32 {
-        self.state.iter().fold(0u32, |acc, &(c, n)| {
-            crc32c::crc32c_combine(acc, c, usize::try_from(n).unwrap_or(usize::MAX))
-        })
+        self.state
+            .iter()
+            .fold(0u32, |acc, &(c, n)| crc::combine(acc, c, n))
     }
 }

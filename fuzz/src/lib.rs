@@ -245,6 +245,14 @@ pub fn string_tensor(data: &[u8]) {
         .map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])))
     {
         let _ = bundle::decode_string_tensor(payload, big_n, crc, big, false);
+        let _ = bundle::decode_variant_tensor(payload, big_n, crc, false);
+    }
+    // The same bytes as a DT_VARIANT payload (docs/tf-bundle-format.md §3.8).
+    for verify in [true, false] {
+        if let Ok(v) = bundle::decode_variant_tensor(payload, u64::from(n), crc, verify) {
+            assert_eq!(v.len(), n as usize, "variant element count");
+            assert!(5 * v.len() <= payload.len(), "decoded more than the payload");
+        }
     }
 }
 

@@ -262,8 +262,8 @@ def render(rng: random.Random, cfg: dict) -> tuple[str, str, list[str]]:
             if s.startswith("-"):
                 s = "+" + s
             overrides += ["++" + k, s]
-            if rng.random() < 0.3:
-                file_part[k] = v  # override an option the file also sets
+            if rng.random() < 0.4:
+                file_part[k] = v  # override an option the file also sets (maybe computed)
         else:
             file_part[k] = v
     if form == "py":
@@ -274,7 +274,13 @@ def render(rng: random.Random, cfg: dict) -> tuple[str, str, list[str]]:
             if rng.random() < 0.05:
                 # an earlier assignment that the later one replaces
                 lines.append("%s = %r" % (k, rng.choice([7, "x", None, [1]])))
-            lines.append("%s = %s" % (k, py_literal(rng, v)))
+            if rng.random() < 0.2 and isinstance(v, (str, int)) and v is not None:
+                # a computed key, read from the config while it runs (RETURNN's own API; sees
+                # the command line's first pass): `task = config.value("task", "train")`
+                meth = "value" if isinstance(v, str) else "bool" if isinstance(v, bool) else "int"
+                lines.append("%s = config.%s(%r, %s)" % (k, meth, k, py_literal(rng, v)))
+            else:
+                lines.append("%s = %s" % (k, py_literal(rng, v)))
         if rng.random() < 0.2:
             lines.append("def f(x):\n    return x\n")
         if rng.random() < 0.05 and "forward_callback" not in file_part:

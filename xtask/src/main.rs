@@ -29,6 +29,7 @@ mod bench;
 mod fuzz;
 mod mapping_oracle;
 mod returnn_oracle;
+mod wild;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -47,7 +48,8 @@ const USAGE: &str = "usage: cargo xtask <task>
   venv                                              create/update target/fixtures-venv
   mapping-oracle [--cases N] [--seed S] [--keep DIR]   plan/load vs real RETURNN's CustomCheckpointLoader
   fuzz [--seconds N] [--target T]... | --seeds      run the fuzz targets (see xtask/src/fuzz.rs)
-  bench [--sizes 1,4] [--runs N] [--many N] [--no-tf]   jobs vs I/O floors and TF-Python (release)";
+  bench [--sizes 1,4] [--runs N] [--many N] [--no-tf]   jobs vs I/O floors and TF-Python (release)
+  wild [DIR]                                        every checkpoint of the wild corpus vs TensorFlow's reader";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -58,6 +60,7 @@ fn main() -> ExitCode {
         Some("venv") => ensure_venv().map(|_| ()),
         Some("fuzz") => fuzz::run(&root(), &args[1..]),
         Some("bench") => bench::run(&root(), &args[1..]),
+        Some("wild") => ensure_venv().and_then(|v| wild::run(&root(), &v.python, &args[1..])),
         Some("mapping-oracle") => {
             ensure_venv().and_then(|v| mapping_oracle::run(&root(), &v.python, &args[1..]))
         }

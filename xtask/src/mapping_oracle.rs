@@ -139,6 +139,10 @@ fn compare(bin: &Path, case: &Value) -> Result<Vec<String>> {
     if let Some(f) = config["import_model_train_epoch1"].as_str() {
         files.insert("load".into(), f.into());
     }
+    // load_on_init entries (net-dict cases): the Python side names their files
+    for (k, f) in case["entry_files"].as_object().into_iter().flatten() {
+        files.insert(k.clone(), f.as_str().unwrap_or_default().into());
+    }
     let (code, plan, raw) = run_cli(
         bin,
         &dir,

@@ -249,17 +249,36 @@ fn layer_importers(layers: &[(Value, Value)], scope: &str) -> Result<Vec<Importe
             },
         };
         let is_rec = layer.get_str_key("class").and_then(Value::as_str) == Some("rec");
+        let tf = tf_scope_name(name);
         out.push(Importer {
             layer: format!("{scope}{name}"),
             prefix: if is_rec {
-                format!("{scope}{name}/rec/")
+                format!("{scope}{tf}/rec/")
             } else {
-                format!("{scope}{name}/")
+                format!("{scope}{tf}/")
             },
             mode,
         });
     }
     Ok(out)
+}
+
+/// RETURNN's TF name scope of a layer name (`get_valid_scope_name_from_str`, R-SUB-4): non-ASCII
+/// characters are dropped, each of `:(){}&+-*'" ,` becomes `__`, and a leading `_`, `-`, `\`
+/// or `/` becomes `.<code>.` (so layer `r-1` has the scope `r__1`).
+pub fn tf_scope_name(name: &str) -> String {
+    let mut s = String::with_capacity(name.len());
+    for c in name.chars().filter(char::is_ascii) {
+        if ":(){}&+-*'\" ,".contains(c) {
+            s.push_str("__");
+        } else {
+            s.push(c);
+        }
+    }
+    match s.chars().next() {
+        Some(c @ ('_' | '-' | '\\' | '/')) => format!(".{}.{}", c as u32, &s[1..]),
+        _ => s,
+    }
 }
 
 /// One `SubnetworkLayer` `load_on_init` loader of the network (see [`load_on_init_loaders`]).
@@ -311,7 +330,7 @@ fn walk_load_on_init(
     for (name, layer) in layers {
         let Some(name) = name.as_str() else { continue };
         let path = format!("{}{name}", scope.path);
-        let tf = format!("{}{name}/", scope.tf);
+        let tf = format!("{}{}/", scope.tf, tf_scope_name(name));
         let net = format!("{}{name}", scope.net);
         let sub = layer.get_str_key("subnetwork");
         let class = layer.get_str_key("class").and_then(Value::as_str);

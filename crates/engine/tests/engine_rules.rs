@@ -439,3 +439,18 @@ fn load_on_init_unmodelled_places_are_unsupported() {
         assert_eq!(e.label(), "unsupported", "{net}: {}", e.message());
     }
 }
+
+/// docs/returnn-mapping.md R-SUB-4: RETURNN's TF scope of a layer name (`get_valid_scope_name_from_str`).
+#[test]
+fn r_sub_4_tf_scope_names() {
+    for (name, want) in [
+        ("dec", "dec"),
+        ("r-1", "r__1"),
+        ("a b:c", "a__b__c"),
+        ("_x", ".95.x"),
+        ("-x", ".95._x"),
+        ("x(ä)", "x____"),
+    ] {
+        assert_eq!(engine::netdict::tf_scope_name(name), want, "{name}");
+    }
+}

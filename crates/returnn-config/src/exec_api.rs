@@ -12,6 +12,9 @@ use crate::value::{py_int_from_str, Value};
 pub(crate) struct ConfigEnv<'a> {
     pub typed: &'a std::collections::BTreeMap<String, Value>,
     pub text: &'a std::collections::BTreeMap<String, Vec<String>>,
+    /// The first call that raises a Python exception in RETURNN (method, message): loading
+    /// the config fails there.
+    pub raised: std::sync::Mutex<Option<(String, String)>>,
 }
 
 impl ExecEnv for ConfigEnv<'_> {
@@ -27,6 +30,14 @@ impl ExecEnv for ConfigEnv<'_> {
     ) -> Value {
         let text = |k: &str| self.text.get(k).cloned();
         call(method, args, kwargs, typed, &text).unwrap_or_else(|e| {
+            let python = ["AssertionError", "ValueError", "IndexError", "TypeError"]
+                .iter()
+                .any(|p| e.starts_with(p));
+            if python {
+                if let Ok(mut r) = self.raised.lock() {
+                    r.get_or_insert_with(|| (method.to_string(), e.clone()));
+                }
+            }
             Value::Unsupported(format!("config.{method}(...) raises in RETURNN: {e}"))
         })
     }
@@ -374,6 +385,7 @@ mod tests {
         let env = ConfigEnv {
             typed: &typed,
             text: &text,
+            raised: Default::default(),
         };
         env.config_call(method, &args, &[], &|k| typed.get(k).cloned())
     }

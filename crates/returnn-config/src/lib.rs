@@ -335,6 +335,7 @@ impl Config {
         let env = exec_api::ConfigEnv {
             typed: &self.typed,
             text: &self.text,
+            raised: Default::default(),
         };
         let module =
             python::eval_module_in(text.trim(), filename, line_offset, &env).map_err(|e| {
@@ -347,6 +348,22 @@ impl Config {
                 )
                 .with_file(filename)
             })?;
+        if let Some((method, msg)) = env.raised.into_inner().ok().flatten() {
+            // RETURNN's exec of the file raises there: loading the config fails.
+            let kind = match (method.as_str(), msg.split(':').next().unwrap_or("")) {
+                ("bool", "AssertionError") => ErrorKind::NotBool,
+                (_, "AssertionError") => ErrorKind::NotInt,
+                ("bool", "ValueError") => ErrorKind::InvalidBool,
+                (_, "ValueError") => ErrorKind::InvalidInt,
+                (_, "IndexError") => ErrorKind::Index,
+                _ => ErrorKind::Unsupported,
+            };
+            return Err(Error::new(
+                kind,
+                format!("{filename}: config.{method}(...) raises while the config runs: {msg}"),
+            )
+            .with_file(filename));
+        }
         self.typed.insert(
             "config".into(),
             Value::Unsupported("the Config object".into()),

@@ -97,8 +97,9 @@ fn what_returnn_raises_stays_unsupported() {
         "a.config",
         "#!rnn.py\nx = \"a\"\nn = config.int(\"x\", 1)\n",
     );
-    let c = Config::init(&[&f], &[]).unwrap();
-    assert!(matches!(c.get("n"), Some(Value::Unsupported(m)) if m.contains("AssertionError")));
+    let e = Config::init(&[&f], &[]).unwrap_err();
+    assert_eq!(e.kind().python_exception(), "AssertionError");
+    assert!(e.message().contains("isinstance"), "{}", e.message());
 }
 
 #[test]

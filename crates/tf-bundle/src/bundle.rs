@@ -145,8 +145,12 @@ impl std::fmt::Debug for Bundle {
 /// The (validated) description of a bundle key that is a tensor.
 pub(crate) struct Described {
     pub infos: Vec<TensorInfo>,
+    pub opaque: Vec<crate::OpaqueTensor>,
     pub problems: Vec<crate::EntryProblem>,
 }
+
+/// `DataType` value of `DT_VARIANT`.
+const DT_VARIANT: i32 = 21;
 
 impl Bundle {
     /// Opens the bundle with this prefix (reads `PREFIX.index` only).
@@ -291,18 +295,84 @@ impl Bundle {
     /// problems.
     pub(crate) fn describe(&self) -> Described {
         let mut infos = Vec::new();
+        let mut opaque = Vec::new();
         let mut problems = Vec::new();
         for e in &self.entries {
             if e.key.first() == Some(&0) {
                 continue;
             }
             let name = String::from_utf8_lossy(&e.key).into_owned();
+            if let Some(o) = self.opaque_of(&name, e) {
+                opaque.push(o);
+                continue;
+            }
             match self.info_of(&name, e) {
                 Ok(i) => infos.push(i),
                 Err(error) => problems.push(crate::EntryProblem { name, error }),
             }
         }
-        Described { infos, problems }
+        Described {
+            infos,
+            opaque,
+            problems,
+        }
+    }
+
+    /// An unsliced `DT_VARIANT` entry with a valid shape: TF lists and restores it, this crate
+    /// can check it but not decode it (docs/tf-bundle-format.md §3.8).
+    fn opaque_of(&self, name: &str, e: &RawEntry) -> Option<crate::OpaqueTensor> {
+        let entry = e.entry.as_ref().ok()?;
+        if entry.dtype != DT_VARIANT || !entry.slices.is_empty() {
+            return None;
+        }
+        let shape = shape_from_proto(entry.shape.as_ref()).ok()?;
+        Some(crate::OpaqueTensor {
+            name: name.to_string(),
+            dtype: "variant",
+            shape,
+        })
+    }
+
+    /// Checks a `DT_VARIANT` tensor (docs/tf-bundle-format.md §3.8): every element's length and masked running
+    /// checksum, that each element is a `VariantTensorDataProto`, that the payload is consumed
+    /// exactly, and the entry CRC. Returns each element's `type_name` (e.g.
+    /// `tensorflow::TensorList`). Decoding the elements needs TF's registered C++ decoders.
+    pub fn check_variant(&self, name: &str) -> Result<Vec<String>> {
+        let e = self
+            .entry(name.as_bytes())
+            .filter(|e| e.key.first() != Some(&0))
+            .ok_or_else(|| {
+                Error::new(ErrorKind::KeyNotFound)
+                    .with_key(name)
+                    .with_path(&self.index_path)
+            })?;
+        let at = |err: Error| err.with_key(name);
+        let entry = e.entry.as_ref().map_err(|err| at(err.clone()))?;
+        if entry.dtype != DT_VARIANT || !entry.slices.is_empty() {
+            return Err(at(Error::new(ErrorKind::InvalidArgument(
+                "not an unsliced variant tensor".into(),
+            ))));
+        }
+        if self.big() {
+            return Err(at(Error::new(ErrorKind::Unsupported(
+                "a variant tensor in a big-endian bundle (TensorFlow: Unimplemented)".into(),
+            ))
+            .with_path(&self.index_path)));
+        }
+        let shape = shape_from_proto(entry.shape.as_ref())
+            .map_err(|err| at(err.with_path(&self.index_path)))?;
+        let n =
+            num_elements(&shape).ok_or_else(|| at(Error::corrupt("element count overflows")))?;
+        let (src, offset, size) = self.locate_range(entry, n).map_err(at)?;
+        let path = self.data_path(entry.shard_id);
+        let bytes: Cow<'_, [u8]> = match src.as_slice() {
+            Some(all) => Cow::Borrowed(&all[offset as usize..(offset + size) as usize]),
+            None => Cow::Owned(
+                crate::io::read_vec(src, offset, size).map_err(|err| at(err.with_path(&path)))?,
+            ),
+        };
+        decode_variant_tensor(&bytes, n, entry.crc32c, self.verify_crc)
+            .map_err(|err| at(err.with_path(&path)))
     }
 
     fn info_of(&self, name: &str, e: &RawEntry) -> Result<TensorInfo> {
@@ -384,26 +454,43 @@ impl Bundle {
             ))
             .with_path(&self.index_path));
         }
+        let size = entry.size as u64;
+        if let Some(es) = dtype.element_size() {
+            let expected = n.checked_mul(es as u64);
+            if expected != Some(size) {
+                return Err(Error::corrupt(format!(
+                    "invalid size in bundle entry: stored size {size}; expected size {}",
+                    expected.map_or("overflow".into(), |e| e.to_string())
+                ))
+                .with_path(&self.index_path));
+            }
+        }
+        self.locate_range(entry, n)
+    }
+
+    /// The shard and byte range of an unsliced entry, checked against the shard's length; a
+    /// variable-length dtype needs at least one byte per element.
+    fn locate_range(&self, entry: &BundleEntryProto, n: u64) -> Result<(&dyn ReadAt, u64, u64)> {
+        if !(0..self.header.num_shards).contains(&entry.shard_id) {
+            return Err(Error::corrupt(format!(
+                "shard_id {} is outside 0..{} (header num_shards)",
+                entry.shard_id, self.header.num_shards
+            ))
+            .with_path(&self.index_path));
+        }
+        if entry.offset < 0 || entry.size < 0 {
+            return Err(Error::corrupt(format!(
+                "negative offset {} or size {}",
+                entry.offset, entry.size
+            ))
+            .with_path(&self.index_path));
+        }
         let (offset, size) = (entry.offset as u64, entry.size as u64);
-        match dtype.element_size() {
-            Some(es) => {
-                let expected = n.checked_mul(es as u64);
-                if expected != Some(size) {
-                    return Err(Error::corrupt(format!(
-                        "invalid size in bundle entry: stored size {size}; expected size {}",
-                        expected.map_or("overflow".into(), |e| e.to_string())
-                    ))
-                    .with_path(&self.index_path));
-                }
-            }
-            None => {
-                if size < n {
-                    return Err(Error::corrupt(format!(
-                        "invalid size in bundle entry: stored size {size}; expected size is at least {n}"
-                    ))
-                    .with_path(&self.index_path));
-                }
-            }
+        if size < n {
+            return Err(Error::corrupt(format!(
+                "invalid size in bundle entry: stored size {size}; expected size is at least {n}"
+            ))
+            .with_path(&self.index_path));
         }
         if size == 0 {
             // Nothing to read: like TF, do not require the data file for empty payloads.
@@ -856,6 +943,84 @@ pub(crate) fn extend_string_length_crc(crc: u32, len: u64, big_endian: bool) -> 
         (Err(_), false) => crc::extend(crc, &len.to_le_bytes()),
         (Err(_), true) => crc::extend(crc, &len.to_be_bytes()),
     }
+}
+
+/// Checks a `DT_VARIANT` payload of `n` elements (docs/tf-bundle-format.md §3.8): per element a varint64 length
+/// `len`, `len` bytes of a serialized `VariantTensorDataProto`, and the 4-byte masked running
+/// checksum (over the 8-byte little-endian `len`, the bytes and the earlier checksums);
+/// `stored_masked` is checked against the final running checksum (if `verify`). Returns each
+/// element's `type_name`.
+pub fn decode_variant_tensor(
+    payload: &[u8],
+    n: u64,
+    stored_masked: u32,
+    verify: bool,
+) -> Result<Vec<String>> {
+    use prost::Message as _;
+    // Every element needs at least one length byte and 4 checksum bytes.
+    if n.checked_mul(5)
+        .is_none_or(|need| need > payload.len() as u64)
+    {
+        return Err(Error::corrupt(format!(
+            "variant tensor of {n} elements cannot fit in {} bytes",
+            payload.len()
+        )));
+    }
+    let mut out = Vec::with_capacity(n as usize);
+    let mut pos = 0usize;
+    let mut c = 0u32;
+    for i in 0..n {
+        let (len, used) = varint::decode_u64(&payload[pos..]).ok_or_else(|| {
+            Error::corrupt(format!(
+                "variant element {i}: length is not a valid varint at payload offset {pos}"
+            ))
+        })?;
+        pos += used;
+        let end = usize::try_from(len)
+            .ok()
+            .and_then(|l| pos.checked_add(l))
+            .filter(|&e| e.checked_add(4).is_some_and(|x| x <= payload.len()))
+            .ok_or_else(|| {
+                Error::corrupt(format!(
+                    "variant element {i}: {len} bytes (and its checksum) do not fit in the {}-byte payload at offset {pos}",
+                    payload.len()
+                ))
+            })?;
+        c = crc::extend(c, &len.to_le_bytes());
+        let body = &payload[pos..end];
+        c = crc::extend(c, body);
+        let stored = u32::from_le_bytes([
+            payload[end],
+            payload[end + 1],
+            payload[end + 2],
+            payload[end + 3],
+        ]);
+        if verify && crc::unmask(stored) != c {
+            return Err(Error::new(ErrorKind::Checksum {
+                what: format!("variant element {i}"),
+                stored: crc::unmask(stored),
+                computed: c,
+            }));
+        }
+        c = crc::extend(c, &payload[end..end + 4]);
+        let proto = crate::proto::VariantTensorDataProto::decode(body).map_err(|e| {
+            Error::corrupt(format!(
+                "variant element {i}: unable to parse VariantTensorDataProto from buffer of size {len}: {e}"
+            ))
+        })?;
+        out.push(proto.type_name);
+        pos = end + 4;
+    }
+    if pos != payload.len() {
+        return Err(Error::corrupt(format!(
+            "variant payload has {} bytes after its {n} elements",
+            payload.len() - pos
+        )));
+    }
+    if verify && crc::unmask(stored_masked) != c {
+        return Err(checksum_error(stored_masked, c));
+    }
+    Ok(out)
 }
 
 /// Decodes a `DT_STRING` payload of `n` elements (docs/tf-bundle-format.md §3.7): `n` varint64 lengths, the

@@ -16,9 +16,11 @@
 //! [`bundle::decode_string_tensor`], [`ordered_code`]) for tests and fuzzing.
 //!
 //! Additions to the cross-crate contract: [`Checkpoint::problems`] lists keys whose entry
-//! cannot be described (unsupported dtype such as variant/resource, invalid shape,
-//! unparseable entry) — they are not in [`Checkpoint::tensors`], and reading them gives that
-//! error; [`Checkpoint::read_bytes`] borrows little-endian bytes without copying where the
+//! cannot be described (unsupported dtype such as resource, invalid shape, unparseable entry)
+//! — they are not in [`Checkpoint::tensors`], and reading them gives that error;
+//! [`Checkpoint::opaque`] lists `DT_VARIANT` tensors, which TF restores and this crate checks
+//! (lengths, per-element checksums, protos, entry CRC) but cannot decode (reading one is an
+//! `unsupported` error); [`Checkpoint::read_bytes`] borrows little-endian bytes without copying where the
 //! source allows it (in-memory or memory-mapped shards); [`Checkpoint::verify_all`] checks
 //! everything `verify` needs; [`Checkpoint::bundle`] exposes the V2 header and raw entries;
 //! [`digest::digest_tensor`] hashes a tensor in bounded memory; [`object_graph`] names TF2
@@ -161,6 +163,19 @@ pub struct Tensor {
     pub data: TensorData,
 }
 
+/// A tensor TensorFlow lists and restores but whose elements this crate cannot decode: a
+/// `DT_VARIANT` tensor (elements are serialized `VariantTensorDataProto`s that only TF's
+/// registered C++ decoders turn into values). Its bytes and checksums are checked by
+/// [`Checkpoint::check_opaque`] and [`Checkpoint::verify_all`]; reading its value is an
+/// `unsupported` error.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpaqueTensor {
+    pub name: String,
+    /// TensorFlow's dtype name (`variant`).
+    pub dtype: &'static str,
+    pub shape: Vec<u64>,
+}
+
 /// A key that is not listed as a tensor because its entry cannot be described.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EntryProblem {
@@ -181,6 +196,7 @@ pub struct Checkpoint {
     backend: Backend,
     /// Sorted by name (lookups are binary searches: no second copy of every name).
     tensors: Vec<TensorInfo>,
+    opaque: Vec<OpaqueTensor>,
     problems: Vec<EntryProblem>,
     notes: Vec<String>,
 }
@@ -225,7 +241,9 @@ impl Checkpoint {
 
     fn from_bundle(prefix: PathBuf, b: bundle::Bundle) -> Checkpoint {
         let d = b.describe();
-        Checkpoint::build(prefix, Backend::V2(b), d.infos, d.problems)
+        let mut c = Checkpoint::build(prefix, Backend::V2(b), d.infos, d.problems);
+        c.opaque = d.opaque;
+        c
     }
 
     fn from_v1(prefix: PathBuf, v: v1::V1Checkpoint) -> Checkpoint {
@@ -244,6 +262,7 @@ impl Checkpoint {
             prefix,
             backend,
             tensors,
+            opaque: Vec::new(),
             problems,
             notes: Vec::new(),
         }
@@ -290,6 +309,21 @@ impl Checkpoint {
         &self.tensors
     }
 
+    /// Tensors that are intact in the file but not decodable by this crate (`DT_VARIANT`),
+    /// sorted by name; not in [`Checkpoint::tensors`] and not problems.
+    pub fn opaque(&self) -> &[OpaqueTensor] {
+        &self.opaque
+    }
+
+    /// Checks an opaque tensor's bytes and checksums; returns each element's type name
+    /// (e.g. `tensorflow::TensorList`).
+    pub fn check_opaque(&self, name: &str) -> Result<Vec<String>, Error> {
+        match &self.backend {
+            Backend::V2(b) if self.opaque.iter().any(|o| o.name == name) => b.check_variant(name),
+            _ => Err(self.not_found(name)),
+        }
+    }
+
     /// Keys that are not listed because their entry cannot be described.
     pub fn problems(&self) -> &[EntryProblem] {
         &self.problems
@@ -312,6 +346,14 @@ impl Checkpoint {
     }
 
     fn not_found(&self, name: &str) -> Error {
+        if let Some(o) = self.opaque.iter().find(|o| o.name == name) {
+            return Error::new(ErrorKind::Unsupported(format!(
+                "the value of a {} tensor: its elements are serialized VariantTensorDataProto that only TensorFlow's registered C++ decoders can decode (the tensor is intact: see check_opaque)",
+                o.dtype
+            )))
+            .with_key(name)
+            .with_path(&self.prefix);
+        }
         if let Some(p) = self.problems.iter().find(|p| p.name == name) {
             return p.error.clone();
         }

@@ -18,6 +18,12 @@ enum Unit {
 /// [`crate::scan::total_bytes`]).
 pub fn verify_all(ck: &Checkpoint, jobs: Jobs, progress: Progress) -> Vec<Error> {
     let mut errors: Vec<Error> = ck.problems().iter().map(|p| p.error.clone()).collect();
+    // Opaque (variant) tensors: their checksums and structure, not their values.
+    for o in ck.opaque() {
+        if let Err(e) = ck.check_opaque(&o.name) {
+            errors.push(e);
+        }
+    }
     let tensors = ck.tensors();
     let mut layouts: Vec<Option<Result<Layout<'_>>>> = Vec::with_capacity(tensors.len());
     let mut units = Vec::new();

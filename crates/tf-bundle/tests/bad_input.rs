@@ -464,6 +464,15 @@ fn entry_rules() {
     entries.push((
         b"p_dtype".to_vec(),
         BundleEntryProto {
+            dtype: 20,
+            ..good.clone()
+        },
+    ));
+    // A DT_VARIANT entry is listed as opaque (not a problem); these bytes are no variant
+    // payload, so checking it fails.
+    entries.push((
+        b"v_variant".to_vec(),
+        BundleEntryProto {
             dtype: 21,
             ..good.clone()
         },
@@ -504,10 +513,20 @@ fn entry_rules() {
     let problems: Vec<&str> = ck.problems().iter().map(|p| p.name.as_str()).collect();
     assert_eq!(problems, ["p_dtype", "p_negdim", "p_overflow", "p_rank"]);
     let err = ck.read("p_dtype").unwrap_err();
-    assert_eq!(err.kind(), &ErrorKind::UnsupportedDtype(21));
-    assert!(err.to_string().contains("DT_VARIANT"), "{err}");
+    assert_eq!(err.kind(), &ErrorKind::UnsupportedDtype(20));
+    assert!(err.to_string().contains("DT_RESOURCE"), "{err}");
     assert!(ck.get("p_dtype").is_none());
-    assert_eq!(ck.verify_all().len(), cases.len() + 4);
+    assert_eq!(ck.opaque().len(), 1);
+    assert_eq!(
+        ck.read("v_variant").unwrap_err().kind().label(),
+        "unsupported"
+    );
+    let verr = ck.check_opaque("v_variant").unwrap_err();
+    assert!(
+        matches!(verr.kind().label(), "corrupt" | "checksum"),
+        "{verr}"
+    );
+    assert_eq!(ck.verify_all().len(), cases.len() + 4 + 1);
 }
 
 #[test]

@@ -27,6 +27,8 @@ Only stdlib, numpy, TensorFlow and RETURNN are used.
 """
 
 import argparse
+import contextlib
+import io
 import hashlib
 import json
 import os
@@ -388,6 +390,203 @@ def directed_cases():
     return out
 
 
+# ---------------------------------------------------------------------------------------------
+# Net-dict cases: real TFNetwork construction with SubnetworkLayer load_on_init (top level,
+# inside rec units in and out of the loop, nested in subnetworks), as RETURNN's
+# test_subnet_load_on_init_rec.
+
+N_IN, N_H = 2, 3
+
+
+def net_case(seed, idx):
+    """(desc, source net dict, target net dict, {tf prefix: entry}, preload entries)."""
+    r = random.Random("net/%d/%d" % (seed, idx))
+    src_unit = r.choice(["nativelstm2", "standardlstm", "lstm"])
+    src = {
+        "input": {"class": "linear", "n_out": N_H, "activation": "identity", "from": "data"},
+        "lstm0": {"class": "rec", "unit": src_unit, "n_out": N_H, "from": "input"},
+        "output": {"class": "linear", "activation": "identity", "n_out": N_IN, "from": "lstm0"},
+    }
+    shape = r.choice(["top", "rec_loop", "rec_loop", "rec_movable", "rec_noopt", "sub_rec", "rec_sub"])
+    in_loop = shape != "top"
+    first = "input" if r.random() < 0.8 else "input2"  # input2: not in the source (partial)
+    if in_loop:
+        cell = {"class": "rnn_cell", "unit": r.choice(["LSTMBlock", "BasicLSTM", "StandardLSTM"]), "n_out": N_H, "from": first}
+    else:
+        cell = {"class": "rec", "unit": r.choice(["nativelstm2", "standardlstm", "lstmblock"]), "n_out": N_H, "from": first}
+    if r.random() < 0.3:
+        cell["unit_opts"] = {"forget_bias": 0.0}
+    sub = {
+        first: {"class": "linear", "n_out": N_H, "activation": "identity", "from": "data"},
+        "lstm0": cell,
+        "output": {"class": "linear", "activation": "identity", "n_out": N_IN, "from": "lstm0"},
+    }
+    if r.random() < 0.1:
+        sub["output"]["custom_param_importer"] = "ifpossible"
+    lo = "@SRC@"
+    if r.random() < 0.5:
+        lo = {"filename": "@SRC@"}
+        if r.random() < 0.6:
+            lo["ignore_missing"] = True
+    subl = {"class": "subnetwork", "load_on_init": lo, "subnetwork": sub}
+    rec_name = r.choice(["dec", "output", "r-1"])
+    sub_name = r.choice(["sub", "output", "s"])
+    if shape == "top":
+        net = {sub_name: dict(subl, **{"from": "data"})}
+        if sub_name != "output":
+            net["output"] = {"class": "copy", "from": sub_name}
+        prefixes = {sub_name + "/": sub_name}
+    else:
+        movable = shape == "rec_movable"
+        unit = {sub_name: dict(subl, **{"from": "data:source" if movable else "prev:output"})}
+        if sub_name == "output":
+            # the sub layer is the unit's output (RETURNN's test): its n_out is the rec's
+            unit[sub_name]["from"] = "data:source"
+        else:
+            unit["output"] = {"class": "linear", "n_out": N_IN, "from": [sub_name, "data:source"]}
+        rec = {"class": "rec", "from": "data", "unit": unit}
+        if shape == "rec_noopt":
+            rec["optimize_move_layers_out"] = False
+        if shape == "rec_sub":
+            # the load_on_init layer inside a subnetwork inside the rec unit
+            inner = unit.pop(sub_name)
+            inner["from"] = "data"
+            unit["o"] = {"class": "subnetwork", "from": inner_from(unit, sub_name), "subnetwork": {sub_name: inner, "output": {"class": "copy", "from": sub_name}}}
+            if "output" in unit and sub_name != "output":
+                unit["output"]["from"] = ["o", "data:source"]
+            else:
+                unit["output"] = {"class": "linear", "n_out": N_IN, "from": ["o", "data:source"]}
+            path_tf = "%s/rec/o/%s/" % (rec_name, sub_name)
+            path = "%s/o/%s" % (rec_name, sub_name)
+        else:
+            path_tf = "%s/rec/%s/" % (rec_name, sub_name)
+            path = "%s/%s" % (rec_name, sub_name)
+        if shape == "sub_rec":
+            inner_net = {rec_name: rec}
+            if rec_name != "output":
+                inner_net["output"] = {"class": "copy", "from": rec_name}
+            net = {"outer": {"class": "subnetwork", "from": "data", "subnetwork": inner_net}, "output": {"class": "copy", "from": "outer"}}
+            path_tf = "outer/" + path_tf
+            path = "outer/" + path
+        else:
+            net = {rec_name: rec}
+            if rec_name != "output":
+                net["output"] = {"class": "copy", "from": rec_name}
+        prefixes = {path_tf: path}
+    preload = {}
+    if r.random() < 0.3:
+        preload["a"] = {"filename": "@SRC@", "init_for_train": True, "ignore_missing": True}
+    desc = ["net", shape, "src=" + src_unit, "cell=" + str(cell["unit"]), "first=" + first, "lo=" + ("dict" if isinstance(lo, dict) else "str")]
+    if isinstance(lo, dict) and lo.get("ignore_missing"):
+        desc.append("ignore_missing")
+    if preload:
+        desc.append("preload")
+    if "custom_param_importer" in sub["output"]:
+        desc.append("importer")
+    return desc, src, net, prefixes, preload
+
+
+def inner_from(unit, sub_name):
+    return "prev:output"
+
+
+def subst(obj, src):
+    if isinstance(obj, dict):
+        return {k: subst(v, src) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [subst(v, src) for v in obj]
+    return src if obj == "@SRC@" else obj
+
+
+def run_net_case(tf, case_dir, src_net, net, prefixes, preload):
+    """Builds the source network, saves it; builds the target network as RETURNN's engine does
+    at the first train epoch (construction registers load_on_init; initialize_params; then the
+    preload entries, set_as_custom_init + load_now), recording which loader registered what."""
+    from returnn.config import Config
+    from returnn.tf.network import TFNetwork, CustomCheckpointLoader, have_custom_post_init
+
+    from returnn.tf.util.basic import get_valid_scope_name_from_str
+
+    # the TF scopes of the layer names (R-SUB-4: "r-1" -> "r__1")
+    prefixes = {"/".join(get_valid_scope_name_from_str(x) if x else x for x in k.split("/")): v for k, v in prefixes.items()}
+    src_file = os.path.join(case_dir, "src")
+    g = tf.Graph()
+    with g.as_default(), tf.compat.v1.Session(graph=g) as sess:
+        config = Config()
+        config.update({"num_inputs": N_IN, "num_outputs": N_IN, "network": src_net})
+        network = TFNetwork(config=config, train_flag=True)
+        network.construct_from_dict(config.typed_dict["network"])
+        network.initialize_params(sess)
+        network.save_params_to_file(filename=src_file, session=sess)
+    net = subst(net, src_file)
+    preload = subst(preload, src_file)
+    labels = {}
+    logs = {}
+    orig_init = CustomCheckpointLoader.__init__
+    orig_set = CustomCheckpointLoader.set_as_custom_init
+
+    def init(self, *a, **kw):
+        orig_init(self, *a, **kw)
+        label = prefixes.get(kw.get("params_prefix", ""), None)
+        self._oracle_label = label + ".load_on_init" if label is not None else None
+        if self._oracle_label:
+            self.reader = ReaderProxy(self.reader, logs.setdefault(self._oracle_label, set()))
+
+    def set_init(self):
+        before = {v.name for v in tf.compat.v1.global_variables() if have_custom_post_init(v)}
+        orig_set(self)
+        if getattr(self, "_oracle_label", None):
+            for v in tf.compat.v1.global_variables():
+                if have_custom_post_init(v) and v.name not in before:
+                    labels[v.name[:-2]] = self._oracle_label
+
+    g = tf.Graph()
+    expected = None
+    variables = []
+    try:
+        CustomCheckpointLoader.__init__ = init
+        CustomCheckpointLoader.set_as_custom_init = set_init
+        with g.as_default(), tf.compat.v1.Session(graph=g) as sess:
+            config = Config()
+            config.update({"num_inputs": N_IN, "num_outputs": N_IN, "network": net})
+            try:
+                network = TFNetwork(config=config, train_flag=True)
+                network.construct_from_dict(config.typed_dict["network"])
+                variables = list(tf.compat.v1.global_variables())
+                network.initialize_params(sess)
+                for key, opts in sorted(preload.items()):
+                    log = logs.setdefault(key, set())
+                    before = {v.name for v in variables if have_custom_post_init(v)}
+                    loader = CustomCheckpointLoader(
+                        filename=opts["filename"], saveable_params=network.get_params_list(),
+                        params_prefix="", ignore_missing=opts.get("ignore_missing", False))
+                    loader.reader = ReaderProxy(loader.reader, log)
+                    loader.set_as_custom_init()
+                    vm = loader.get_variable_value_map()
+                    for var, value in vm.items():
+                        value.assign_var(var=var, session=sess)
+                    for v in vm:
+                        if v.name not in before:
+                            labels[v.name[:-2]] = key
+                by_name = {v.name[:-2]: v for v in variables}
+                values = sess.run({k: by_name[k] for k in labels if k in by_name})
+                expected = {
+                    "loaded": {k: {"entry": labels[k], "sha256": sha(values[k])} for k in values},
+                    "keys_read": {k: sorted(v) for k, v in logs.items() if any(labels.get(n) == k for n in labels)},
+                }
+            except Exception as e:  # noqa: BLE001 (we record what RETURNN raises)
+                expected = {"error": {"type": type(e).__name__, "message": str(e)[:3000]}}
+                variables = variables or list(tf.compat.v1.global_variables())
+    finally:
+        CustomCheckpointLoader.__init__ = orig_init
+        CustomCheckpointLoader.set_as_custom_init = orig_set
+    targets = [(v.name[:-2], list(v.shape.as_list()), v.dtype.base_dtype.name) for v in variables]
+    entry_files = {e: src_file for e in list(prefixes.values())}
+    entry_files = {k + ".load_on_init": v for k, v in entry_files.items()}
+    entry_files.update({k: src_file for k in preload})
+    return expected, net, preload, targets, entry_files
+
+
 def sha(a):
     return hashlib.sha256(numpy.ascontiguousarray(a).tobytes()).hexdigest()
 
@@ -549,6 +748,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--cases", type=int, default=200)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--net-cases", type=int, default=None, help="net-dict load_on_init cases (default: cases // 5)")
     ap.add_argument("--work", required=True)
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
@@ -604,6 +804,21 @@ def main():
                 indent=1,
             )
         cases.append({"dir": case_dir, "target": target_file, "desc": desc, "expected": expected})
+    n_net = args.cases // 5 if args.net_cases is None else args.net_cases
+    for i in range(n_net):
+        desc, src_net, net, prefixes, preload = net_case(args.seed, i)
+        case_dir = os.path.abspath(os.path.join(args.work, "net_%04d" % i))
+        os.makedirs(case_dir, exist_ok=True)
+        with contextlib.redirect_stdout(io.StringIO()):
+            expected, net, preload, targets, entry_files = run_net_case(tf, case_dir, src_net, net, prefixes, preload)
+        config = {"task": "train", "model": os.path.join(case_dir, "out", "model"), "num_epochs": 1, "network": net}
+        if preload:
+            config["preload_from_files"] = preload
+        with open(os.path.join(case_dir, "config.json"), "w") as f:
+            json.dump(config, f, indent=1)
+        with open(os.path.join(case_dir, "target.json"), "w") as f:
+            json.dump({"variables": [{"name": n, "shape": s, "dtype": d} for n, s, d in targets]}, f, indent=1)
+        cases.append({"dir": case_dir, "target": "target.json", "desc": desc, "expected": expected, "entry_files": entry_files})
     with open(args.out, "w") as f:
         json.dump({"seed": args.seed, "import_seconds": t_import, "cases": cases}, f, indent=1)
     print(

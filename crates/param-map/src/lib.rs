@@ -34,6 +34,7 @@ pub mod error;
 pub mod loader;
 pub mod mem;
 pub mod plan;
+pub mod torch;
 
 pub use array::Array;
 pub use convert::Transform;

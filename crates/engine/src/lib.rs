@@ -20,6 +20,7 @@
 pub mod error;
 pub mod source;
 pub mod targets;
+pub mod torch_plan;
 
 use std::collections::BTreeMap;
 use std::path::Path;

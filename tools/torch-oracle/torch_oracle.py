@@ -165,7 +165,9 @@ def build_module(mspec, init_vals):
                 auxiliary=p["kind"] == "aux",
                 non_critical_for_restore=p["non_critical"],
             )
-            param.initial = init_vals[p["name"]].numpy()
+            # set the value directly (RF's `initial` with array values is not reliably distinct)
+            with torch.no_grad():
+                param.raw_tensor.copy_(init_vals[p["name"]])
             setattr(mod, parts[-1], param)
             by_name[p["name"]] = param
         return root

@@ -54,17 +54,22 @@ pub enum TorchErrorKind {
     /// '<name>') not in <file> (set ignore_missing to skip)")` (F-MISS-1), or the `KeyError:
     /// 'filename'` of an entry without one (F-OPT-2).
     KeyNotInCheckpoint,
-    /// RF on the TF engine: a shape that differs, `ValueError("checkpoint <name> has shape ...,
-    /// model expects ...")` for a preload, TF's `InvalidArgumentError` for the main restore.
+    /// RF on the TF engine: a preload tensor whose shape differs, `ValueError("checkpoint
+    /// <name> has shape ..., model expects ...")` (F-SHAPE-1), or TF's `InvalidArgumentError`
+    /// when the variable's run-time shape differs (F-SHAPE-2; the main restore raises nothing,
+    /// F-MAIN-5).
     ShapeMismatch,
     /// RF on the TF engine: the main restore finds a dtype that differs (TF's Saver restores
-    /// without conversion).
+    /// without conversion, F-MAIN-3).
     DtypeMismatch,
     /// RF on the TF engine: TF's Saver `NotFoundError` for a model param the main checkpoint
     /// lacks (F-MAIN-2).
     MissingVars,
     /// RF on the TF engine: `AssertionError("forward task: no checkpoint to load ...")`.
     NoCheckpoint,
+    /// RF on the TF engine: TF's `ValueError("No variables to save")` when every param is
+    /// non-critical or under a preload prefix, so the load-side Saver is empty (F-SAVER-2).
+    NoVariablesToSave,
     /// A config value of a type RETURNN fails on (`TypeError`, `AttributeError` of a
     /// non-dict entry on the TF engine).
     ConfigValue,
@@ -95,6 +100,7 @@ impl TorchErrorKind {
             TorchErrorKind::DtypeMismatch => "dtype_mismatch",
             TorchErrorKind::MissingVars => "missing_vars",
             TorchErrorKind::NoCheckpoint => "no_checkpoint",
+            TorchErrorKind::NoVariablesToSave => "no_variables_to_save",
             TorchErrorKind::ConfigValue => "config_value",
         }
     }
@@ -112,7 +118,8 @@ impl TorchErrorKind {
             TorchErrorKind::NotADict => "AttributeError",
             TorchErrorKind::InvalidInitForTrain
             | TorchErrorKind::NoPatternOrPrefix
-            | TorchErrorKind::NotAParameter => "ValueError",
+            | TorchErrorKind::NotAParameter
+            | TorchErrorKind::NoVariablesToSave => "ValueError",
             TorchErrorKind::PreloadEntryInvalid
             | TorchErrorKind::PreloadOptionNotImplemented
             | TorchErrorKind::NoParamsWithPrefix

@@ -89,8 +89,22 @@ pub fn plan_rf_tf(
             }
         }
     }
+    // F-SAVER-2: the load-side Saver over the remaining params; TF refuses an empty one.
+    let saver: Vec<usize> = (0..params.len())
+        .filter(|&i| {
+            !params[i].non_critical && !prefixes.iter().any(|p| params[i].name.starts_with(p))
+        })
+        .collect();
+    if saver.is_empty() {
+        return Err(TorchError::python(
+            TorchErrorKind::NoVariablesToSave,
+            "No variables to save",
+        ));
+    }
     let mut values: Vec<Option<TorchAssignment>> = vec![None; params.len()];
     let mut reasons: Vec<Option<InitReason>> = vec![None; params.len()];
+    // The variables' run-time shapes (F-MAIN-5 can change them).
+    let mut var_shapes: Vec<Vec<u64>> = params.iter().map(|p| p.shape.clone()).collect();
     if !train && cfg.main.is_none() {
         // F-MAIN-4
         return Err(TorchError::python(
@@ -116,45 +130,16 @@ pub fn plan_rf_tf(
             }
         })?;
         let find = |n: &str| metas.iter().find(|m| m.name == n);
-        let saver: Vec<usize> = (0..params.len())
-            .filter(|&i| {
-                !params[i].non_critical && !prefixes.iter().any(|p| params[i].name.starts_with(p))
-            })
+        let present_nc: Vec<usize> = (0..params.len())
+            .filter(|&i| params[i].non_critical && find(&params[i].name).is_some())
             .collect();
-        let mut sorted = saver.clone();
-        sorted.sort_by(|&a, &b| params[a].name.cmp(&params[b].name));
-        let restore = |i: usize, m: &TensorMeta| -> Result<TorchAssignment, TorchError> {
-            let p = &params[i];
-            if m.dtype != p.dtype {
-                return Err(TorchError::python(
-                    TorchErrorKind::DtypeMismatch,
-                    format!(
-                        "Restoring from checkpoint failed. This is most likely due to a mismatch between the current graph and the graph from the checkpoint. Please ensure that you have not altered the graph expected based on the checkpoint. Original error:\n\ntensor_name = {}; expected dtype {} does not equal original dtype {}",
-                        p.name,
-                        tf_type_name(p.dtype),
-                        tf_type_name(m.dtype)
-                    ),
-                )
-                .with_key(p.name.clone())
-                .with_file(main.clone()));
-            }
-            if m.shape != p.shape {
-                return Err(TorchError::python(
-                    TorchErrorKind::ShapeMismatch,
-                    format!(
-                        "Restoring from checkpoint failed. This is most likely due to a mismatch between the current graph and the graph from the checkpoint. Please ensure that you have not altered the graph expected based on the checkpoint. Original error:\n\nAssign requires shapes of both tensors to match. lhs shape= {} rhs shape= {}",
-                        tf_shape(&p.shape),
-                        tf_shape(&m.shape)
-                    ),
-                )
-                .with_key(p.name.clone())
-                .with_file(main.clone()))
-                .map_err(|e| retype(e, "InvalidArgumentError"));
-            }
-            Ok(assignment(p, "load", main, m, CastMode::NumpyFeed))
-        };
-        for &i in &sorted {
-            let Some(_) = find(&params[i].name) else {
+        for idx in [&saver, &present_nc] {
+            // TF's RestoreV2 (checked with real RETURNN): the first missing name in sorted
+            // order fails at once; otherwise every dtype mismatch is reported, in the Saver's
+            // (the model's) order.
+            let mut sorted = idx.clone();
+            sorted.sort_by(|&a, &b| params[a].name.cmp(&params[b].name));
+            if let Some(&i) = sorted.iter().find(|&&i| find(&params[i].name).is_none()) {
                 return Err(TorchError::python(
                     TorchErrorKind::MissingVars,
                     format!(
@@ -164,26 +149,61 @@ pub fn plan_rf_tf(
                 )
                 .with_key(params[i].name.clone())
                 .with_file(main.clone()));
-            };
-        }
-        for &i in &sorted {
-            if let Some(m) = find(&params[i].name) {
-                values[i] = Some(restore(i, m)?);
+            }
+            let mut mismatched = Vec::new();
+            for &i in idx {
+                let p = &params[i];
+                let Some(m) = find(&p.name) else { continue };
+                if m.dtype != p.dtype {
+                    mismatched.push(format!(
+                        "tensor_name = {}; expected dtype {} does not equal original dtype {}",
+                        p.name,
+                        tf_type_name(p.dtype),
+                        tf_type_name(m.dtype)
+                    ));
+                }
+            }
+            if !mismatched.is_empty() {
+                return Err(retype(
+                    TorchError::python(
+                        TorchErrorKind::DtypeMismatch,
+                        format!(
+                            "Restoring from checkpoint failed. This is most likely due to a mismatch between the current graph and the graph from the checkpoint. Please ensure that you have not altered the graph expected based on the checkpoint. Original error:\n\n{}",
+                            mismatched.join("\n")
+                        ),
+                    ),
+                    "InvalidArgumentError",
+                )
+                .with_file(main.clone()));
+            }
+            // F-MAIN-5: TF assigns the restored value to the resource variable without a
+            // shape check: a variable whose checkpoint tensor has another shape silently takes
+            // that shape (RETURNN raises nothing here).
+            for &i in idx {
+                let p = &params[i];
+                let Some(m) = find(&p.name) else { continue };
+                let mut a = assignment(p, "load", main, m, CastMode::NumpyFeed);
+                if m.shape != p.shape {
+                    a.shape = m.shape.clone();
+                    notes.push(format!(
+                        "warning: {}: the checkpoint's {} has shape {}, the model expects {}; TF's restore gives the variable the checkpoint's shape without an error",
+                        p.name,
+                        main,
+                        py_shape(&m.shape),
+                        py_shape(&p.shape)
+                    ));
+                }
+                var_shapes[i] = m.shape.clone();
+                values[i] = Some(a);
             }
         }
         for (i, p) in params.iter().enumerate() {
-            if !p.non_critical {
-                continue;
-            }
-            match find(&p.name) {
-                Some(m) => values[i] = Some(restore(i, m)?),
-                None => {
-                    reasons[i] = Some(InitReason::NonCritical);
-                    notes.push(format!(
-                        "Not in checkpoint, non-critical for restore: {}",
-                        p.name
-                    ));
-                }
+            if p.non_critical && find(&p.name).is_none() {
+                reasons[i] = Some(InitReason::NonCritical);
+                notes.push(format!(
+                    "Not in checkpoint, non-critical for restore: {}",
+                    p.name
+                ));
             }
         }
     }
@@ -308,6 +328,26 @@ pub fn plan_rf_tf(
                         py_shape(&m.shape),
                         py_shape(&params[*i].shape)
                     ),
+                )
+                .with_key(params[*i].name.clone())
+                .with_file(filename.clone())
+                .with_entry(key.clone()));
+            }
+        }
+        // F-SHAPE-2: the assign op checks the variable's run-time shape (a main restore of
+        // another shape changed it).
+        for (i, m) in &found {
+            if m.shape != var_shapes[*i] {
+                return Err(retype(
+                    TorchError::python(
+                        TorchErrorKind::ShapeMismatch,
+                        format!(
+                            "Graph execution error:\n\nTrying to assign to variable with tensor with wrong shape. Expected {} got {}",
+                            tf_shape(&var_shapes[*i]),
+                            tf_shape(&m.shape)
+                        ),
+                    ),
+                    "InvalidArgumentError",
                 )
                 .with_key(params[*i].name.clone())
                 .with_file(filename.clone())

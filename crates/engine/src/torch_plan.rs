@@ -76,12 +76,23 @@ impl LoadEngine {
     }
 }
 
-/// Whether the config defines `get_model` (typed and not falsy: a `def`, an import, a
-/// lambda, ...), as `config.typed_value("get_model")` sees it.
-pub fn has_get_model(config: &Config) -> bool {
-    config
-        .get("get_model")
-        .is_some_and(|v| v.truthy() != Some(false))
+/// Checks the config's `get_model` as both engines use it (`config.typed_value("get_model")`,
+/// asserted, then called): it must be a non-literal Python value (a `def`, an import, a
+/// lambda: returnn-config keeps those as `Value::Unsupported`). Absent or falsy is RETURNN's
+/// `AssertionError: get_model not defined in config`; a truthy literal (a str in a JSON
+/// config, ...) is the `TypeError` of calling it.
+pub fn check_get_model(config: &Config) -> Result<(), EngineError> {
+    match config.get("get_model") {
+        Some(Value::Unsupported(_)) => Ok(()),
+        Some(v) if v.truthy() == Some(true) => Err(EngineError::new(
+            EngineErrorKind::Map("get_model_not_callable"),
+            format!("TypeError: '{}' object is not callable", v.type_name()),
+        )),
+        _ => Err(EngineError::new(
+            EngineErrorKind::Map("no_get_model"),
+            "AssertionError: get_model not defined in config",
+        )),
+    }
 }
 
 /// The engine whose loading rules apply to `config` (`backend`, see the module docs).
@@ -600,12 +611,7 @@ pub fn plan_torch_config(req: TorchPlanRequest<'_>) -> Result<TorchEnginePlan, E
             "the TF net-dict engine's loading is planned by engine::plan, not by the torch rules",
         ));
     }
-    if !has_get_model(req.config) {
-        return Err(EngineError::new(
-            EngineErrorKind::Map("no_get_model"),
-            "AssertionError: get_model not defined in config",
-        ));
-    }
+    check_get_model(req.config)?;
     let fs = BaseFs::new(req.base);
     let mf = if engine == LoadEngine::Torch {
         Engine::Torch

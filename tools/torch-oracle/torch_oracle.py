@@ -551,7 +551,9 @@ def run_case(engine_cls_state, case_dir, mspec, init_vals, targets, files):
             if fname.endswith(".opt.pt") or not os.path.exists(fname):
                 continue
             cands[fname] = file_tensors(case_dir, fname)
-        root_of = {t["name"]: t.get("tied_to") or t["name"] for t in targets}
+        # the tensor a name holds was initialised from the spec's original (not the alias)
+        root_of = {t["name"]: t["name"] for t in targets}
+        root_of.update({p["name"]: p["tied_to"] or p["name"] for p in mspec["params"]})
         for t in targets:
             name = t["name"]
             parts = name.split(".")

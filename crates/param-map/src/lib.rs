@@ -18,6 +18,10 @@
 //!   `subset` (same shapes); `subset` with a shape change is [`MapErrorKind::Unsupported`]
 //!   (its result depends on the variable's random init).
 //!
+//! * [`torch`]: RETURNN's PyTorch-engine `_load_model` ([`torch::plan_torch`]) and RF models
+//!   on the TF engine ([`torch::plan_rf_tf`]): other precedence and name rules than the
+//!   loader above (spec `returnn-pytorch.md` §3), on state-dict keys.
+//!
 //! Not supported (RETURNN runs Python callables for these): `custom_missing_load_func` and
 //! callable importers; the engine reports them as unsupported.
 //!

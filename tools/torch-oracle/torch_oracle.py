@@ -359,6 +359,28 @@ def write_sidecars(path):
     safetensors.torch.save_file(tensors, path + ".sidecar.safetensors")
 
 
+def random_pattern(rng, names):
+    """A random fnmatch pattern built from a model name (wildcards, sets, ranges, negation)."""
+    base = rng.choice(names) if names else "x"
+    out = []
+    for c in base:
+        r = rng.random()
+        if r < 0.15:
+            out.append("?")
+        elif r < 0.25:
+            out.append("*")
+        elif r < 0.32:
+            lo, hi = sorted([c, rng.choice("aelmz.-")])
+            out.append("[%s%s-%s]" % (rng.choice(["", "!"]), lo, hi))
+        elif r < 0.36:
+            out.append("[%s]" % rng.choice(["!", "]", "-", c + "-", "!" + c]))
+        else:
+            out.append(c)
+    if rng.random() < 0.2:
+        out = out[: rng.randint(0, len(out))] + ["*"]
+    return "".join(out)
+
+
 def gen_case(seed, idx, work):
     import torch
 
@@ -434,7 +456,7 @@ def gen_case(seed, idx, work):
         if r < 0.12:
             o["filename"] = None
             if rng.random() < 0.6:
-                o["pattern"] = rng.choice(["*", "lm.*", "*.bias", "enc*", "?.w", "[a-e]*", "*weight", "[!l]*"])
+                o["pattern"] = rng.choice(["*", "lm.*", "*.bias", "enc*", "?.w", "[a-e]*", "*weight", "[!l]*"]) if rng.random() < 0.5 else random_pattern(rng, name_list)
             elif rng.random() < 0.8:
                 o["prefix"] = rng.choice(prefixes + [""])
         else:

@@ -39,7 +39,7 @@ use tf_bundle::DType;
 pub use cast::torch_cast;
 pub use error::{TorchError, TorchErrorKind};
 pub use planner::plan_torch;
-pub use rf_tf::{plan_rf_tf, RfTfConfig, RfTfEntry};
+pub use rf_tf::{plan_rf_tf, RfTfConfig, RfTfEntry, RF_TF_SUPPORTED};
 
 use crate::array::Array;
 use crate::error::MapError;

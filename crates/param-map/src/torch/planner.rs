@@ -167,6 +167,8 @@ struct Book<'p> {
     params: &'p [TorchParam],
     /// Tie group root per param.
     group: Vec<usize>,
+    /// Members per group root.
+    members: BTreeMap<usize, Vec<usize>>,
     values: Vec<Option<TorchAssignment>>,
     reasons: Vec<Option<InitReason>>,
 }
@@ -174,12 +176,10 @@ struct Book<'p> {
 impl Book<'_> {
     fn copy(&mut self, i: usize, a: &TorchAssignment) {
         let g = self.group[i];
-        for j in 0..self.params.len() {
-            if self.group[j] == g {
-                let mut a = a.clone();
-                a.param = self.params[j].name.clone();
-                self.values[j] = Some(a);
-            }
+        for &j in self.members.get(&g).map(Vec::as_slice).unwrap_or(&[]) {
+            let mut a = a.clone();
+            a.param = self.params[j].name.clone();
+            self.values[j] = Some(a);
         }
     }
 }
@@ -211,9 +211,14 @@ pub fn plan_torch(
         }
         *slot = g;
     }
+    let mut members: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for (i, &g) in group.iter().enumerate() {
+        members.entry(g).or_default().push(i);
+    }
     let mut book = Book {
         params,
         group,
+        members,
         values: vec![None; params.len()],
         reasons: vec![None; params.len()],
     };

@@ -466,7 +466,8 @@ fn ckpt_read(f: &mut std::fs::File, off: u64, len: u64) -> std::io::Result<Vec<u
     Ok(buf)
 }
 
-/// Opens a safetensors file as `safetensors.torch.load_file` returns it: a flat dict.
+/// Opens a safetensors file as `safetensors.torch.load_file` returns it: a flat dict without
+/// `_metadata` (T-FILE-2).
 fn open_safetensors(path: &Path, file: &str) -> Result<(StoredDict, Opened), TorchError> {
     let read = |m: String| TorchError::python(TorchErrorKind::Read, m).with_file(file);
     let mut f = std::fs::File::open(path).map_err(|e| read(format!("{file}: {e}")))?;
@@ -528,6 +529,7 @@ impl TorchOpener<'_> {
             if !path.exists() {
                 return Err(not_found(file));
             }
+            // T-FILE-2: `_torch_load` picks the reader by the `.safetensors` suffix only.
             let (root, opened) = if file.ends_with(".safetensors") {
                 open_safetensors(&path, file)?
             } else {
@@ -674,7 +676,7 @@ pub fn plan_torch_config(req: TorchPlanRequest<'_>) -> Result<TorchEnginePlan, E
     for (k, v) in &items {
         preload.push((k.clone(), parse_torch_entry(k, v)?));
     }
-    // engine.py 1347-1349: `<model>.pt`, else the name as given.
+    // T-FILE-1 (engine.py 1347-1349): `<model>.pt`, else the name as given.
     let main_file = model.as_ref().map(|m| {
         let with = format!("{m}{}", backend.model_postfix());
         if !fs.exists(&with) && fs.exists(m) {

@@ -73,7 +73,7 @@ fn values(plan: &engine::torch_plan::TorchEnginePlan) -> Vec<(String, String, Ve
 }
 
 #[test]
-fn torch_engine_safetensors_main_and_prefixed_preload_relative_to_the_base() {
+fn t_file_1_2_safetensors_main_and_prefixed_preload_relative_to_the_base() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     std::fs::create_dir_all(d.join("ckpt")).unwrap();
@@ -117,7 +117,7 @@ fn torch_engine_safetensors_main_and_prefixed_preload_relative_to_the_base() {
 }
 
 #[test]
-fn torch_engine_default_checkpoint_key_on_safetensors_is_a_key_error() {
+fn t_ckey_2_default_checkpoint_key_on_safetensors_is_a_key_error() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     write_safetensors(&d.join("x.safetensors"), &[("w", vec![1], vec![1.0])]);
@@ -175,7 +175,7 @@ impl PtReader for FakeReader {
 }
 
 #[test]
-fn torch_engine_existing_epochs_need_the_optimizer_file_and_pt_goes_through_the_reader() {
+fn t_file_3_opt_1_existing_epochs_need_the_optimizer_file_pt_through_the_reader() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     std::fs::create_dir_all(d.join("net-model")).unwrap();
@@ -232,7 +232,7 @@ fn torch_engine_existing_epochs_need_the_optimizer_file_and_pt_goes_through_the_
 }
 
 #[test]
-fn rf_model_on_the_tf_engine_preloads_in_training() {
+fn f_order_1_opt_1_rf_model_on_the_tf_engine_preloads_in_training() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     write_bundle(

@@ -731,6 +731,39 @@ pub fn plan_torch_config(req: TorchPlanRequest<'_>) -> Result<TorchEnginePlan, E
     })
 }
 
+/// Upper bound for a JSON target file (a module's parameter list; 1 GiB is hostile).
+const MAX_TARGET_JSON: u64 = 1 << 30;
+
+/// Loads the module's parameters: `*.json` -> [`torch_targets_from_json`] (read bounded), a
+/// `.safetensors` / `.pt` file -> [`torch_targets_from_file`].
+pub fn load_torch_targets(
+    path: &Path,
+    pt: Option<&dyn PtReader>,
+) -> Result<Vec<TorchParam>, EngineError> {
+    let err = |m: String| {
+        EngineError::new(
+            EngineErrorKind::Target,
+            format!("target '{}': {m}", path.display()),
+        )
+    };
+    if path.to_string_lossy().ends_with(".json") {
+        use std::io::Read;
+        let f = std::fs::File::open(path).map_err(|e| err(e.to_string()))?;
+        let mut buf = Vec::new();
+        f.take(MAX_TARGET_JSON + 1)
+            .read_to_end(&mut buf)
+            .map_err(|e| err(e.to_string()))?;
+        if buf.len() as u64 > MAX_TARGET_JSON {
+            return Err(err(format!(
+                "larger than the {MAX_TARGET_JSON}-byte limit for a target list"
+            )));
+        }
+        torch_targets_from_json(&buf, path)
+    } else {
+        torch_targets_from_file(path, pt)
+    }
+}
+
 /// Reads a JSON target list: `{"variables": [{"name", "shape", "dtype", "non_critical",
 /// "buffer", "aux", "tied_to"}]}` (`params` is accepted for `variables`), in `state_dict()`
 /// order; `dtype` defaults to float32 and may carry a `torch.` prefix.

@@ -5,8 +5,8 @@
 use std::path::Path;
 
 use engine::torch_plan::{
-    check_get_model, load_engine, plan_torch_config, torch_targets_from_json, LoadEngine, PtFile,
-    PtReader, TorchPlanRequest,
+    check_get_model, load_engine, load_torch_targets, plan_torch_config, torch_targets_from_json,
+    LoadEngine, PtFile, PtReader, TorchPlanRequest,
 };
 use param_map::torch::{StoredDict, StoredValue, TorchError, TorchParam, TorchStatus};
 use param_map::{Array, MapError};
@@ -316,4 +316,21 @@ fn json_targets_carry_the_flags() {
     assert!(
         torch_targets_from_json(br#"{"variables": [{"name": "a"}]}"#, Path::new("t.json")).is_err()
     );
+    // a state-dict file as the target: its tensors, no flags
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("m.safetensors");
+    write_safetensors(
+        &f,
+        &[("b", vec![2], vec![1.0, 2.0]), ("a", vec![], vec![3.0])],
+    );
+    let p = load_torch_targets(&f, None).unwrap();
+    let names: Vec<(&str, &[u64])> = p
+        .iter()
+        .map(|x| (x.name.as_str(), x.shape.as_slice()))
+        .collect();
+    assert_eq!(names.len(), 2);
+    assert!(names.contains(&("b", &[2][..])) && names.contains(&("a", &[][..])));
+    let j = dir.path().join("t.json");
+    std::fs::write(&j, t).unwrap();
+    assert_eq!(load_torch_targets(&j, None).unwrap().len(), 2);
 }

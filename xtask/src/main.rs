@@ -29,6 +29,7 @@ mod bench;
 mod fuzz;
 mod mapping_oracle;
 mod returnn_oracle;
+mod torch_oracle;
 mod wild;
 
 use std::collections::BTreeMap;
@@ -47,6 +48,7 @@ const USAGE: &str = "usage: cargo xtask <task>
   returnn-oracle [--cases N] [--seed S] [--keep]    resolve/path against real RETURNN
   venv                                              create/update target/fixtures-venv
   mapping-oracle [--cases N] [--seed S] [--keep DIR]   plan/load vs real RETURNN's CustomCheckpointLoader
+  torch-oracle [--cases N] [--seed S] [--keep DIR]     torch-engine loading rules vs real RETURNN's _load_model
   fuzz [--seconds N] [--target T]... | --seeds      run the fuzz targets (see xtask/src/fuzz.rs)
   bench [--sizes 1,4] [--runs N] [--many N] [--no-tf]   jobs vs I/O floors and TF-Python (release)
   wild [DIR]                                        every checkpoint of the wild corpus vs TensorFlow's reader";
@@ -63,6 +65,9 @@ fn main() -> ExitCode {
         Some("wild") => ensure_venv().and_then(|v| wild::run(&root(), &v.python, &args[1..])),
         Some("mapping-oracle") => {
             ensure_venv().and_then(|v| mapping_oracle::run(&root(), &v.python, &args[1..]))
+        }
+        Some("torch-oracle") => {
+            ensure_venv().and_then(|v| torch_oracle::run(&root(), &v.python, &args[1..]))
         }
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");

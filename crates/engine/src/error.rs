@@ -20,6 +20,8 @@ pub enum ErrorKind {
     Select(model_files::SelectErrorKind),
     /// A loader raised (param-map's kind, e.g. `missing_vars`).
     Map(param_map::MapErrorKind),
+    /// A PyTorch-engine (or RF-on-TF-engine) loader raised (param-map's torch kind).
+    Torch(param_map::torch::TorchErrorKind),
     /// Reading a checkpoint failed (tf-bundle's kind).
     Read(tf_bundle::ErrorCode),
     /// A conversion, average or comparison failed (convert's kind).
@@ -51,6 +53,10 @@ pub enum ErrorKind {
     InvalidArgument,
     /// The command line itself is wrong (a face's own usage error).
     Usage,
+    /// RETURNN's `AssertionError: get_model not defined in config` (an RF/torch config).
+    NoGetModel,
+    /// `get_model` is a literal, which RETURNN then calls: a `TypeError`.
+    GetModelNotCallable,
 }
 
 /// What an error means for the caller: the exit code of the CLI (1 or 2).
@@ -78,11 +84,14 @@ impl ErrorKind {
         ErrorKind::DeleteFailed,
         ErrorKind::InvalidArgument,
         ErrorKind::Usage,
+        ErrorKind::NoGetModel,
+        ErrorKind::GetModelNotCallable,
     ];
 
     /// Whether this is RETURNN's answer (it would raise) or a failure to answer.
     pub fn outcome(self) -> Outcome {
         use model_files::SelectErrorKind as S;
+        use param_map::torch::TorchErrorKind as T;
         use param_map::MapErrorKind as M;
         use returnn_config::ErrorKind as C;
         match self {
@@ -92,6 +101,9 @@ impl ErrorKind {
             ErrorKind::Select(_) => Outcome::Negative,
             ErrorKind::Map(M::Unsupported | M::Read) => Outcome::Failed,
             ErrorKind::Map(_) => Outcome::Negative,
+            ErrorKind::Torch(T::Unsupported | T::Read) => Outcome::Failed,
+            ErrorKind::Torch(_) => Outcome::Negative,
+            ErrorKind::NoGetModel | ErrorKind::GetModelNotCallable => Outcome::Negative,
             ErrorKind::ConfigValue
             | ErrorKind::NoModel
             | ErrorKind::NoEpoch
@@ -116,6 +128,7 @@ impl ErrorKind {
             ErrorKind::Config(k) => k.label(),
             ErrorKind::Select(k) => k.label(),
             ErrorKind::Map(k) => k.label(),
+            ErrorKind::Torch(k) => k.label(),
             ErrorKind::Read(k) => k.label(),
             ErrorKind::Convert(k) => k.label(),
             ErrorKind::ConfigValue => "config_value",
@@ -131,6 +144,8 @@ impl ErrorKind {
             ErrorKind::DeleteFailed => "delete_failed",
             ErrorKind::InvalidArgument => "invalid_argument",
             ErrorKind::Usage => "usage",
+            ErrorKind::NoGetModel => "no_get_model",
+            ErrorKind::GetModelNotCallable => "get_model_not_callable",
         }
     }
 }

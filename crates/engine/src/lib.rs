@@ -30,6 +30,7 @@ pub mod progress;
 pub mod source;
 pub mod targets;
 pub mod tf_plan;
+pub mod torch_plan;
 
 pub use error::{Error, ErrorKind, Outcome, Result};
 pub use jobs::{avg, cleanup, convert, diff, epochs, inspect, load, path, plan, resolve, verify};

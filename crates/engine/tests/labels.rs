@@ -27,6 +27,11 @@ fn families() -> Vec<(&'static str, Vec<&'static str>)> {
             .map(|k| ErrorKind::Map(*k).label()),
     );
     kinds.extend(
+        param_map::torch::TorchErrorKind::ALL
+            .iter()
+            .map(|k| ErrorKind::Torch(*k).label()),
+    );
+    kinds.extend(
         tf_bundle::ErrorCode::ALL
             .iter()
             .map(|k| ErrorKind::Read(*k).label()),

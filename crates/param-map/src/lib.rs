@@ -19,6 +19,10 @@
 //!   `subset` (same shapes); `subset` with a shape change is [`MapErrorKind::Unsupported`]
 //!   (its result depends on the variable's random init).
 //!
+//! * [`torch`]: RETURNN's PyTorch-engine `_load_model` ([`torch::plan_torch`]) and RF models
+//!   on the TF engine ([`torch::plan_rf_tf`]): other precedence and name rules than the
+//!   loader above (docs/returnn-pytorch.md §3), on state-dict keys.
+//!
 //! Not supported (RETURNN runs Python callables for these): `custom_missing_load_func` and
 //! callable importers; the engine reports them as unsupported.
 //!
@@ -33,6 +37,7 @@ pub mod error;
 pub mod loader;
 pub mod mem;
 pub mod plan;
+pub mod torch;
 
 pub use array::Array;
 pub use convert::Transform;

@@ -915,3 +915,26 @@ pub fn plan(
         notes,
     })
 }
+
+/// A TF checkpoint (V1 or V2, any sharding) as a [`TensorSource`]; every read is CRC-checked
+/// by `tf-bundle`.
+impl TensorSource for tf_bundle::Checkpoint {
+    fn read(&self, name: &str) -> Result<Array, Box<dyn std::error::Error + Send + Sync>> {
+        let t = tf_bundle::Checkpoint::read(self, name)?;
+        match t.data {
+            tf_bundle::TensorData::Bytes(b) => Ok(Array::new(t.dtype, t.shape, b)?),
+            tf_bundle::TensorData::Strings(_) => {
+                Err(format!("'{name}' is a string tensor, not a parameter").into())
+            }
+        }
+    }
+}
+
+/// The tensor list of a TF checkpoint as source specs (strings and other non-numeric entries
+/// included: the plan reports them as unmapped unless ignored).
+pub fn checkpoint_specs(ckpt: &tf_bundle::Checkpoint) -> Vec<TensorSpec> {
+    ckpt.tensors()
+        .iter()
+        .map(|t| TensorSpec::new(t.name.clone(), t.dtype, t.shape.clone()))
+        .collect()
+}

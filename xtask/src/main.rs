@@ -20,6 +20,7 @@
 mod bench;
 mod fuzz;
 mod mapping_oracle;
+mod port_oracle;
 mod returnn_oracle;
 
 use std::collections::BTreeMap;
@@ -38,6 +39,7 @@ const USAGE: &str = "usage: cargo xtask <task>
   returnn-oracle [--cases N] [--seed S] [--keep]    resolve/path against real RETURNN
   venv                                              create/update target/fixtures-venv
   mapping-oracle [--cases N] [--seed S] [--keep DIR]   plan/load vs real RETURNN's CustomCheckpointLoader
+  port-oracle [--cases N] [--seed S] [--keep DIR]   port rules vs real RETURNN (TF) and RF/torch outputs
   fuzz [--seconds N] [--target T]... | --seeds      run the fuzz targets (see xtask/src/fuzz.rs)
   bench [--runs N] [--size-mb M] [--many N] [--only large|many]   throughput vs plain I/O (release)";
 
@@ -52,6 +54,9 @@ fn main() -> ExitCode {
         Some("bench") => bench::run(&root(), &args[1..]),
         Some("mapping-oracle") => {
             ensure_venv().and_then(|v| mapping_oracle::run(&root(), &v.python, &args[1..]))
+        }
+        Some("port-oracle") => {
+            ensure_venv().and_then(|v| port_oracle::run(&root(), &v.python, &args[1..]))
         }
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
@@ -104,7 +109,12 @@ fn ensure_venv() -> Result<Venv> {
     let con = gen.join("constraints.txt");
     let torch = gen.join("requirements-torch.txt");
     let read = |p: &Path| std::fs::read_to_string(p).with_context(|| p.display().to_string());
-    let want = format!("{}\n--\n{}\n--\n{}", read(&req)?, read(&con)?, read(&torch)?);
+    let want = format!(
+        "{}\n--\n{}\n--\n{}",
+        read(&req)?,
+        read(&con)?,
+        read(&torch)?
+    );
     let stamp = dir.join("xtask-stamp.txt");
     let python = dir.join("bin/python");
     if python.exists() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(&want) {

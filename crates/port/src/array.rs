@@ -253,14 +253,22 @@ impl Array {
 
     /// Adds `value` to every element, or (with `block = Some((axis, blocks, b))`) only to block
     /// `b` of `blocks` equal blocks along `axis`.
-    pub fn add_scalar(&self, value: f64, block: Option<(usize, u64, u64)>) -> Result<Array, String> {
+    pub fn add_scalar(
+        &self,
+        value: f64,
+        block: Option<(usize, u64, u64)>,
+    ) -> Result<Array, String> {
         let range = element_mask(&self.shape, block)?;
-        map_elements(self, range, |x, dt| binary_scalar(x, value, dt, |a, b| a + b))
+        map_elements(self, range, |x, dt| {
+            binary_scalar(x, value, dt, |a, b| a + b)
+        })
     }
 
     /// Multiplies every element by `factor`.
     pub fn scale(&self, factor: f64) -> Result<Array, String> {
-        map_elements(self, None, |x, dt| binary_scalar(x, factor, dt, |a, b| a * b))
+        map_elements(self, None, |x, dt| {
+            binary_scalar(x, factor, dt, |a, b| a * b)
+        })
     }
 
     /// Elementwise sum of arrays of one dtype and shape, left to right, each step rounded to
@@ -313,7 +321,9 @@ impl Array {
         check_arith(dtype)?;
         let n = num_elements(&shape).ok_or("shape overflows")?;
         let one = encode(dtype, &[round_to(dtype, value)])?;
-        if is_int(dtype) && (value.trunc() != value || value < int_min(dtype) || value > int_max(dtype)) {
+        if is_int(dtype)
+            && (value.trunc() != value || value < int_min(dtype) || value > int_max(dtype))
+        {
             return Err(format!("value {value} is not a {dtype}"));
         }
         let mut data = Vec::with_capacity(one.len() * n as usize);
@@ -342,7 +352,11 @@ fn outer_inner(shape: &[u64], axis: usize) -> (usize, usize, usize) {
 pub fn transpose_shape(shape: &[u64], axes: &[usize]) -> Result<Vec<u64>, String> {
     let nd = shape.len();
     let mut seen = vec![false; nd];
-    if axes.len() != nd || axes.iter().any(|&a| a >= nd || std::mem::replace(&mut seen[a], true)) {
+    if axes.len() != nd
+        || axes
+            .iter()
+            .any(|&a| a >= nd || std::mem::replace(&mut seen[a], true))
+    {
         return Err(format!(
             "axes {axes:?} are not a permutation of the {nd} axes of shape {}",
             py_shape(shape)
@@ -380,8 +394,7 @@ pub fn concat_meta(metas: &[Meta], axis: usize) -> Result<Meta, String> {
     let mut total = 0u64;
     for m in metas {
         let same_rest = m.shape.len() == first.shape.len()
-            && m
-                .shape
+            && m.shape
                 .iter()
                 .zip(&first.shape)
                 .enumerate()
@@ -430,7 +443,10 @@ pub fn block_perm(from: &str, to: &str) -> Result<Vec<usize>, String> {
 }
 
 /// For a block-restricted add: per element whether it is in the block.
-fn element_mask(shape: &[u64], block: Option<(usize, u64, u64)>) -> Result<Option<Vec<bool>>, String> {
+fn element_mask(
+    shape: &[u64],
+    block: Option<(usize, u64, u64)>,
+) -> Result<Option<Vec<bool>>, String> {
     let Some((axis, blocks, b)) = block else {
         return Ok(None);
     };
@@ -465,7 +481,10 @@ fn map_elements(
             *x = f(*x, a.dtype);
         }
     }
-    if is_int(a.dtype) && v.iter().any(|&x| x < int_min(a.dtype) || x > int_max(a.dtype) || x.trunc() != x) {
+    if is_int(a.dtype)
+        && v.iter()
+            .any(|&x| x < int_min(a.dtype) || x > int_max(a.dtype) || x.trunc() != x)
+    {
         return Err(format!("integer result does not fit {}", a.dtype));
     }
     Array::new(a.dtype, a.shape.clone(), encode(a.dtype, &v)?)
@@ -629,7 +648,10 @@ mod tests {
         assert_eq!(p[1].to_f64_vec().unwrap(), vec![1., 2., 3., 5., 6., 7.]);
         assert_eq!(Array::concat(&p, 1).unwrap(), x);
         let r = x.reorder_blocks(1, "jifo", "ifjo").unwrap();
-        assert_eq!(r.to_f64_vec().unwrap(), vec![1., 2., 0., 3., 5., 6., 4., 7.]);
+        assert_eq!(
+            r.to_f64_vec().unwrap(),
+            vec![1., 2., 0., 3., 5., 6., 4., 7.]
+        );
         assert!(x.reorder_blocks(1, "abc", "abc").is_err());
     }
 
@@ -637,10 +659,21 @@ mod tests {
     fn add_block_and_rounding() {
         let x = f(&[8], &[0.; 8]);
         let y = x.add_scalar(1.5, Some((0, 4, 2))).unwrap();
-        assert_eq!(y.to_f64_vec().unwrap(), vec![0., 0., 0., 0., 1.5, 1.5, 0., 0.]);
+        assert_eq!(
+            y.to_f64_vec().unwrap(),
+            vec![0., 0., 0., 0., 1.5, 1.5, 0., 0.]
+        );
         // float16: 2048 + 1 rounds back to 2048 (ties to even)
-        let h = Array::new(DType::Float16, vec![1], f16::from_f32(2048.0).to_le_bytes().to_vec()).unwrap();
-        assert_eq!(h.add_scalar(1.0, None).unwrap().to_f64_vec().unwrap(), vec![2048.0]);
+        let h = Array::new(
+            DType::Float16,
+            vec![1],
+            f16::from_f32(2048.0).to_le_bytes().to_vec(),
+        )
+        .unwrap();
+        assert_eq!(
+            h.add_scalar(1.0, None).unwrap().to_f64_vec().unwrap(),
+            vec![2048.0]
+        );
         assert!(Array::new(DType::String, vec![1], vec![0]).is_err());
     }
 }

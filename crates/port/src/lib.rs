@@ -38,5 +38,5 @@ pub use kinds::{ModuleKind, SourceKind, Style, TfLayer};
 pub use net::NetworkDict;
 pub use plan::{plan, PlanIssue, PlannedLayer, PlannedParam, PortPlan, TensorSource, TensorSpec};
 pub use rules::Rules;
-pub use suggest::suggest;
+pub use suggest::{suggest, SuggestOptions};
 pub use transform::Op;

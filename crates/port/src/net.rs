@@ -73,7 +73,8 @@ impl NetworkDict {
             return false;
         };
         d.get_str_key("sparse").and_then(Value::truthy) == Some(true)
-            || d.get_str_key("sparse_dim").is_some_and(|v| !matches!(v, Value::None))
+            || d.get_str_key("sparse_dim")
+                .is_some_and(|v| !matches!(v, Value::None))
     }
 
     fn walk(
@@ -117,7 +118,9 @@ impl NetworkDict {
             };
             let scope = match layer.get_str_key("name_scope") {
                 Some(Value::Str(s)) if s.starts_with('/') => s.trim_start_matches('/').to_string(),
-                Some(Value::Str(s)) if s.is_empty() => scope_prefix.trim_end_matches('/').to_string(),
+                Some(Value::Str(s)) if s.is_empty() => {
+                    scope_prefix.trim_end_matches('/').to_string()
+                }
                 Some(Value::Str(s)) => format!("{scope_prefix}{s}"),
                 _ => format!("{scope_prefix}{lname}"),
             };
@@ -168,7 +171,8 @@ impl NetworkDict {
                             }
                             if let Some(uo) = layer.get_str_key("unit_opts") {
                                 opts.forget_bias = float(uo, "forget_bias");
-                                for key in ["cell_clip", "proj_clip", "use_peepholes", "activation"] {
+                                for key in ["cell_clip", "proj_clip", "use_peepholes", "activation"]
+                                {
                                     if let Some(v) = uo.get_str_key(key) {
                                         let benign = matches!(v, Value::None | Value::Bool(false));
                                         if !benign {
@@ -202,7 +206,10 @@ impl NetworkDict {
             }
             let bn = layer.get_str_key("batch_norm");
             let has_bn = class != "batch_norm" && bn.and_then(Value::truthy) == Some(true);
-            if source.is_some() || class != "subnetwork" && class != "rec" || !opts.unsupported.is_empty() {
+            if source.is_some()
+                || class != "subnetwork" && class != "rec"
+                || !opts.unsupported.is_empty()
+            {
                 out.push(TfLayer {
                     name: path.clone(),
                     scope: scope.clone(),
@@ -235,15 +242,18 @@ impl NetworkDict {
         let from = match layer.get_str_key("from") {
             None => vec!["data".to_string()],
             Some(Value::Str(s)) => vec![s.clone()],
-            Some(Value::List(v)) | Some(Value::Tuple(v)) => {
-                v.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()
-            }
+            Some(Value::List(v)) | Some(Value::Tuple(v)) => v
+                .iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect(),
             _ => vec![],
         };
         match from.as_slice() {
             [one] => {
                 let key = one.strip_prefix("base:").unwrap_or(one);
-                let key = key.strip_prefix("data:").or(if key == "data" { Some("data") } else { None });
+                let key =
+                    key.strip_prefix("data:")
+                        .or(if key == "data" { Some("data") } else { None });
                 key.is_some_and(|k| self.is_sparse_data(k))
             }
             _ => false,

@@ -201,8 +201,8 @@ impl PlannedParam {
             }
             inputs.push(a);
         }
-        let out =
-            chain_apply(inputs, &self.transforms).map_err(|e| e.with_target(self.target.clone()))?;
+        let out = chain_apply(inputs, &self.transforms)
+            .map_err(|e| e.with_target(self.target.clone()))?;
         if out.dtype != self.dtype || out.shape != self.shape {
             return Err(err(
                 PortErrorKind::TransformFailed,
@@ -312,7 +312,9 @@ fn lstm_layout(scope: &str, vars: &VarIndex) -> Option<SourceKind> {
     let has = |rel: &str| vars.contains_key(&format!("{scope}/{rel}"));
     let any_prefix = |rel: &str| {
         let p = format!("{scope}/{rel}");
-        vars.range(p.clone()..).next().is_some_and(|(k, _)| k.starts_with(&p))
+        vars.range(p.clone()..)
+            .next()
+            .is_some_and(|(k, _)| k.starts_with(&p))
     };
     if has("rec/W") || has("rec/W_re") {
         Some(SourceKind::NativeLstm)
@@ -332,11 +334,18 @@ fn lstm_layout(scope: &str, vars: &VarIndex) -> Option<SourceKind> {
 }
 
 /// The module a layer gets when its rule names none.
-pub fn default_module(source: SourceKind, style: Style, layer: &TfLayer, vars: &VarIndex) -> ModuleKind {
+pub fn default_module(
+    source: SourceKind,
+    style: Style,
+    layer: &TfLayer,
+    vars: &VarIndex,
+) -> ModuleKind {
     let rf = style == Style::Rf;
     let pick = |a, b| if rf { a } else { b };
     match source {
-        SourceKind::Linear if layer.opts.sparse_input => pick(ModuleKind::RfEmbedding, ModuleKind::NnEmbedding),
+        SourceKind::Linear if layer.opts.sparse_input => {
+            pick(ModuleKind::RfEmbedding, ModuleKind::NnEmbedding)
+        }
         SourceKind::Linear => pick(ModuleKind::RfLinear, ModuleKind::NnLinear),
         SourceKind::Embedding => pick(ModuleKind::RfEmbedding, ModuleKind::NnEmbedding),
         SourceKind::Conv => {
@@ -603,9 +612,9 @@ pub fn plan(
             .filter(|k| !(rules.defaults.ignore_bookkeeping && is_bookkeeping(k)))
             .cloned()
             .collect();
-        let rule_name = found
-            .as_ref()
-            .map_or("auto".to_string(), |(i, _, _)| format!("layer rule {}", i + 1));
+        let rule_name = found.as_ref().map_or("auto".to_string(), |(i, _, _)| {
+            format!("layer rule {}", i + 1)
+        });
         if let Some((i, r, _)) = &found {
             if r.ignore {
                 for v in &under {
@@ -692,10 +701,15 @@ pub fn plan(
         let mut filled = Vec::new();
         let mut lnotes = d.notes.clone();
         for dp in &d.params {
-            let name = renames.get(&dp.param).cloned().unwrap_or_else(|| dp.param.clone());
+            let name = renames
+                .get(&dp.param)
+                .cloned()
+                .unwrap_or_else(|| dp.param.clone());
             let target = join_target(&target_path, &name);
             if let Some(v) = dp.inputs.iter().find(|i| var_rule_inputs.contains(*i)) {
-                lnotes.push(format!("'{target}' not filled by the preset: '{v}' is read by a [[var]] rule"));
+                lnotes.push(format!(
+                    "'{target}' not filled by the preset: '{v}' is read by a [[var]] rule"
+                ));
                 continue;
             }
             if dp.optional {
@@ -722,7 +736,10 @@ pub fn plan(
                 Err(missing) => {
                     let mut is = issue(
                         PortErrorKind::MissingInput,
-                        format!("layer '{}': '{missing}' is not in the checkpoint", layer.name),
+                        format!(
+                            "layer '{}': '{missing}' is not in the checkpoint",
+                            layer.name
+                        ),
                     );
                     is.tf = Some(missing);
                     is.target = Some(target);
@@ -811,7 +828,11 @@ pub fn plan(
                                 p.target,
                                 py_shape(&t.shape),
                                 py_shape(&p.shape),
-                                p.inputs.iter().map(|i| format!("{} {}", i.name, py_shape(&i.shape))).collect::<Vec<_>>().join(", ")
+                                p.inputs
+                                    .iter()
+                                    .map(|i| format!("{} {}", i.name, py_shape(&i.shape)))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
                             ),
                         );
                         is.target = Some(p.target.clone());

@@ -64,7 +64,10 @@ impl Ctx<'_> {
         self.get(rel).ok_or_else(|| {
             mismatch(
                 self.layer,
-                format!("expected the {what} variable '{}', which the checkpoint does not have", self.key(rel)),
+                format!(
+                    "expected the {what} variable '{}', which the checkpoint does not have",
+                    self.key(rel)
+                ),
             )
         })
     }
@@ -113,7 +116,10 @@ pub fn derive(
     vars: &VarIndex,
 ) -> Result<Derivation, PortError> {
     if !module.accepts(source) {
-        let ok: Vec<&str> = ModuleKind::candidates(source).iter().map(|m| m.name()).collect();
+        let ok: Vec<&str> = ModuleKind::candidates(source)
+            .iter()
+            .map(|m| m.name())
+            .collect();
         return Err(err(
             PortErrorKind::RulesInvalid,
             format!(
@@ -170,10 +176,7 @@ fn linear(c: &Ctx, module: ModuleKind) -> Result<Derivation, PortError> {
             module == ModuleKind::RfEmbedding,
         ),
         ModuleKind::NnLinear => (if transposed { vec![] } else { vec![t()] }, false),
-        _ => (
-            if transposed { vec![t()] } else { vec![] },
-            true,
-        ),
+        _ => (if transposed { vec![t()] } else { vec![] }, true),
     };
     d.params.push(p("weight", vec![w], w_ops));
     if embedding {
@@ -222,7 +225,8 @@ fn conv(c: &Ctx, module: ModuleKind) -> Result<Derivation, PortError> {
     } else {
         "weight"
     };
-    d.params.push(p(wname, vec![w], vec![Op::Transpose { axes }]));
+    d.params
+        .push(p(wname, vec![w], vec![Op::Transpose { axes }]));
     let bias = c.get("bias");
     if let Some((bn, bm)) = &bias {
         dim1(c.layer, bn, bm, Some(out))?;
@@ -300,15 +304,20 @@ fn layer_norm(c: &Ctx, module: ModuleKind) -> Result<Derivation, PortError> {
         d.params.push(p(bn, vec![b], vec![]));
     }
     d.module_options.insert("in_dim".into(), json!(f));
-    d.module_options.insert(
-        "eps".into(),
-        json!(c.layer.opts.epsilon.unwrap_or(1e-6)),
-    );
+    d.module_options
+        .insert("eps".into(), json!(c.layer.opts.epsilon.unwrap_or(1e-6)));
     Ok(d)
 }
 
 fn batch_norm(c: &Ctx, module: ModuleKind) -> Result<Derivation, PortError> {
-    let prefix = format!("{}batch_norm/", if c.layer.scope.is_empty() { String::new() } else { format!("{}/", c.layer.scope) });
+    let prefix = format!(
+        "{}batch_norm/",
+        if c.layer.scope.is_empty() {
+            String::new()
+        } else {
+            format!("{}/", c.layer.scope)
+        }
+    );
     let names: Vec<&String> = c
         .vars
         .keys()
@@ -336,7 +345,10 @@ fn batch_norm(c: &Ctx, module: ModuleKind) -> Result<Derivation, PortError> {
                     c.layer,
                     format!(
                         "several batch-norm {pname} variables: {}",
-                        many.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                        many.iter()
+                            .map(|s| s.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 ))
             }
@@ -351,28 +363,42 @@ fn batch_norm(c: &Ctx, module: ModuleKind) -> Result<Derivation, PortError> {
     // every parameter is [F] (v2) or [1, ..., 1, F, 1, ...] (v0, v1): one non-1 dim
     let flat = |name: &str, m: &Meta| -> Result<(u64, Vec<Op>), PortError> {
         let big: Vec<u64> = m.shape.iter().copied().filter(|&d| d != 1).collect();
-        let f = match big.as_slice() {
-            [f] => *f,
-            [] if !m.shape.is_empty() => 1,
-            _ => {
-                return Err(mismatch(
+        let f =
+            match big.as_slice() {
+                [f] => *f,
+                [] if !m.shape.is_empty() => 1,
+                _ => return Err(mismatch(
                     c.layer,
-                    format!("batch-norm variable '{name}' has shape {}, expected [F] or [1, ..., F]", py_shape(&m.shape)),
-                ))
-            }
-        };
+                    format!(
+                        "batch-norm variable '{name}' has shape {}, expected [F] or [1, ..., F]",
+                        py_shape(&m.shape)
+                    ),
+                )),
+            };
         let ops = if m.shape.len() == 1 {
             vec![]
         } else {
-            vec![Op::Reshape { shape: vec![f as i64] }]
+            vec![Op::Reshape {
+                shape: vec![f as i64],
+            }]
         };
         Ok((f, ops))
     };
     let (f, _) = flat(&mean.0, mean.1)?;
     let torch = module == ModuleKind::NnBatchNorm1d;
     let mut d = Derivation::default();
-    let names_rf = [("mean", "running_mean"), ("variance", "running_variance"), ("gamma", "gamma"), ("beta", "beta")];
-    let names_nn = [("mean", "running_mean"), ("variance", "running_var"), ("gamma", "weight"), ("beta", "bias")];
+    let names_rf = [
+        ("mean", "running_mean"),
+        ("variance", "running_variance"),
+        ("gamma", "gamma"),
+        ("beta", "beta"),
+    ];
+    let names_nn = [
+        ("mean", "running_mean"),
+        ("variance", "running_var"),
+        ("gamma", "weight"),
+        ("beta", "bias"),
+    ];
     let table = if torch { names_nn } else { names_rf };
     let affine = found.contains_key("gamma") || found.contains_key("beta");
     for (src, dst) in table {
@@ -382,7 +408,10 @@ fn batch_norm(c: &Ctx, module: ModuleKind) -> Result<Derivation, PortError> {
                 if ff != f {
                     return Err(mismatch(
                         c.layer,
-                        format!("batch-norm variable '{name}' has {ff} features, '{}' has {f}", mean.0),
+                        format!(
+                            "batch-norm variable '{name}' has {ff} features, '{}' has {f}",
+                            mean.0
+                        ),
                     ));
                 }
                 d.params.push(p(dst, vec![name.clone()], ops));
@@ -393,9 +422,16 @@ fn batch_norm(c: &Ctx, module: ModuleKind) -> Result<Derivation, PortError> {
                 d.params.push(p(
                     dst,
                     vec![],
-                    vec![Op::Const { value, dtype: mean.1.dtype, shape: vec![f] }],
+                    vec![Op::Const {
+                        value,
+                        dtype: mean.1.dtype,
+                        shape: vec![f],
+                    }],
                 ));
-                d.notes.push(format!("no batch-norm {src} in the checkpoint (use_{}=False): {dst} = {value}", if src == "gamma" { "std" } else { "shift" }));
+                d.notes.push(format!(
+                    "no batch-norm {src} in the checkpoint (use_{}=False): {dst} = {value}",
+                    if src == "gamma" { "std" } else { "shift" }
+                ));
             }
             None => {}
         }
@@ -414,10 +450,8 @@ fn batch_norm(c: &Ctx, module: ModuleKind) -> Result<Derivation, PortError> {
         });
     }
     d.module_options.insert("in_dim".into(), json!(f));
-    d.module_options.insert(
-        "eps".into(),
-        json!(c.layer.opts.epsilon.unwrap_or(1e-3)),
-    );
+    d.module_options
+        .insert("eps".into(), json!(c.layer.opts.epsilon.unwrap_or(1e-3)));
     d.module_options.insert("affine".into(), json!(affine));
     d.notes.push("outputs agree in eval mode (running statistics); TF's batch_norm eval uses them from behavior_version 12 on".into());
     Ok(d)
@@ -464,15 +498,25 @@ fn cell_like(
         .ok_or_else(|| mismatch(c.layer, "no kernel"))?;
     let (rows, cols) = dims2(c.layer, &k, km)?;
     if cols % 4 != 0 || cols == 0 {
-        return Err(mismatch(c.layer, format!("'{k}' has {cols} columns, not 4n")));
+        return Err(mismatch(
+            c.layer,
+            format!("'{k}' has {cols} columns, not 4n"),
+        ));
     }
     let n = cols / 4;
-    let proj = if with_proj { c.get(&format!("{dir}/projection/kernel")) } else { None };
+    let proj = if with_proj {
+        c.get(&format!("{dir}/projection/kernel"))
+    } else {
+        None
+    };
     let r = match &proj {
         Some((pn, pm)) => {
             let (pr, pc) = dims2(c.layer, pn, pm)?;
             if pr != n {
-                return Err(mismatch(c.layer, format!("projection '{pn}' has {pr} rows, expected n = {n}")));
+                return Err(mismatch(
+                    c.layer,
+                    format!("projection '{pn}' has {pr} rows, expected n = {n}"),
+                ));
             }
             pc
         }
@@ -481,7 +525,10 @@ fn cell_like(
     if rows <= r {
         return Err(mismatch(
             c.layer,
-            format!("'{k}' has shape {}, expected (n_in + {r}, {cols}) with n_in > 0", py_shape(&km.shape)),
+            format!(
+                "'{k}' has shape {}, expected (n_in + {r}, {cols}) with n_in > 0",
+                py_shape(&km.shape)
+            ),
         ));
     }
     let n_in = rows - r;
@@ -544,7 +591,12 @@ fn lstm_src(c: &Ctx, source: SourceKind) -> Result<LstmSrc, PortError> {
         }
         SourceKind::LstmCell => cell_like(
             c,
-            &["rec/lstm_cell", "rec/rnn/lstm_cell", "rec/basic_lstm_cell", "rec/rnn/basic_lstm_cell"],
+            &[
+                "rec/lstm_cell",
+                "rec/rnn/lstm_cell",
+                "rec/basic_lstm_cell",
+                "rec/rnn/basic_lstm_cell",
+            ],
             &["kernel", "weights"],
             &["bias", "biases"],
             fb_default(1.0),
@@ -566,9 +618,11 @@ fn lstm_src(c: &Ctx, source: SourceKind) -> Result<LstmSrc, PortError> {
             if canon.iter().all(Option::is_some) {
                 let names: Vec<String> = canon.iter().flatten().map(|(n, _)| n.clone()).collect();
                 let metas: Vec<Meta> = canon.iter().flatten().map(|(_, m)| (*m).clone()).collect();
-                let kmeta = Op::CudnnToBlock { part: BlockPart::Kernel }
-                    .output_meta(&metas)
-                    .map_err(|e| mismatch(c.layer, e.message().to_string()))?;
+                let kmeta = Op::CudnnToBlock {
+                    part: BlockPart::Kernel,
+                }
+                .output_meta(&metas)
+                .map_err(|e| mismatch(c.layer, e.message().to_string()))?;
                 let n = kmeta[0].shape[1] / 4;
                 let n_in = kmeta[0].shape[0] - n;
                 let split = |i| Op::Split {
@@ -577,11 +631,18 @@ fn lstm_src(c: &Ctx, source: SourceKind) -> Result<LstmSrc, PortError> {
                     parts: None,
                     index: i,
                 };
-                let k = Op::CudnnToBlock { part: BlockPart::Kernel };
+                let k = Op::CudnnToBlock {
+                    part: BlockPart::Kernel,
+                };
                 return Ok(LstmSrc {
                     ff: (names.clone(), vec![k.clone(), split(0)]),
                     rec: (names.clone(), vec![k, split(1)]),
-                    bias: Some((names, vec![Op::CudnnToBlock { part: BlockPart::Bias }])),
+                    bias: Some((
+                        names,
+                        vec![Op::CudnnToBlock {
+                            part: BlockPart::Bias,
+                        }],
+                    )),
                     gates: "ijfo",
                     forget_bias: 0.0,
                     proj: None,
@@ -595,7 +656,13 @@ fn lstm_src(c: &Ctx, source: SourceKind) -> Result<LstmSrc, PortError> {
                     .filter(|t| canon[*t].is_none())
                     .map(|t| c.key(&format!("rec/cudnn/CudnnRNNParamsToCanonical:{t}")))
                     .collect();
-                return Err(mismatch(c.layer, format!("incomplete CuDNN canonical params, missing {}", missing.join(", "))));
+                return Err(mismatch(
+                    c.layer,
+                    format!(
+                        "incomplete CuDNN canonical params, missing {}",
+                        missing.join(", ")
+                    ),
+                ));
             }
             cell_like(
                 c,
@@ -677,25 +744,45 @@ fn lstm(c: &Ctx, source: SourceKind, module: ModuleKind) -> Result<Derivation, P
         None if s.forget_bias != 0.0 => {
             return Err(mismatch(
                 c.layer,
-                format!("the cell has no bias but a forget_bias of {}", s.forget_bias),
+                format!(
+                    "the cell has no bias but a forget_bias of {}",
+                    s.forget_bias
+                ),
             ))
         }
         None => {}
     }
     if let (Some(pn), Some(p_)) = (&s.proj, s.p) {
-        d.params.push(p("weight_hr_l0", vec![pn.clone()], vec![Op::Transpose { axes: vec![1, 0] }]));
+        if p_ >= s.n {
+            return Err(err(
+                PortErrorKind::Unsupported,
+                format!(
+                    "layer '{}': projection size {p_} is not smaller than the {} units; nn.LSTM requires proj_size < hidden_size (torch infers the projection from the state sizes)",
+                    c.layer.name, s.n
+                ),
+            ));
+        }
+        d.params.push(p(
+            "weight_hr_l0",
+            vec![pn.clone()],
+            vec![Op::Transpose { axes: vec![1, 0] }],
+        ));
         d.module_options.insert("proj_size".into(), json!(p_));
     }
     if torch {
         d.module_options.insert("input_size".into(), json!(s.n_in));
         d.module_options.insert("hidden_size".into(), json!(s.n));
-        d.module_options.insert("bias".into(), json!(s.bias.is_some()));
+        d.module_options
+            .insert("bias".into(), json!(s.bias.is_some()));
     } else {
         d.module_options.insert("in_dim".into(), json!(s.n_in));
         d.module_options.insert("out_dim".into(), json!(s.n));
-        d.module_options.insert("with_bias".into(), json!(s.bias.is_some()));
+        d.module_options
+            .insert("with_bias".into(), json!(s.bias.is_some()));
     }
-    d.module_options.insert("source_gates".into(), json!(s.gates));
-    d.module_options.insert("forget_bias".into(), json!(s.forget_bias));
+    d.module_options
+        .insert("source_gates".into(), json!(s.gates));
+    d.module_options
+        .insert("forget_bias".into(), json!(s.forget_bias));
     Ok(d)
 }

@@ -223,7 +223,12 @@ impl Rules {
                 self.version
             )));
         }
-        for p in self.ignore.tf_match.iter().chain(&self.ignore.targets_match) {
+        for p in self
+            .ignore
+            .tf_match
+            .iter()
+            .chain(&self.ignore.targets_match)
+        {
             full_regex(p, "ignore")?;
         }
         for (i, l) in self.layers.iter().enumerate() {
@@ -233,14 +238,22 @@ impl Rules {
                 (None, Some(p)) => {
                     full_regex(p, &what)?;
                     if l.scope.is_some() {
-                        return Err(invalid(format!("{what}: `scope` needs `name`, not `match`")));
+                        return Err(invalid(format!(
+                            "{what}: `scope` needs `name`, not `match`"
+                        )));
                     }
                 }
-                _ => return Err(invalid(format!("{what}: give exactly one of `name` or `match`"))),
+                _ => {
+                    return Err(invalid(format!(
+                        "{what}: give exactly one of `name` or `match`"
+                    )))
+                }
             }
             if let (Some(s), Some(m)) = (l.source, l.module) {
                 if !m.accepts(s) {
-                    return Err(invalid(format!("{what}: module {m} cannot hold a {s} layer")));
+                    return Err(invalid(format!(
+                        "{what}: module {m} cannot hold a {s} layer"
+                    )));
                 }
             }
         }

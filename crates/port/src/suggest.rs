@@ -9,7 +9,9 @@ use std::fmt::Write as _;
 use crate::error::PortError;
 use crate::kinds::{ModuleKind, SourceKind, Style, TfLayer, VarIndex};
 use crate::net::{is_bookkeeping, NetworkDict};
-use crate::plan::{default_module, discover_layers, join_target, owned_prefix, plan, var_index, TensorSpec};
+use crate::plan::{
+    default_module, discover_layers, join_target, owned_prefix, plan, var_index, TensorSpec,
+};
 use crate::preset::derive;
 use crate::rules::{LayerRule, Rules};
 use crate::transform::chain_meta;
@@ -41,6 +43,15 @@ fn toml_float(x: f64) -> String {
     } else {
         format!("{x}")
     }
+}
+
+/// Options of [`suggest`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SuggestOptions {
+    /// Which of two fitting modules to take when RF's and torch's both fit the target list
+    /// but compute different values (a square `weight`); default: the style the other layers
+    /// show, else RF.
+    pub style: Option<Style>,
 }
 
 /// Whether `module` at `path` fits the target list exactly (every non-optional parameter is
@@ -75,12 +86,14 @@ pub fn suggest(
     network: Option<&NetworkDict>,
     sources: &[TensorSpec],
     targets: Option<&[TensorSpec]>,
+    opts: &SuggestOptions,
 ) -> Result<String, PortError> {
     let vars = var_index(sources)?;
     let layers = discover_layers(network, &vars)?;
     let mut rules = Rules::default();
     let mut comments: Vec<(usize, String)> = Vec::new();
     let mut unknown = Vec::new();
+    let mut choices: Vec<(usize, SourceKind, Vec<ModuleKind>)> = Vec::new();
     for layer in &layers {
         let prefix = owned_prefix(layer);
         let under: Vec<&String> = vars
@@ -100,18 +113,28 @@ pub fn suggest(
                     .as_ref()
                     .map(|c| format!(" (class {c:?})"))
                     .unwrap_or_default(),
-                under.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                under
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
             continue;
         };
         let path = layer.default_target();
         let mut module = default_module(source, Style::Rf, layer, &vars);
         let mut note = None;
+        let mut fitting = Vec::new();
         if let Some(t) = targets {
             let mut cands = vec![module, default_module(source, Style::Torch, layer, &vars)];
             cands.extend(ModuleKind::candidates(source));
-            match cands.into_iter().find(|m| fits(layer, source, *m, &path, &vars, t)) {
-                Some(m) => module = m,
+            for m in cands {
+                if !fitting.contains(&m) && fits(layer, source, m, &path, &vars, t) {
+                    fitting.push(m);
+                }
+            }
+            match fitting.first() {
+                Some(m) => module = *m,
                 None => {
                     note = Some(format!(
                         "no module's parameters are in the target list under '{path}'; check module and target"
@@ -119,6 +142,7 @@ pub fn suggest(
                 }
             }
         }
+        choices.push((rules.layers.len(), source, fitting));
         let mut rule = LayerRule {
             name: Some(layer.name.clone()),
             source: Some(source),
@@ -143,6 +167,51 @@ pub fn suggest(
         }
         rules.layers.push(rule);
     }
+    // RF and torch modules that both fit but compute different values (e.g. a square
+    // rf.Linear.weight vs nn.Linear.weight): take the style the unambiguous layers show
+    let sig = |l: &LayerRule,
+               src: SourceKind,
+               m: ModuleKind|
+     -> Option<Vec<(String, Vec<String>, Vec<crate::transform::Op>)>> {
+        let layer = layers.iter().find(|x| Some(&x.name) == l.name.as_ref())?;
+        let d = derive(layer, src, m, &vars).ok()?;
+        Some(
+            d.params
+                .into_iter()
+                .map(|p| (p.param, p.inputs, p.ops))
+                .collect(),
+        )
+    };
+    let (mut rf_votes, mut torch_votes) = (0, 0);
+    let mut ambiguous = Vec::new();
+    for (i, src, fitting) in &choices {
+        let rf = fitting.iter().find(|m| m.style() == Style::Rf);
+        let torch = fitting.iter().find(|m| m.style() == Style::Torch);
+        match (rf, torch) {
+            (Some(a), Some(b)) => {
+                if sig(&rules.layers[*i], *src, *a) != sig(&rules.layers[*i], *src, *b) {
+                    ambiguous.push((*i, *a, *b));
+                }
+            }
+            (Some(_), None) => rf_votes += 1,
+            (None, Some(_)) => torch_votes += 1,
+            (None, None) => {}
+        }
+    }
+    let style = opts.style.unwrap_or(if torch_votes > rf_votes {
+        Style::Torch
+    } else {
+        Style::Rf
+    });
+    for (i, a, b) in ambiguous {
+        rules.layers[i].module = Some(if style == Style::Torch { b } else { a });
+        if opts.style.is_none() && rf_votes == 0 && torch_votes == 0 {
+            comments.push((
+                i,
+                format!("both {a} and {b} fit the target list (with different values); chose {}: check module", if style == Style::Torch { b } else { a }),
+            ));
+        }
+    }
     if !rules.layers.is_empty()
         && rules
             .layers
@@ -154,22 +223,34 @@ pub fn suggest(
     // what is still open, from a plan with these rules
     let p = plan(&rules, network, sources, targets)?;
     let mut out = String::new();
-    out.push_str("# returnn-ckpt port rules (format: docs/port-rules.md), written by `port --suggest`.\n");
-    out.push_str("# Every TF layer with parameters has a [[layer]] rule: source kind, module kind and\n");
-    out.push_str("# target module path are explicit; edit `target` where the model names differ.\n");
+    out.push_str(
+        "# returnn-ckpt port rules (format: docs/port-rules.md), written by `port --suggest`.\n",
+    );
+    out.push_str(
+        "# Every TF layer with parameters has a [[layer]] rule: source kind, module kind and\n",
+    );
+    out.push_str(
+        "# target module path are explicit; edit `target` where the model names differ.\n",
+    );
     let _ = writeln!(out, "version = {}", rules.version);
     out.push_str("\n[defaults]\n");
     let _ = writeln!(
         out,
         "style = {}",
-        toml_str(if rules.defaults.style == Style::Rf { "rf" } else { "torch" })
+        toml_str(if rules.defaults.style == Style::Rf {
+            "rf"
+        } else {
+            "torch"
+        })
     );
     out.push_str("auto = true\nignore_bookkeeping = true\ncast = false\n");
     out.push_str("\n[ignore]\n");
     if p.unmapped.is_empty() {
         out.push_str("tf = []\n");
     } else {
-        out.push_str("# not mapped by any rule (map them with [[var]] rules, or keep them here):\n");
+        out.push_str(
+            "# not mapped by any rule (map them with [[var]] rules, or keep them here):\n",
+        );
         out.push_str("# tf = [");
         out.push_str(
             &p.unmapped
@@ -192,7 +273,10 @@ pub fn suggest(
         out.push_str("]\n");
     }
     for u in &unknown {
-        let _ = writeln!(out, "# {u}: add a [[layer]] rule with `source`, or [[var]] rules");
+        let _ = writeln!(
+            out,
+            "# {u}: add a [[layer]] rule with `source`, or [[var]] rules"
+        );
     }
     for (i, r) in rules.layers.iter().enumerate() {
         out.push_str("\n[[layer]]\n");

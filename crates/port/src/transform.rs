@@ -357,7 +357,9 @@ fn reshape_target(from: &[u64], to: &[i64]) -> Result<Vec<u64>, PortError> {
     let n = num_elements(from).ok_or_else(|| tf_err("shape overflows"))?;
     let unknown = to.iter().filter(|&&d| d == -1).count();
     if unknown > 1 || to.iter().any(|&d| d < -1) {
-        return Err(tf_err(format!("reshape {to:?}: at most one -1, no other negative dims")));
+        return Err(tf_err(format!(
+            "reshape {to:?}: at most one -1, no other negative dims"
+        )));
     }
     let known = to
         .iter()
@@ -398,10 +400,14 @@ fn cudnn_dims(inputs: &[Meta]) -> Result<(u64, u64), PortError> {
     }
     let dtype = inputs[0].dtype;
     if inputs.iter().any(|m| m.dtype != dtype) {
-        return Err(tf_err("cudnn_to_block: the 16 params have different dtypes"));
+        return Err(tf_err(
+            "cudnn_to_block: the 16 params have different dtypes",
+        ));
     }
     if !arithmetic_dtype(dtype) {
-        return Err(tf_err(format!("cudnn_to_block: {dtype} is not a numeric dtype")));
+        return Err(tf_err(format!(
+            "cudnn_to_block: {dtype} is not a numeric dtype"
+        )));
     }
     let n = match inputs[15].shape.as_slice() {
         [n] if *n > 0 => *n,

@@ -31,7 +31,10 @@ fn example_plan() -> (PortPlan, Checkpoint) {
 
 fn f32s(a: &Array) -> Vec<f32> {
     assert_eq!(a.dtype, DType::Float32);
-    a.data.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect()
+    a.data
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect()
 }
 
 #[test]
@@ -44,7 +47,10 @@ fn plan_matches_committed_document() {
         std::fs::write(&path, &got).unwrap();
     }
     let want = std::fs::read_to_string(&path).unwrap();
-    assert_eq!(got, want, "plan differs from examples/port-nativelstm/plan.json (PORT_BLESS=1 rewrites it)");
+    assert_eq!(
+        got, want,
+        "plan differs from examples/port-nativelstm/plan.json (PORT_BLESS=1 rewrites it)"
+    );
 }
 
 #[test]
@@ -87,13 +93,26 @@ fn suggest_with_network_and_target_needs_no_edits() {
     let (net, ckpt) = fixture();
     let (p, _) = example_plan();
     let targets: Vec<TensorSpec> = p.outputs();
-    let text = port::suggest(Some(&net), &checkpoint_specs(&ckpt), Some(&targets)).unwrap();
+    let text = port::suggest(
+        Some(&net),
+        &checkpoint_specs(&ckpt),
+        Some(&targets),
+        &Default::default(),
+    )
+    .unwrap();
     let rules = Rules::from_toml(&text, "suggested.toml").unwrap();
     let q = port::plan(&rules, Some(&net), &checkpoint_specs(&ckpt), Some(&targets)).unwrap();
     assert!(q.ok, "{text}\n{:#?}", q.issues);
     let strip = |v: &[port::PlannedParam]| {
         v.iter()
-            .map(|x| (x.target.clone(), x.inputs.clone(), x.transforms.clone(), x.shape.clone()))
+            .map(|x| {
+                (
+                    x.target.clone(),
+                    x.inputs.clone(),
+                    x.transforms.clone(),
+                    x.shape.clone(),
+                )
+            })
             .collect::<Vec<_>>()
     };
     assert_eq!(strip(&q.params), strip(&p.params));

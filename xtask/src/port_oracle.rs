@@ -54,7 +54,7 @@ fn read_targets(path: &Path) -> Result<Vec<port::TensorSpec>> {
     let v: Value =
         serde_json::from_slice(&std::fs::read(path).with_context(|| path.display().to_string())?)?;
     let list = v["variables"].clone();
-    Ok(serde_json::from_value(list).with_context(|| format!("{}: target list", path.display()))?)
+    serde_json::from_value(list).with_context(|| format!("{}: target list", path.display()))
 }
 
 /// Ports one case into `<dir>/ported.safetensors`; returns the plan's issues (empty = ok).
@@ -109,6 +109,33 @@ fn port_case(case: &Value) -> Result<Vec<String>> {
             .iter()
             .map(|i| format!("{}: {}", i.kind.label(), i.message))
             .collect());
+    }
+    // the same plan as explicit [[var]] rules (TOML round trip), without the network dict
+    let explicit = plan.to_explicit_rules();
+    let etext = explicit.to_toml().map_err(|e| anyhow!("{e}"))?;
+    std::fs::write(dir.join("explicit.toml"), &etext)?;
+    let erules = port::Rules::from_toml(&etext, "explicit.toml").map_err(|e| anyhow!("{e}"))?;
+    let eplan = port::plan(&erules, None, &sources, Some(&targets)).map_err(|e| anyhow!("{e}"))?;
+    let key = |p: &port::PortPlan| {
+        p.params
+            .iter()
+            .map(|x| {
+                (
+                    x.target.clone(),
+                    x.inputs.clone(),
+                    x.transforms.clone(),
+                    x.dtype,
+                    x.shape.clone(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    if !eplan.ok || key(&eplan) != key(&plan) {
+        return Ok(vec![format!(
+            "the explicit [[var]] rules (explicit.toml) plan differently: ok {}, {:?}",
+            eplan.ok,
+            eplan.issues.iter().map(|i| &i.message).collect::<Vec<_>>()
+        )]);
     }
     let decl = plan
         .params

@@ -138,7 +138,7 @@ impl NetworkDict {
                 }
                 "linear" | "softmax" => {
                     opts.use_transposed_weights = boolean(layer, "use_transposed_weights");
-                    opts.sparse_input = self.from_is_sparse(layer);
+                    opts.sparse_input = self.input_is_sparse(layer);
                     source = Some(if opts.sparse_input {
                         SourceKind::Embedding
                     } else {
@@ -238,7 +238,7 @@ impl NetworkDict {
 
     /// Whether a layer's `from` is sparse extern data (`data:<key>` or `data` with
     /// `sparse: True` in `extern_data`).
-    fn from_is_sparse(&self, layer: &Value) -> bool {
+    fn input_is_sparse(&self, layer: &Value) -> bool {
         let from = match layer.get_str_key("from") {
             None => vec!["data".to_string()],
             Some(Value::Str(s)) => vec![s.clone()],

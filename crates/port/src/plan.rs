@@ -959,3 +959,40 @@ pub fn checkpoint_specs(ckpt: &tf_bundle::Checkpoint) -> Vec<TensorSpec> {
         .map(|t| TensorSpec::new(t.name.clone(), t.dtype, t.shape.clone()))
         .collect()
 }
+
+impl PortPlan {
+    /// The plan as explicit rules: one `[[var]]` rule per target parameter (its inputs and
+    /// transform chain), every ignored TF variable and target listed, no presets
+    /// (`auto = false`). Planning these rules without a network dict gives the same
+    /// parameters: a way to freeze a port and edit it by hand.
+    pub fn to_explicit_rules(&self) -> crate::rules::Rules {
+        use crate::rules::{Defaults, Ignore, Rules, VarRule};
+        Rules {
+            version: crate::rules::RULES_VERSION,
+            defaults: Defaults {
+                style: Style::Rf,
+                auto: false,
+                ignore_bookkeeping: false,
+                cast: false,
+            },
+            ignore: Ignore {
+                tf: self.ignored.iter().map(|i| i.name.clone()).collect(),
+                tf_match: vec![],
+                targets: self.ignored_targets.clone(),
+                targets_match: vec![],
+            },
+            layers: vec![],
+            vars: self
+                .params
+                .iter()
+                .map(|p| VarRule {
+                    name: None,
+                    pattern: None,
+                    inputs: Some(p.inputs.iter().map(|i| i.name.clone()).collect()),
+                    target: p.target.clone(),
+                    transforms: p.transforms.clone(),
+                })
+                .collect(),
+        }
+    }
+}

@@ -363,18 +363,19 @@ fn batch_norm(c: &Ctx, module: ModuleKind) -> Result<Derivation, PortError> {
     // every parameter is [F] (v2) or [1, ..., 1, F, 1, ...] (v0, v1): one non-1 dim
     let flat = |name: &str, m: &Meta| -> Result<(u64, Vec<Op>), PortError> {
         let big: Vec<u64> = m.shape.iter().copied().filter(|&d| d != 1).collect();
-        let f =
-            match big.as_slice() {
-                [f] => *f,
-                [] if !m.shape.is_empty() => 1,
-                _ => return Err(mismatch(
+        let f = match big.as_slice() {
+            [f] => *f,
+            [] if !m.shape.is_empty() => 1,
+            _ => {
+                return Err(mismatch(
                     c.layer,
                     format!(
                         "batch-norm variable '{name}' has shape {}, expected [F] or [1, ..., F]",
                         py_shape(&m.shape)
                     ),
-                )),
-            };
+                ))
+            }
+        };
         let ops = if m.shape.len() == 1 {
             vec![]
         } else {

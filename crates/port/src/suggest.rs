@@ -45,6 +45,9 @@ fn toml_float(x: f64) -> String {
     }
 }
 
+/// What a preset derives, compared between modules.
+type Signature = Vec<(String, Vec<String>, Vec<crate::transform::Op>)>;
+
 /// Options of [`suggest`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SuggestOptions {
@@ -169,10 +172,7 @@ pub fn suggest(
     }
     // RF and torch modules that both fit but compute different values (e.g. a square
     // rf.Linear.weight vs nn.Linear.weight): take the style the unambiguous layers show
-    let sig = |l: &LayerRule,
-               src: SourceKind,
-               m: ModuleKind|
-     -> Option<Vec<(String, Vec<String>, Vec<crate::transform::Op>)>> {
+    let sig = |l: &LayerRule, src: SourceKind, m: ModuleKind| -> Option<Signature> {
         let layer = layers.iter().find(|x| Some(&x.name) == l.name.as_ref())?;
         let d = derive(layer, src, m, &vars).ok()?;
         Some(
@@ -306,15 +306,15 @@ pub fn suggest(
         if let Some(l) = p.layers.iter().find(|l| Some(&l.layer) == r.name.as_ref()) {
             for param in &l.params {
                 if let Some(pp) = p.param(param) {
-                    let _ = writeln!(
-                        out,
-                        "#   {param} <- {}",
-                        pp.inputs
-                            .iter()
-                            .map(|i| i.name.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    );
+                    let names: Vec<&str> = pp.inputs.iter().map(|i| i.name.as_str()).collect();
+                    let from = match names.as_slice() {
+                        [] => "(constant)".to_string(),
+                        [a, .., b] if names.len() > 3 => {
+                            format!("{a} ... {b} ({} inputs)", names.len())
+                        }
+                        _ => names.join(", "),
+                    };
+                    let _ = writeln!(out, "#   {param} <- {from}");
                 }
             }
         }

@@ -370,11 +370,7 @@ fn reshape_target(from: &[u64], to: &[i64]) -> Result<Vec<u64>, PortError> {
         .iter()
         .map(|&d| {
             if d == -1 {
-                if known == 0 {
-                    0
-                } else {
-                    n / known
-                }
+                n.checked_div(known).unwrap_or(0)
             } else {
                 d as u64
             }

@@ -636,7 +636,7 @@ mod tests {
         let t = x.transpose(&[2, 0, 1]).unwrap();
         assert_eq!(t.shape, vec![4, 2, 3]);
         let v = t.to_f64_vec().unwrap();
-        assert_eq!(v[(4 + 1) * 3 + 2], 21.0);
+        assert_eq!(v[6 + 3 + 2], 21.0);
         assert_eq!(v[..6], [0.0, 4.0, 8.0, 12.0, 16.0, 20.0]);
     }
 

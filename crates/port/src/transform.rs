@@ -255,9 +255,10 @@ impl Op {
                     }
                 }
             }
-            Op::Add { .. } => {
+            Op::Add { value, .. } => {
                 let m = one()?;
                 arith(m)?;
+                int_scalar(m.dtype, *value, self)?;
                 if let Some((a, n, b)) = self.block()? {
                     match m.shape.get(a) {
                         Some(d) if n > 0 && d % n == 0 && b < n => {}
@@ -271,9 +272,10 @@ impl Op {
                 }
                 m.clone()
             }
-            Op::Scale { .. } => {
+            Op::Scale { factor } => {
                 let m = one()?;
                 arith(m)?;
+                int_scalar(m.dtype, *factor, self)?;
                 m.clone()
             }
             Op::Cast { dtype } => {
@@ -350,6 +352,17 @@ impl Op {
         .map_err(|m| tf_err(format!("{}: {m}", self.describe())))?;
         Ok(vec![out])
     }
+}
+
+/// An integer array only takes integer constants (add, scale).
+fn int_scalar(dtype: DType, x: f64, op: &Op) -> Result<(), PortError> {
+    if !dtype.is_float() && x.fract() != 0.0 {
+        return Err(tf_err(format!(
+            "{}: a {dtype} array needs an integer constant",
+            op.describe()
+        )));
+    }
+    Ok(())
 }
 
 /// The shape `reshape` produces (one `-1` inferred).

@@ -610,3 +610,89 @@ fn labels_are_snake_case_and_match_serde() {
         );
     }
 }
+
+/// Regression (port-oracle seed 2, cases 24 and 27): a square linear weight fits rf.Linear
+/// (as is) and nn.Linear (transposed) alike; suggest must take the style the other layers of
+/// the target show (here an nn.LSTM), not RF.
+#[test]
+fn suggest_resolves_square_linear_by_the_other_layers() {
+    let vars = [
+        ("l0/W", F32, vec![3, 3]),
+        ("l1/rec/W", F32, vec![3, 8]),
+        ("l1/rec/W_re", F32, vec![2, 8]),
+        ("l1/rec/b", F32, vec![8]),
+    ];
+    let specs: Vec<TensorSpec> = vars
+        .iter()
+        .map(|(n, d, s)| TensorSpec::new(*n, *d, s.clone()))
+        .collect();
+    let torch = [
+        ("l0.weight", vec![3u64, 3]),
+        ("l1.weight_ih_l0", vec![8, 3]),
+        ("l1.weight_hh_l0", vec![8, 2]),
+        ("l1.bias_ih_l0", vec![8]),
+        ("l1.bias_hh_l0", vec![8]),
+    ];
+    let targets: Vec<TensorSpec> = torch
+        .iter()
+        .map(|(n, s)| TensorSpec::new(*n, F32, s.clone()))
+        .collect();
+    let text = port::suggest(None, &specs, Some(&targets), &Default::default()).unwrap();
+    let rules = Rules::from_toml(&text, "s.toml").unwrap();
+    assert_eq!(
+        rules.layers[0].module,
+        Some(port::ModuleKind::NnLinear),
+        "{text}"
+    );
+    let p = plan(&rules, None, &specs, Some(&targets)).unwrap();
+    assert!(p.ok);
+    assert_eq!(
+        p.param("l0.weight").unwrap().transforms,
+        vec![port::Op::Transpose { axes: vec![1, 0] }]
+    );
+    // only the square linear layer: nothing shows the style; RF, with a comment, or the option
+    let one = &targets[..1];
+    let text = port::suggest(None, &specs[..1], Some(one), &Default::default()).unwrap();
+    assert!(text.contains("both rf.Linear and nn.Linear fit"), "{text}");
+    let opts = port::SuggestOptions {
+        style: Some(port::Style::Torch),
+    };
+    let text = port::suggest(None, &specs[..1], Some(one), &opts).unwrap();
+    assert!(text.contains("module = \"nn.Linear\""), "{text}");
+}
+
+/// Regression (port-oracle, first run): RETURNN on TF 2 builds num_proj == num_units only, and
+/// torch's nn.LSTM cannot hold proj_size >= hidden_size: reported, not ported wrongly.
+#[test]
+fn lstm_projection_not_smaller_than_units_is_unsupported() {
+    let vars = [
+        ("r/rec/lstm_cell/kernel", F32, vec![4, 8]),
+        ("r/rec/lstm_cell/bias", F32, vec![8]),
+        ("r/rec/lstm_cell/projection/kernel", F32, vec![2, 2]),
+    ];
+    let p = plan_of(
+        "version = 1\n[[layer]]\nname = \"r\"\nmodule = \"nn.LSTM\"\n",
+        &vars,
+        None,
+    );
+    assert_eq!(p.issues[0].kind, PortErrorKind::Unsupported);
+    assert!(
+        p.issues[0].message.contains("proj_size < hidden_size"),
+        "{}",
+        p.issues[0].message
+    );
+}
+
+/// Regression (proptest meta_twin_agrees_with_apply): the shape check must refuse a fractional
+/// constant for an integer array, as the value function does.
+#[test]
+fn integer_arrays_take_integer_constants_only() {
+    let m = port::Meta {
+        dtype: DType::Int64,
+        shape: vec![2],
+    };
+    assert!(port::Op::Scale { factor: 0.5 }
+        .output_meta(std::slice::from_ref(&m))
+        .is_err());
+    assert!(port::Op::Scale { factor: 2.0 }.output_meta(&[m]).is_ok());
+}

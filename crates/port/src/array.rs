@@ -326,7 +326,12 @@ impl Array {
         {
             return Err(format!("value {value} is not a {dtype}"));
         }
-        let mut data = Vec::with_capacity(one.len() * n as usize);
+        let total = usize::try_from(n)
+            .ok()
+            .and_then(|n| n.checked_mul(one.len()))
+            .filter(|&t| t <= isize::MAX as usize)
+            .ok_or_else(|| format!("a {dtype} array of shape {} is too large", py_shape(&shape)))?;
+        let mut data = Vec::with_capacity(total);
         for _ in 0..n {
             data.extend_from_slice(&one);
         }

@@ -305,7 +305,9 @@ impl Op {
                 arith(&m)?;
                 // validates the value against the dtype without allocating
                 Array::filled(*dtype, vec![], *value).map_err(tf_err)?;
-                num_elements(shape).ok_or_else(|| tf_err("const shape overflows"))?;
+                crate::array::byte_len(&m)
+                    .filter(|&b| b <= isize::MAX as u64)
+                    .ok_or_else(|| tf_err(format!("const: shape {} is too large", py_shape(shape))))?;
                 m
             }
             Op::CudnnToBlock { part } => {

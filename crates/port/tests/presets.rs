@@ -696,3 +696,50 @@ fn integer_arrays_take_integer_constants_only() {
         .is_err());
     assert!(port::Op::Scale { factor: 2.0 }.output_meta(&[m]).is_ok());
 }
+
+/// Sub-layers of a `rec` unit dict and of a `subnetwork` get `outer/inner` names and
+/// `outer.inner` targets; their variables live under `outer/rec/inner/` and `outer/inner/`.
+#[test]
+fn network_dict_sublayers_and_options() {
+    let cfg = returnn_config::Config::from_text(
+        r#"#!rnn.py
+network = {
+  "dec": {"class": "rec", "from": "data", "unit": {
+      "s": {"class": "rec", "unit": "standardlstm", "unit_opts": {"forget_bias": 0.5}, "from": ["prev:s"], "n_out": 1},
+      "output": {"class": "copy", "from": "s"}}},
+  "sub": {"class": "subnetwork", "from": "dec", "subnetwork": {
+      "lin": {"class": "linear", "from": "data", "n_out": 2, "use_transposed_weights": True},
+      "output": {"class": "copy", "from": "lin"}}},
+  "emb": {"class": "linear", "from": "data:classes", "n_out": 2, "with_bias": False},
+}
+extern_data = {"data": {"dim": 1}, "classes": {"dim": 3, "sparse": True}}
+"#,
+        "c.py",
+    )
+    .unwrap();
+    let net = port::NetworkDict::from_config(&cfg).unwrap();
+    let vars = [
+        ("dec/rec/s/rec/lstm_cell/kernel", F32, vec![2, 4]),
+        ("dec/rec/s/rec/lstm_cell/bias", F32, vec![4]),
+        ("sub/lin/W", F32, vec![2, 1]),
+        ("sub/lin/b", F32, vec![2]),
+        ("emb/W", F32, vec![3, 2]),
+    ];
+    let specs: Vec<TensorSpec> = vars.iter().map(|(n, d, s)| TensorSpec::new(*n, *d, s.clone())).collect();
+    let p = plan(&Rules::default(), Some(&net), &specs, None).unwrap();
+    assert!(p.ok, "{:?}", p.issues);
+    let names: Vec<&str> = p.params.iter().map(|x| x.target.as_str()).collect();
+    assert_eq!(
+        names,
+        vec!["dec.s.bias", "dec.s.ff_weight", "dec.s.rec_weight", "emb.weight", "sub.lin.bias", "sub.lin.weight"]
+    );
+    let bias = p.param("dec.s.bias").unwrap();
+    assert!(bias.transforms.contains(&port::Op::Add { value: 0.5, axis: Some(0), blocks: Some(4), block: Some(1) }));
+    // use_transposed_weights from the dict: W [out, in] -> rf.Linear [in, out]
+    assert_eq!(p.param("sub.lin.weight").unwrap().shape, vec![1, 2]);
+    let emb = p.layers.iter().find(|l| l.layer == "emb").unwrap();
+    assert_eq!(emb.module, Some(port::ModuleKind::RfEmbedding));
+    // a network value that is not a dict literal
+    let bad = returnn_config::Config::from_text("#!rnn.py\nnetwork = make()\n", "c.py").unwrap();
+    assert_eq!(port::NetworkDict::from_config(&bad).unwrap_err().kind(), PortErrorKind::NetworkInvalid);
+}

@@ -405,3 +405,60 @@ pub fn config(data: &[u8]) {
         let _ = c.add_line(k, "1");
     }
 }
+
+/// `port_rules`: a port rules file (TOML) -> `port::plan` against a fixed network of every
+/// source kind -> every planned value computed from in-memory tensors. Must never panic; a
+/// value whose planned size exceeds 1 MiB is not computed (a rules file may ask for a big
+/// `const`, which is the user's own allocation).
+pub fn port_rules(data: &[u8]) {
+    use port::{Array, TensorSpec};
+    use tf_bundle::DType;
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(rules) = port::Rules::from_toml(text, "fuzz.toml") else {
+        return;
+    };
+    let specs: Vec<(&str, Vec<u64>)> = vec![
+        ("lin/W", vec![3, 2]),
+        ("lin/b", vec![2]),
+        ("conv/W", vec![3, 1, 2]),
+        ("conv/bias", vec![2]),
+        ("nat/rec/W", vec![2, 8]),
+        ("nat/rec/W_re", vec![2, 8]),
+        ("nat/rec/b", vec![8]),
+        ("cell/rec/lstm_cell/kernel", vec![4, 8]),
+        ("cell/rec/lstm_cell/bias", vec![8]),
+        ("bn/batch_norm/v2_mean", vec![2]),
+        ("bn/batch_norm/v2_variance", vec![2]),
+        ("bn/batch_norm/bn_bn_output_gamma", vec![1, 1, 2]),
+        ("ln/scale", vec![2]),
+        ("ln/bias", vec![2]),
+        ("att/QKV", vec![2, 6]),
+        ("global_step", vec![]),
+    ];
+    let mut src = std::collections::BTreeMap::new();
+    let mut list = Vec::new();
+    for (n, s) in &specs {
+        let dt = if *n == "global_step" { DType::Int64 } else { DType::Float32 };
+        let count: u64 = s.iter().product();
+        let data: Vec<u8> = (0..count * 4 * if dt == DType::Int64 { 2 } else { 1 })
+            .map(|i| (i % 7) as u8)
+            .collect();
+        if let Ok(a) = Array::new(dt, s.clone(), data) {
+            src.insert(n.to_string(), a);
+        }
+        list.push(TensorSpec::new(*n, dt, s.clone()));
+    }
+    let Ok(plan) = port::plan(&rules, None, &list, None) else {
+        return;
+    };
+    let _ = serde_json::to_string(&plan);
+    for p in &plan.params {
+        let size = port::array::byte_len(&p.meta()).unwrap_or(u64::MAX);
+        if size <= 1 << 20 {
+            let _ = p.compute(&src);
+        }
+    }
+    let _ = port::suggest(None, &list, None, &Default::default());
+}

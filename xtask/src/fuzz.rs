@@ -26,13 +26,14 @@ use tf_bundle::table::{Table, SNAPPY};
 use tf_bundle::varint;
 
 /// Every fuzz target (binaries of `fuzz/Cargo.toml`).
-pub const TARGETS: [&str; 6] = [
+pub const TARGETS: [&str; 7] = [
     "table",
     "bundle_entry",
     "string_tensor",
     "ordered_code",
     "reader",
     "config",
+    "port_rules",
 ];
 
 /// Largest fuzz input (and largest seed written).
@@ -671,6 +672,20 @@ fn write_seeds(root: &Path) -> Result<()> {
         s.extend_from_slice(text.as_bytes());
         seeds.push(("config", name.into(), s));
     }
+    // port_rules: the example rules, every preset by name, explicit transforms
+    let example =
+        std::fs::read(root.join("examples/port-nativelstm/rules.toml")).unwrap_or_default();
+    seeds.push(("port_rules", "example".into(), example));
+    seeds.push((
+        "port_rules",
+        "presets".into(),
+        b"version = 1\n[defaults]\nstyle = \"torch\"\ncast = true\n[ignore]\ntf_match = [\".*step\"]\n[[layer]]\nname = \"cell\"\nforget_bias = 0.5\n[[layer]]\nmatch = \"(l)(n)\"\ntarget = \"x.{1}{2}\"\n[[layer]]\nname = \"att\"\nmodule = \"rf.SelfAttention\"\n".to_vec(),
+    ));
+    seeds.push((
+        "port_rules",
+        "vars".into(),
+        b"version = 1\n[[var]]\ninputs = [\"lin/W\", \"lin/W\"]\ntarget = \"w\"\ntransforms = [{ op = \"concat\", axis = 1 }, { op = \"reshape\", shape = [-1, 2] }, { op = \"split\", axis = 0, parts = 2, index = 1 }, { op = \"gate_reorder\", axis = 0, from = \"abc\", to = \"cab\" }, { op = \"add\", value = 1.0, axis = 1, blocks = 2, block = 0 }, { op = \"cast\", dtype = \"bfloat16\" }]\n[[var]]\ninputs = []\ntarget = \"c\"\ntransforms = [{ op = \"const\", value = 3.0, dtype = \"int32\", shape = [2, 2] }]\n".to_vec(),
+    ));
     // Write: each target directory is replaced.
     for t in TARGETS {
         let d = corpus.join(t);

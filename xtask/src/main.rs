@@ -28,6 +28,7 @@
 mod bench;
 mod fuzz;
 mod mapping_oracle;
+mod port_oracle;
 mod returnn_oracle;
 mod torch_oracle;
 mod wild;
@@ -49,6 +50,7 @@ const USAGE: &str = "usage: cargo xtask <task>
   venv                                              create/update target/fixtures-venv
   mapping-oracle [--cases N] [--seed S] [--keep DIR]   plan/load vs real RETURNN's CustomCheckpointLoader
   torch-oracle [--cases N] [--seed S] [--keep DIR]     torch-engine loading rules vs real RETURNN's _load_model
+  port-oracle [--cases N] [--seed S] [--keep DIR]   port rules vs real RETURNN (TF) and RF/torch outputs
   fuzz [--seconds N] [--target T]... | --seeds      run the fuzz targets (see xtask/src/fuzz.rs)
   bench [--sizes 1,4] [--runs N] [--many N] [--no-tf]   jobs vs I/O floors and TF-Python (release)
   wild [DIR]                                        every checkpoint of the wild corpus vs TensorFlow's reader";
@@ -68,6 +70,9 @@ fn main() -> ExitCode {
         }
         Some("torch-oracle") => {
             ensure_venv().and_then(|v| torch_oracle::run(&root(), &v.python, &args[1..]))
+        }
+        Some("port-oracle") => {
+            ensure_venv().and_then(|v| port_oracle::run(&root(), &v.python, &args[1..]))
         }
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");

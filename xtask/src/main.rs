@@ -16,11 +16,14 @@
 //! * `cargo xtask oracle [--cases N] [--seed S] [--side reader|writer|both]` — builds and runs
 //!   the differential oracle `xtask/tf-oracle` against the wheel's TensorFlow C library.
 //! * `cargo xtask venv` — only creates / updates the venv.
+//! * `cargo xtask wheel`, `cargo xtask pytest`, `cargo xtask bench-py` — the Python package
+//!   (see `wheel.rs`).
 
 mod bench;
 mod fuzz;
 mod mapping_oracle;
 mod returnn_oracle;
+mod wheel;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -39,7 +42,10 @@ const USAGE: &str = "usage: cargo xtask <task>
   venv                                              create/update target/fixtures-venv
   mapping-oracle [--cases N] [--seed S] [--keep DIR]   plan/load vs real RETURNN's CustomCheckpointLoader
   fuzz [--seconds N] [--target T]... | --seeds      run the fuzz targets (see xtask/src/fuzz.rs)
-  bench [--runs N] [--size-mb M] [--many N] [--only large|many]   throughput vs plain I/O (release)";
+  bench [--runs N] [--size-mb M] [--many N] [--only large|many]   throughput vs plain I/O (release)
+  wheel                                             build the returnn_ckpt abi3 wheel into target/wheels/
+  pytest [PYTEST ARGS]                              the Python package's tests against real TensorFlow
+  bench-py [--size-mb M] [--runs N]                 returnn_ckpt vs tf.train.load_checkpoint (1 GiB)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -52,6 +58,11 @@ fn main() -> ExitCode {
         Some("bench") => bench::run(&root(), &args[1..]),
         Some("mapping-oracle") => {
             ensure_venv().and_then(|v| mapping_oracle::run(&root(), &v.python, &args[1..]))
+        }
+        Some("wheel") => ensure_venv().and_then(|v| wheel::wheel(&root(), &v.python).map(|_| ())),
+        Some("pytest") => ensure_venv().and_then(|v| wheel::pytest(&root(), &v.python, &args[1..])),
+        Some("bench-py") => {
+            ensure_venv().and_then(|v| wheel::bench_py(&root(), &v.python, &args[1..]))
         }
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
@@ -104,7 +115,12 @@ fn ensure_venv() -> Result<Venv> {
     let con = gen.join("constraints.txt");
     let torch = gen.join("requirements-torch.txt");
     let read = |p: &Path| std::fs::read_to_string(p).with_context(|| p.display().to_string());
-    let want = format!("{}\n--\n{}\n--\n{}", read(&req)?, read(&con)?, read(&torch)?);
+    let want = format!(
+        "{}\n--\n{}\n--\n{}",
+        read(&req)?,
+        read(&con)?,
+        read(&torch)?
+    );
     let stamp = dir.join("xtask-stamp.txt");
     let python = dir.join("bin/python");
     if python.exists() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(&want) {

@@ -12,9 +12,10 @@ equal to TensorFlow's, element for element and dtype for dtype::
         w = r.get_tensor("output/W")
 
 Every problem with a file is a ``returnn_ckpt.Error`` with ``.kind`` (a stable label),
-``.path`` and ``.key``.
+``.path`` and ``.key``. The returnn-ckpt jobs are functions returning the dict of the
+command's ``--json`` output (``returnn_ckpt.diff(a, b, atol=0.0, rtol=0.0)`` so far).
 """
 
-from ._native import CheckpointReader, Error, __version__, load_checkpoint
+from ._native import CheckpointReader, Error, __version__, diff, load_checkpoint
 
-__all__ = ["CheckpointReader", "Error", "__version__", "load_checkpoint"]
+__all__ = ["CheckpointReader", "Error", "__version__", "diff", "load_checkpoint"]

@@ -44,3 +44,10 @@ class CheckpointReader:
 def load_checkpoint(
     path: Union[str, "os.PathLike[str]"], mmap: bool = False
 ) -> CheckpointReader: ...
+
+def diff(
+    a: Union[str, "os.PathLike[str]"],
+    b: Union[str, "os.PathLike[str]"],
+    atol: float = 0.0,
+    rtol: float = 0.0,
+) -> Dict[str, Any]: ...

@@ -5,7 +5,8 @@
 //!   older `returnn_ckpt` wheel there.
 //! * `cargo xtask pytest [PYTEST ARGS]` — builds the wheel, installs it with `--no-deps` into
 //!   `target/pylib` (never into the pinned venv) and runs `python/tests/` with the venv's
-//!   Python (real TensorFlow, numpy, ml_dtypes, pytest) and `PYTHONPATH=target/pylib`.
+//!   Python (real TensorFlow, numpy, ml_dtypes, pytest) and `PYTHONPATH=target/pylib`; the
+//!   debug CLI is built first, for the tests that compare job functions with its `--json`.
 //! * `cargo xtask bench-py [--size-mb M] [--runs N]` — `python/bench/bench_reader.py`: listing
 //!   and reading every tensor of a TF-written checkpoint (about M MiB, default 1024, written
 //!   under `target/bench-py/` by the venv's TensorFlow) with `returnn_ckpt` against
@@ -100,12 +101,19 @@ fn pythonpath(lib: &Path) -> OsString {
 pub fn pytest(root: &Path, python: &Path, args: &[String]) -> Result<()> {
     let w = wheel(root, python)?;
     let lib = install(root, python, &w)?;
+    // python/tests/test_jobs.py compares the job functions with the CLI's --json output.
+    run(
+        Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+            .args(["build", "-q", "-p", "returnn-ckpt"])
+            .current_dir(root),
+    )?;
     let st = Command::new(python)
         .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
         .arg(root.join("python/tests"))
         .args(args)
         .env("PYTHONPATH", pythonpath(&lib))
         .env("TF_CPP_MIN_LOG_LEVEL", "3")
+        .env("RETURNN_CKPT_BIN", root.join("target/debug/returnn-ckpt"))
         .current_dir(root)
         .status()
         .context("running pytest")?;

@@ -40,13 +40,7 @@ pub fn new_error(
 
 /// A tf-bundle error as `returnn_ckpt.Error`.
 pub fn from_bundle(py: Python<'_>, e: &tf_bundle::Error) -> PyErr {
-    new_error(
-        py,
-        e.to_string(),
-        e.kind().label(),
-        e.path().map(|p| p.to_string_lossy().into_owned()),
-        e.key().map(str::to_owned),
-    )
+    crate::jobs::to_py_err(py, e)
 }
 
 /// Class-level defaults, so that an `Error` raised from Python code has the attributes too.

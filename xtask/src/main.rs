@@ -16,6 +16,8 @@
 //! * `cargo xtask oracle [--cases N] [--seed S] [--side reader|writer|both]` — builds and runs
 //!   the differential oracle `xtask/tf-oracle` against the wheel's TensorFlow C library.
 //! * `cargo xtask venv` — only creates / updates the venv.
+//! * `cargo xtask wheel`, `cargo xtask pytest`, `cargo xtask bench-py` — the Python package
+//!   (see `wheel.rs`).
 // A developer tool: it prints, and may stop at the first failure.
 #![allow(
     clippy::print_stdout,
@@ -31,6 +33,7 @@ mod mapping_oracle;
 mod port_oracle;
 mod returnn_oracle;
 mod torch_oracle;
+mod wheel;
 mod wild;
 
 use std::collections::BTreeMap;
@@ -53,7 +56,11 @@ const USAGE: &str = "usage: cargo xtask <task>
   port-oracle [--cases N] [--seed S] [--keep DIR]   port rules vs real RETURNN (TF) and RF/torch outputs
   fuzz [--seconds N] [--target T]... | --seeds      run the fuzz targets (see xtask/src/fuzz.rs)
   bench [--sizes 1,4] [--runs N] [--many N] [--no-tf]   jobs vs I/O floors and TF-Python (release)
-  wild [DIR]                                        every checkpoint of the wild corpus vs TensorFlow's reader";
+  wild [DIR]                                        every checkpoint of the wild corpus vs TensorFlow's reader
+
+  wheel                                             build the returnn_ckpt abi3 wheel into target/wheels/
+  pytest [PYTEST ARGS]                              the Python package's tests against real TensorFlow
+  bench-py [--size-mb M] [--runs N]                 returnn_ckpt vs tf.train.load_checkpoint (1 GiB)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -73,6 +80,11 @@ fn main() -> ExitCode {
         }
         Some("port-oracle") => {
             ensure_venv().and_then(|v| port_oracle::run(&root(), &v.python, &args[1..]))
+        }
+        Some("wheel") => ensure_venv().and_then(|v| wheel::wheel(&root(), &v.python).map(|_| ())),
+        Some("pytest") => ensure_venv().and_then(|v| wheel::pytest(&root(), &v.python, &args[1..])),
+        Some("bench-py") => {
+            ensure_venv().and_then(|v| wheel::bench_py(&root(), &v.python, &args[1..]))
         }
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");

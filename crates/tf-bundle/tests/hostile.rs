@@ -741,11 +741,14 @@ fn no_unsafe_outside_the_mmap_opt_in() {
             }
         }
     }
-    assert_eq!(found.len(), 1, "unsafe code: {found:?}");
-    assert!(
-        found[0].replace('\\', "/").contains("ckpt-io/src/read.rs"),
-        "{found:?}"
-    );
+    // The memory map itself (ckpt-io), and the Python binding handing a mapped tensor to
+    // numpy as a read-only view whose base object owns the map (its `mmap=True`).
+    let allowed = ["ckpt-io/src/read.rs", "python/src/array.rs"];
+    let found: Vec<String> = found.iter().map(|f| f.replace('\\', "/")).collect();
+    assert_eq!(found.len(), allowed.len(), "unsafe code: {found:?}");
+    for a in allowed {
+        assert!(found.iter().any(|f| f.contains(a)), "{found:?}");
+    }
     let io = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ckpt-io/src/read.rs"),
     )

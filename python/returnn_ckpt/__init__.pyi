@@ -1,0 +1,53 @@
+# Type stubs of returnn_ckpt (the extension module returnn_ckpt._native, re-exported).
+# Checked against the built module by python/tests/test_stubs.py.
+import os
+from types import TracebackType
+from typing import Any, Dict, Iterator, List, Optional, Type, Union
+
+import numpy
+
+__version__: str
+
+class Error(Exception):
+    """An error of returnn_ckpt (cannot open or read a checkpoint, missing key, ...)."""
+
+    kind: str
+    path: Optional[str]
+    key: Optional[str]
+
+class CheckpointReader:
+    """An open checkpoint: TensorFlow's CheckpointReader methods plus a mapping-like face."""
+
+    @property
+    def prefix(self) -> str: ...
+    @property
+    def format(self) -> str: ...
+    @property
+    def closed(self) -> bool: ...
+    def get_variable_to_shape_map(self) -> Dict[str, List[int]]: ...
+    def get_variable_to_dtype_map(self) -> Dict[str, Union[numpy.dtype[Any], str]]: ...
+    def has_tensor(self, name: str) -> bool: ...
+    def get_tensor(self, name: str) -> Union[numpy.ndarray[Any, Any], numpy.generic, bytes]: ...
+    def keys(self) -> List[str]: ...
+    def __iter__(self) -> Iterator[str]: ...
+    def __contains__(self, key: object) -> bool: ...
+    def __len__(self) -> int: ...
+    def close(self) -> None: ...
+    def __enter__(self) -> "CheckpointReader": ...
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc_value: Optional[BaseException],
+        traceback: Optional[TracebackType],
+    ) -> bool: ...
+
+def load_checkpoint(
+    path: Union[str, "os.PathLike[str]"], mmap: bool = False
+) -> CheckpointReader: ...
+
+def diff(
+    a: Union[str, "os.PathLike[str]"],
+    b: Union[str, "os.PathLike[str]"],
+    atol: float = 0.0,
+    rtol: float = 0.0,
+) -> Dict[str, Any]: ...

@@ -928,7 +928,7 @@ mod tests {
         // ... instead grow a's sizes so its payload runs into b
         let cd = buf.len() - 22 - 2 * (46 + 3);
         assert_eq!(le32(&buf, cd), CENTRAL_SIG);
-        let bigger = (a.size + 70) as u32;
+        let bigger = (a.size + 10) as u32;
         buf[cd + 20..cd + 24].copy_from_slice(&bigger.to_le_bytes());
         buf[cd + 24..cd + 28].copy_from_slice(&bigger.to_le_bytes());
         let lh = a.header_offset as usize;

@@ -20,6 +20,7 @@
 mod bench;
 mod fuzz;
 mod mapping_oracle;
+mod pt_oracle;
 mod returnn_oracle;
 
 use std::collections::BTreeMap;
@@ -39,6 +40,7 @@ const USAGE: &str = "usage: cargo xtask <task>
   venv                                              create/update target/fixtures-venv
   mapping-oracle [--cases N] [--seed S] [--keep DIR]   plan/load vs real RETURNN's CustomCheckpointLoader
   fuzz [--seconds N] [--target T]... | --seeds      run the fuzz targets (see xtask/src/fuzz.rs)
+  pt-oracle [--cases N] [--seed S] [--keep]        torch-pt against real torch (both directions)
   bench [--runs N] [--size-mb M] [--many N] [--only large|many]   throughput vs plain I/O (release)";
 
 fn main() -> ExitCode {
@@ -50,6 +52,9 @@ fn main() -> ExitCode {
         Some("venv") => ensure_venv().map(|_| ()),
         Some("fuzz") => fuzz::run(&root(), &args[1..]),
         Some("bench") => bench::run(&root(), &args[1..]),
+        Some("pt-oracle") => {
+            ensure_venv().and_then(|v| pt_oracle::run(&root(), &v.python, &args[1..]))
+        }
         Some("mapping-oracle") => {
             ensure_venv().and_then(|v| mapping_oracle::run(&root(), &v.python, &args[1..]))
         }
@@ -104,7 +109,12 @@ fn ensure_venv() -> Result<Venv> {
     let con = gen.join("constraints.txt");
     let torch = gen.join("requirements-torch.txt");
     let read = |p: &Path| std::fs::read_to_string(p).with_context(|| p.display().to_string());
-    let want = format!("{}\n--\n{}\n--\n{}", read(&req)?, read(&con)?, read(&torch)?);
+    let want = format!(
+        "{}\n--\n{}\n--\n{}",
+        read(&req)?,
+        read(&con)?,
+        read(&torch)?
+    );
     let stamp = dir.join("xtask-stamp.txt");
     let python = dir.join("bin/python");
     if python.exists() && std::fs::read_to_string(&stamp).ok().as_deref() == Some(&want) {

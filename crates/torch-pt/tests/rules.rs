@@ -133,8 +133,6 @@ fn zip_rules() {
     assert_eq!(kind(missing), Some(ErrorKind::NotFound));
 }
 
-use std::io::Write;
-
 /// Opcodes torch's weights-only unpickler accepts give values; the others are refused.
 #[test]
 fn opcode_table() {
@@ -387,7 +385,8 @@ fn value_rules() {
 #[test]
 fn tensor_rules() {
     let st = f32_bytes(&(0..12).map(|i| i as f32).collect::<Vec<_>>());
-    let cases: Vec<(&str, Vec<u8>, Result<Vec<f32>, ErrorKind>)> = vec![
+    type Case = (&'static str, Vec<u8>, Result<Vec<f32>, ErrorKind>);
+    let cases: Vec<Case> = vec![
         (
             "a transpose reads in C order",
             P::new()

@@ -235,7 +235,7 @@ fn fixtures(args: &[String]) -> Result<()> {
         .context("verifying the committed fixtures/ manifests with TensorFlow")?;
     }
     eprintln!(
-        "xtask: fixtures generated in {t_gen:.0} s and verified (TensorFlow + tf-bundle: {n} tensor digests) in {:.0} s total",
+        "xtask: fixtures generated in {t_gen:.0} s and verified (TensorFlow/torch + tf-bundle/torch-pt: {n} tensor digests) in {:.0} s total",
         t0.elapsed().as_secs_f64()
     );
     if check || out.is_some() {
@@ -301,6 +301,10 @@ fn verify_with_our_reader(dir: &Path, only: &[String]) -> Result<u64> {
         for ck in m["checkpoints"].as_array().into_iter().flatten() {
             let prefix = ck["prefix"].as_str().unwrap_or_default();
             let what = format!("{case}/{prefix}");
+            if ck["format"] == "pt" {
+                compared += verify_pt(&case_dir.join(prefix), ck, &what, &mut errors);
+                continue;
+            }
             let c = match tf_bundle::Checkpoint::open(case_dir.join(prefix)) {
                 Ok(c) => c,
                 Err(e) => {
@@ -385,6 +389,60 @@ fn verify_with_our_reader(dir: &Path, only: &[String]) -> Result<u64> {
         );
     }
     Ok(compared)
+}
+
+/// Reads a `.pt` item of a manifest with `torch_pt` and compares every tensor (name = dotted
+/// path, dtype, shape, sha256) and the state-dict keys; returns the digests compared.
+fn verify_pt(path: &Path, ck: &Value, what: &str, errors: &mut Vec<String>) -> u64 {
+    let f = match torch_pt::PtFile::open(path) {
+        Ok(f) => f,
+        Err(e) => {
+            errors.push(format!("{what}: torch_pt cannot open it: {e}"));
+            return 0;
+        }
+    };
+    let ours = f.tensors();
+    let theirs: Vec<&Value> = ck["tensors"].as_array().into_iter().flatten().collect();
+    let names: Vec<&str> = ours.iter().map(|t| t.name.as_str()).collect();
+    let want: Vec<&str> = theirs.iter().filter_map(|t| t["name"].as_str()).collect();
+    if names != want {
+        errors.push(format!(
+            "{what}: tensor list differs: manifest {want:?}, torch_pt {names:?}"
+        ));
+        return 0;
+    }
+    let mut n = 0;
+    for (t, m) in ours.iter().zip(theirs) {
+        let shape: Vec<u64> = m["shape"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_u64)
+            .collect();
+        if t.info.dtype.name() != m["dtype"].as_str().unwrap_or_default() || t.info.shape != shape
+        {
+            errors.push(format!("{what}: {}: dtype/shape differ", t.name));
+            continue;
+        }
+        match f.digest(t) {
+            Ok(d) if Some(hex::encode(d).as_str()) == m["sha256"].as_str() => n += 1,
+            Ok(_) => errors.push(format!("{what}: {}: sha256 differs", t.name)),
+            Err(e) => errors.push(format!("{what}: {}: {e}", t.name)),
+        }
+    }
+    if let Some(keys) = ck["state_dict"]["keys"].as_array() {
+        match f.state_dict() {
+            Ok(sd) => {
+                let ours: Vec<&str> = sd.tensors.iter().map(|t| t.name.as_str()).collect();
+                let theirs: Vec<&str> = keys.iter().filter_map(Value::as_str).collect();
+                if ours != theirs {
+                    errors.push(format!("{what}: state-dict keys differ"));
+                }
+            }
+            Err(e) => errors.push(format!("{what}: state dict: {e}")),
+        }
+    }
+    n
 }
 
 // ------------------------------------------------------------------------------------------

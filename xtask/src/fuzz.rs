@@ -10,7 +10,7 @@
 //!   per target; fails if any target found a crash, leak, timeout or over-limit allocation
 //!   (the input is saved under `fuzz/artifacts/<target>/`: turn it into a regression test in
 //!   `crates/tf-bundle/tests/hostile.rs`).
-//! * `cargo xtask fuzz --seeds` — rewrites `fuzz/corpus/*/` from `fixtures/` (input layouts: see
+//! * `cargo xtask fuzz --seeds` — rewrites `fuzz/corpus/*/` from `fixtures/` (`.pt` files included; input layouts: see
 //!   `fuzz/src/lib.rs`).
 //!
 //! Needs `cargo-fuzz` (`cargo install --locked cargo-fuzz`); works on the stable toolchain via
@@ -26,13 +26,15 @@ use tf_bundle::table::{Table, SNAPPY};
 use tf_bundle::varint;
 
 /// Every fuzz target (binaries of `fuzz/Cargo.toml`).
-pub const TARGETS: [&str; 6] = [
+pub const TARGETS: [&str; 8] = [
     "table",
     "bundle_entry",
     "string_tensor",
     "ordered_code",
     "reader",
     "config",
+    "pt_pickle",
+    "pt_reader",
 ];
 
 /// Largest fuzz input (and largest seed written).
@@ -670,6 +672,41 @@ fn write_seeds(root: &Path) -> Result<()> {
         let mut s = vec![mode];
         s.extend_from_slice(text.as_bytes());
         seeds.push(("config", name.into(), s));
+    }
+    // .pt files: the fixtures' (written by RETURNN's PyTorch engine) as whole archives (as is
+    // and with CRC repair) and their data.pkl for the unpickler.
+    let mut pts = Vec::new();
+    let mut stack = vec![root.join("fixtures")];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir)? {
+            let p = e?.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "pt") {
+                pts.push(p);
+            }
+        }
+    }
+    pts.sort();
+    for p in pts {
+        let bytes = std::fs::read(&p)?;
+        let name = p
+            .strip_prefix(root.join("fixtures"))
+            .unwrap_or(&p)
+            .to_string_lossy()
+            .replace(['/', '\\'], "-")
+            .replace("net-model-", "");
+        let z = torch_pt::zip::ZipArchive::parse(&bytes)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+        if let Some(e) = z.get("data.pkl") {
+            let pkl = torch_pt::zip::read_entry(&bytes, e).map_err(|e| anyhow::anyhow!("{e}"))?;
+            seeds.push(("pt_pickle", name.clone(), pkl));
+        }
+        for mode in [0u8, 1] {
+            let mut s = vec![mode];
+            s.extend_from_slice(&bytes);
+            seeds.push(("pt_reader", format!("{name}-mode{mode}"), s));
+        }
     }
     // Write: each target directory is replaced.
     for t in TARGETS {

@@ -419,8 +419,7 @@ fn verify_pt(path: &Path, ck: &Value, what: &str, errors: &mut Vec<String>) -> u
             .flatten()
             .filter_map(Value::as_u64)
             .collect();
-        if t.info.dtype.name() != m["dtype"].as_str().unwrap_or_default() || t.info.shape != shape
-        {
+        if t.info.dtype.name() != m["dtype"].as_str().unwrap_or_default() || t.info.shape != shape {
             errors.push(format!("{what}: {}: dtype/shape differ", t.name));
             continue;
         }

@@ -67,6 +67,8 @@ pub struct ZipEntry {
     pub size: u64,
     /// CRC-32 of the payload from the central directory.
     pub crc32: u32,
+    /// Offset of the entry's central-directory header.
+    pub central_offset: u64,
 }
 
 /// The parsed central directory of a `.pt` archive.
@@ -337,6 +339,7 @@ impl ZipArchive {
                 data_offset: 0,
                 size: usize_,
                 crc32: crc,
+                central_offset: cd_offset + p as u64,
             });
             // flags are re-checked against the local header below
             let _ = flags;

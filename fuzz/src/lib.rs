@@ -16,6 +16,8 @@
 //! * `reader`: `[mode: u8][index_len: u32 LE][index][shard_len: u32 LE][shard]...[last shard]`
 //!   (`mode & 1`: V1, then every part is a table file; `mode & 2`: the table files' block CRCs
 //!   are repaired first).
+//! * `pt_pickle`: any bytes, as `data.pkl` of a `.pt` file.
+//! * `pt_reader`: `[mode: u8][.pt archive]` (`mode & 1`: every entry's CRC-32 is repaired first).
 //! * `config`: `[mode: u8][UTF-8 text]` (`mode % 3`: 0 Python, 1 detected by content,
 //!   2 `++key value` overrides on top of a Python config).
 
@@ -461,4 +463,73 @@ pub fn port_rules(data: &[u8]) {
         }
     }
     let _ = port::suggest(None, &list, None, &Default::default());
+}
+
+/// The `.pt` unpickler (torch-pt's restricted weights-only subset) on arbitrary bytes: an
+/// accepted pickle gives a tree whose tensors have consistent ranks.
+pub fn pt_pickle(data: &[u8]) {
+    if let Ok(u) = torch_pt::pickle::unpickle(data) {
+        let mut ts = Vec::new();
+        torch_pt::value::collect_tensors(&u.root, &Default::default(), &mut ts);
+        for t in ts {
+            assert_eq!(t.info.shape.len(), t.info.stride.len());
+        }
+    }
+}
+
+/// Rewrites the CRC-32 of every entry (local and central header) to match its payload, so
+/// mutations reach the pickle and the tensor reads instead of the checksum.
+pub fn repair_pt_crcs(buf: &mut [u8]) {
+    let view: &[u8] = buf;
+    let Ok(z) = torch_pt::zip::ZipArchive::parse(&view) else {
+        return;
+    };
+    for e in z.entries() {
+        let (a, b) = (e.data_offset as usize, (e.data_offset + e.size) as usize);
+        let Some(payload) = buf.get(a..b) else {
+            continue;
+        };
+        let c = crc32fast::hash(payload).to_le_bytes();
+        for at in [
+            e.header_offset as usize + 14,
+            e.central_offset as usize + 16,
+        ] {
+            if let Some(dst) = buf.get_mut(at..at + 4) {
+                dst.copy_from_slice(&c);
+            }
+        }
+    }
+}
+
+/// The whole `.pt` reader: `[mode: u8][archive bytes]`; `mode & 1` repairs the CRCs first
+/// ([`repair_pt_crcs`]). An opened file's tensors must read with their declared sizes, the
+/// borrowed and copied reads must agree, and the state-dict/scalar helpers must not panic.
+pub fn pt_reader(data: &[u8]) {
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    let mut bytes = rest.to_vec();
+    if mode & 1 == 1 {
+        repair_pt_crcs(&mut bytes);
+    }
+    let Ok(f) = torch_pt::PtFile::from_bytes(bytes, "fuzz.pt") else {
+        return;
+    };
+    let _ = (
+        f.state_dict(),
+        f.scalars(),
+        f.returnn_scalars(),
+        f.shared_storages(),
+    );
+    for t in f.tensors() {
+        let read = f.read(&t);
+        if let Ok(v) = &read {
+            assert_eq!(Some(v.len() as u64), t.info.nbytes(), "{}", t.name);
+            let b = f
+                .tensor_bytes(&t)
+                .expect("a tensor that read once reads again");
+            assert_eq!(b.as_ref(), v.as_slice(), "{}", t.name);
+        }
+    }
+    let _ = f.verify_all();
 }

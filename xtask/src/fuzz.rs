@@ -10,7 +10,7 @@
 //!   per target; fails if any target found a crash, leak, timeout or over-limit allocation
 //!   (the input is saved under `fuzz/artifacts/<target>/`: turn it into a regression test in
 //!   `crates/tf-bundle/tests/hostile.rs`).
-//! * `cargo xtask fuzz --seeds` — rewrites `fuzz/corpus/*/` from `fixtures/` (input layouts: see
+//! * `cargo xtask fuzz --seeds` — rewrites `fuzz/corpus/*/` from `fixtures/` (`.pt` files included; input layouts: see
 //!   `fuzz/src/lib.rs`).
 //!
 //! Needs `cargo-fuzz` (`cargo install --locked cargo-fuzz`); works on the stable toolchain via
@@ -26,7 +26,7 @@ use tf_bundle::table::{Table, SNAPPY};
 use tf_bundle::varint;
 
 /// Every fuzz target (binaries of `fuzz/Cargo.toml`).
-pub const TARGETS: [&str; 7] = [
+pub const TARGETS: [&str; 9] = [
     "table",
     "bundle_entry",
     "string_tensor",
@@ -34,6 +34,8 @@ pub const TARGETS: [&str; 7] = [
     "reader",
     "config",
     "port_rules",
+    "pt_pickle",
+    "pt_reader",
 ];
 
 /// Largest fuzz input (and largest seed written).
@@ -686,6 +688,41 @@ fn write_seeds(root: &Path) -> Result<()> {
         "vars".into(),
         b"version = 1\n[[var]]\ninputs = [\"lin/W\", \"lin/W\"]\ntarget = \"w\"\ntransforms = [{ op = \"concat\", axis = 1 }, { op = \"reshape\", shape = [-1, 2] }, { op = \"split\", axis = 0, parts = 2, index = 1 }, { op = \"gate_reorder\", axis = 0, from = \"abc\", to = \"cab\" }, { op = \"add\", value = 1.0, axis = 1, blocks = 2, block = 0 }, { op = \"cast\", dtype = \"bfloat16\" }]\n[[var]]\ninputs = []\ntarget = \"c\"\ntransforms = [{ op = \"const\", value = 3.0, dtype = \"int32\", shape = [2, 2] }]\n".to_vec(),
     ));
+    // .pt files: the fixtures' (written by RETURNN's PyTorch engine) as whole archives (as is
+    // and with CRC repair) and their data.pkl for the unpickler.
+    let mut pts = Vec::new();
+    let mut stack = vec![root.join("fixtures")];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir)? {
+            let p = e?.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "pt") {
+                pts.push(p);
+            }
+        }
+    }
+    pts.sort();
+    for p in pts {
+        let bytes = std::fs::read(&p)?;
+        let name = p
+            .strip_prefix(root.join("fixtures"))
+            .unwrap_or(&p)
+            .to_string_lossy()
+            .replace(['/', '\\'], "-")
+            .replace("net-model-", "");
+        let z = torch_pt::zip::ZipArchive::parse(&bytes)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+        if let Some(e) = z.get("data.pkl") {
+            let pkl = torch_pt::zip::read_entry(&bytes, e).map_err(|e| anyhow::anyhow!("{e}"))?;
+            seeds.push(("pt_pickle", name.clone(), pkl));
+        }
+        for mode in [0u8, 1] {
+            let mut s = vec![mode];
+            s.extend_from_slice(&bytes);
+            seeds.push(("pt_reader", format!("{name}-mode{mode}"), s));
+        }
+    }
     // Write: each target directory is replaced.
     for t in TARGETS {
         let d = corpus.join(t);

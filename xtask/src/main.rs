@@ -31,6 +31,7 @@ mod bench;
 mod fuzz;
 mod mapping_oracle;
 mod port_oracle;
+mod pt_oracle;
 mod returnn_oracle;
 mod torch_oracle;
 mod wheel;
@@ -57,7 +58,7 @@ const USAGE: &str = "usage: cargo xtask <task>
   fuzz [--seconds N] [--target T]... | --seeds      run the fuzz targets (see xtask/src/fuzz.rs)
   bench [--sizes 1,4] [--runs N] [--many N] [--no-tf]   jobs vs I/O floors and TF-Python (release)
   wild [DIR]                                        every checkpoint of the wild corpus vs TensorFlow's reader
-
+  pt-oracle [--cases N] [--seed S] [--keep]        torch-pt against real torch (both directions)
   wheel                                             build the returnn_ckpt abi3 wheel into target/wheels/
   pytest [PYTEST ARGS]                              the Python package's tests against real TensorFlow
   bench-py [--size-mb M] [--runs N]                 returnn_ckpt vs tf.train.load_checkpoint (1 GiB)";
@@ -72,6 +73,9 @@ fn main() -> ExitCode {
         Some("fuzz") => fuzz::run(&root(), &args[1..]),
         Some("bench") => bench::run(&root(), &args[1..]),
         Some("wild") => ensure_venv().and_then(|v| wild::run(&root(), &v.python, &args[1..])),
+        Some("pt-oracle") => {
+            ensure_venv().and_then(|v| pt_oracle::run(&root(), &v.python, &args[1..]))
+        }
         Some("mapping-oracle") => {
             ensure_venv().and_then(|v| mapping_oracle::run(&root(), &v.python, &args[1..]))
         }
@@ -263,7 +267,7 @@ fn fixtures(args: &[String]) -> Result<()> {
         .context("verifying the committed fixtures/ manifests with TensorFlow")?;
     }
     eprintln!(
-        "xtask: fixtures generated in {t_gen:.0} s and verified (TensorFlow + tf-bundle: {n} tensor digests) in {:.0} s total",
+        "xtask: fixtures generated in {t_gen:.0} s and verified (TensorFlow/torch + tf-bundle/torch-pt: {n} tensor digests) in {:.0} s total",
         t0.elapsed().as_secs_f64()
     );
     if check || out.is_some() {
@@ -329,6 +333,10 @@ fn verify_with_our_reader(dir: &Path, only: &[String]) -> Result<u64> {
         for ck in m["checkpoints"].as_array().into_iter().flatten() {
             let prefix = ck["prefix"].as_str().unwrap_or_default();
             let what = format!("{case}/{prefix}");
+            if ck["format"] == "pt" {
+                compared += verify_pt(&case_dir.join(prefix), ck, &what, &mut errors);
+                continue;
+            }
             let c = match tf_bundle::Checkpoint::open(case_dir.join(prefix)) {
                 Ok(c) => c,
                 Err(e) => {
@@ -413,6 +421,59 @@ fn verify_with_our_reader(dir: &Path, only: &[String]) -> Result<u64> {
         );
     }
     Ok(compared)
+}
+
+/// Reads a `.pt` item of a manifest with `torch_pt` and compares every tensor (name = dotted
+/// path, dtype, shape, sha256) and the state-dict keys; returns the digests compared.
+fn verify_pt(path: &Path, ck: &Value, what: &str, errors: &mut Vec<String>) -> u64 {
+    let f = match torch_pt::PtFile::open(path) {
+        Ok(f) => f,
+        Err(e) => {
+            errors.push(format!("{what}: torch_pt cannot open it: {e}"));
+            return 0;
+        }
+    };
+    let ours = f.tensors();
+    let theirs: Vec<&Value> = ck["tensors"].as_array().into_iter().flatten().collect();
+    let names: Vec<&str> = ours.iter().map(|t| t.name.as_str()).collect();
+    let want: Vec<&str> = theirs.iter().filter_map(|t| t["name"].as_str()).collect();
+    if names != want {
+        errors.push(format!(
+            "{what}: tensor list differs: manifest {want:?}, torch_pt {names:?}"
+        ));
+        return 0;
+    }
+    let mut n = 0;
+    for (t, m) in ours.iter().zip(theirs) {
+        let shape: Vec<u64> = m["shape"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_u64)
+            .collect();
+        if t.info.dtype.name() != m["dtype"].as_str().unwrap_or_default() || t.info.shape != shape {
+            errors.push(format!("{what}: {}: dtype/shape differ", t.name));
+            continue;
+        }
+        match f.digest(t) {
+            Ok(d) if Some(hex::encode(d).as_str()) == m["sha256"].as_str() => n += 1,
+            Ok(_) => errors.push(format!("{what}: {}: sha256 differs", t.name)),
+            Err(e) => errors.push(format!("{what}: {}: {e}", t.name)),
+        }
+    }
+    if let Some(keys) = ck["state_dict"]["keys"].as_array() {
+        match f.state_dict() {
+            Ok(sd) => {
+                let ours: Vec<&str> = sd.tensors.iter().map(|t| t.name.as_str()).collect();
+                let theirs: Vec<&str> = keys.iter().filter_map(Value::as_str).collect();
+                if ours != theirs {
+                    errors.push(format!("{what}: state-dict keys differ"));
+                }
+            }
+            Err(e) => errors.push(format!("{what}: state dict: {e}")),
+        }
+    }
+    n
 }
 
 // ------------------------------------------------------------------------------------------

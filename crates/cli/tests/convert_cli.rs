@@ -65,6 +65,9 @@ fn every_fixture_converts_with_one_line_per_skip() {
         };
         let m: Value = serde_json::from_slice(&bytes).unwrap();
         for c in m["checkpoints"].as_array().unwrap() {
+            if c["format"] == "pt" {
+                continue;
+            }
             let prefix = dir.join(c["prefix"].as_str().unwrap());
             let out = tmp.path().join(format!("{cases}.safetensors"));
             let o = run(os!("convert", &prefix, &out, "--skip-unreadable"));

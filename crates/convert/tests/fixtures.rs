@@ -44,6 +44,9 @@ fn checkpoints() -> Vec<(PathBuf, PathBuf, Option<PathBuf>)> {
         let m: serde_json::Value =
             serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
         for c in m["checkpoints"].as_array().unwrap() {
+            if c["format"] == "pt" {
+                continue; // PyTorch checkpoints are not TF bundles
+            }
             let prefix = dir.join(c["prefix"].as_str().unwrap());
             let expected = c["expected_safetensors"].as_str().map(|e| dir.join(e));
             out.push((dir.clone(), prefix, expected));

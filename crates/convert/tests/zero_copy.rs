@@ -29,7 +29,9 @@ fn prefixes() -> Vec<PathBuf> {
         };
         let m: serde_json::Value = serde_json::from_slice(&b).unwrap();
         for c in m["checkpoints"].as_array().unwrap() {
-            out.push(dir.join(c["prefix"].as_str().unwrap()));
+            if c["format"] != "pt" {
+                out.push(dir.join(c["prefix"].as_str().unwrap()));
+            }
         }
     }
     out.sort();

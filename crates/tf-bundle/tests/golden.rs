@@ -187,6 +187,9 @@ fn every_manifest_checkpoint_matches() {
     let mut checked_v1 = 0;
     for (dir, m) in manifests() {
         for c in m["checkpoints"].as_array().unwrap() {
+            if c["format"] == "pt" {
+                continue; // PyTorch checkpoints: torch-pt's golden test
+            }
             let prefix = dir.join(c["prefix"].as_str().unwrap());
             let ctx = prefix.display().to_string();
             let ck = Checkpoint::open(&prefix).unwrap_or_else(|e| panic!("{ctx}: {e}"));

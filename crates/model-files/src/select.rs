@@ -470,59 +470,89 @@ fn select(
 ) -> Result<Selection, SelectError> {
     let is_train = task == "train";
     let mut notes = Vec::new();
-
-    // 5.1.1 start_epoch
-    let start_mode = config
-        .value("start_epoch", Some("auto"))
-        .map_err(config_err)?
-        .unwrap_or_else(|| "auto".into());
-    let start_epoch: Option<Epoch> = if start_mode == "auto" {
-        None
-    } else {
-        match py_int_from_str(&start_mode) {
-            Ok(Some(s)) if s >= 1 => Some(s as Epoch),
-            Ok(Some(s)) => {
-                return Err(SelectError::new(
-                    SelectErrorKind::StartEpochLessThanOne,
-                    format!("AssertionError: start_epoch={s}, but it must be >= 1 (or 'auto')"),
-                ))
-            }
-            Ok(None) | Err(()) => {
-                return Err(SelectError::new(
-                    SelectErrorKind::StartEpochNotInt,
-                    format!(
-                        "ValueError: invalid literal for int() with base 10: {} (start_epoch must be 'auto' or an integer >= 1)",
-                        py_str_repr(&start_mode)
-                    ),
-                ))
-            }
-        }
-    };
-
-    // 5.1.2 load
+    let start_epoch = read_start_epoch(config)?;
     let raw_load = config
         .value("load", Some(""))
         .map_err(config_err)?
         .unwrap_or_default();
-    let load_given = !get_checkpoint_filepattern(&raw_load).is_empty();
-    let mut load: Option<String> = None;
-    if load_given {
-        let l = get_checkpoint_filepattern(&raw_load).to_string();
-        let with_postfix = format!("{l}{}", backend.model_postfix());
-        if !(fs.exists(&with_postfix) || fs.exists(&l)) {
-            return Err(SelectError::new(
-                SelectErrorKind::LoadNotFound,
-                format!(
-                    "AssertionError: config option load={}, file {} does not exist",
-                    py_str_repr(&raw_load),
-                    py_str_repr(&with_postfix)
-                ),
-            ));
-        }
-        load = Some(l);
-    }
+    let load = checked_load(fs, backend, &raw_load)?;
+    let import = checked_import(config, fs, backend)?;
+    let existing = get_existing_models(config, fs, backend, is_train)?;
+    let (load, load_epoch) = apply_load_epoch(config, fs, &existing, load)?;
+    let (epoch, model) = choose_model(
+        is_train,
+        start_epoch,
+        &raw_load,
+        load.as_deref(),
+        load_epoch,
+        &existing,
+        &import,
+        &mut notes,
+    )?;
+    let (epoch, model) = apply_start_epoch(start_epoch, epoch, model, &existing, &mut notes)?;
+    Ok(Selection {
+        epoch,
+        model,
+        start_epoch: None,
+        existing,
+        notes,
+        task: String::new(),
+    })
+}
 
-    // 5.1.3 import_model_train_epoch1 (checked for every task)
+/// docs/returnn-engine.md §5.1.1: `start_epoch` is `auto` (None) or an integer >= 1.
+fn read_start_epoch(config: &Config) -> Result<Option<Epoch>, SelectError> {
+    let start_mode = config
+        .value("start_epoch", Some("auto"))
+        .map_err(config_err)?
+        .unwrap_or_else(|| "auto".into());
+    if start_mode == "auto" {
+        return Ok(None);
+    }
+    match py_int_from_str(&start_mode) {
+        Ok(Some(s)) if s >= 1 => Ok(Some(s as Epoch)),
+        Ok(Some(s)) => Err(SelectError::new(
+            SelectErrorKind::StartEpochLessThanOne,
+            format!("AssertionError: start_epoch={s}, but it must be >= 1 (or 'auto')"),
+        )),
+        Ok(None) | Err(()) => Err(SelectError::new(
+            SelectErrorKind::StartEpochNotInt,
+            format!(
+                "ValueError: invalid literal for int() with base 10: {} (start_epoch must be 'auto' or an integer >= 1)",
+                py_str_repr(&start_mode)
+            ),
+        )),
+    }
+}
+
+/// docs/returnn-engine.md §5.1.2: `load` (its pattern) must exist, with or without the
+/// backend's model postfix.
+fn checked_load(
+    fs: &dyn Fs,
+    backend: Backend,
+    raw_load: &str,
+) -> Result<Option<String>, SelectError> {
+    let l = get_checkpoint_filepattern(raw_load);
+    if l.is_empty() {
+        return Ok(None);
+    }
+    let with_postfix = format!("{l}{}", backend.model_postfix());
+    if !(fs.exists(&with_postfix) || fs.exists(l)) {
+        return Err(SelectError::new(
+            SelectErrorKind::LoadNotFound,
+            format!(
+                "AssertionError: config option load={}, file {} does not exist",
+                py_str_repr(raw_load),
+                py_str_repr(&with_postfix)
+            ),
+        ));
+    }
+    Ok(Some(l.to_string()))
+}
+
+/// docs/returnn-engine.md §5.1.3: `import_model_train_epoch1` (its pattern; "" if unset) must
+/// exist with the backend's model postfix, whatever the task.
+fn checked_import(config: &Config, fs: &dyn Fs, backend: Backend) -> Result<String, SelectError> {
     let raw_import = config
         .value("import_model_train_epoch1", Some(""))
         .map_err(config_err)?
@@ -542,11 +572,18 @@ fn select(
             ));
         }
     }
+    Ok(import)
+}
 
-    // 5.1.4 existing models
-    let existing = get_existing_models(config, fs, backend, is_train)?;
-
-    // 5.1.5 load_epoch
+/// docs/returnn-engine.md §5.1.5: `load_epoch` — with `load`, the epoch of the loaded file
+/// (from its name unless `load_epoch > 0`); without, a positive `load_epoch` selects that
+/// existing model (whose file name must read as that epoch).
+fn apply_load_epoch(
+    config: &Config,
+    fs: &dyn Fs,
+    existing: &BTreeMap<Epoch, String>,
+    load: Option<String>,
+) -> Result<(Option<String>, Option<Epoch>), SelectError> {
     let load_epoch_cfg = read_int(
         config,
         "load_epoch",
@@ -559,123 +596,128 @@ fn select(
             "TypeError: '>' not supported between instances of 'NoneType' and 'int' (load_epoch=None)"
         },
     )?;
-    let mut load_epoch: Option<Epoch> = None;
     if let Some(l) = &load {
-        if load_epoch_cfg <= 0 {
-            load_epoch = model_epoch_from_filename(fs, l)?;
+        let e = if load_epoch_cfg <= 0 {
+            model_epoch_from_filename(fs, l)?
         } else {
-            load_epoch = Some(load_epoch_cfg as Epoch);
-        }
-    } else if load_epoch_cfg > 0 {
-        let le = load_epoch_cfg as Epoch;
-        let Some(path) = existing.get(&le) else {
-            return Err(SelectError::new(
-                SelectErrorKind::LoadEpochMissing,
-                format!(
-                    "AssertionError: load_epoch={le}, but there is no model for epoch {le} (existing epochs: {:?}; RETURNN asserts load_epoch in existing_models)",
-                    existing.keys().collect::<Vec<_>>()
-                ),
-            ));
+            Some(load_epoch_cfg as Epoch)
         };
-        let from_name = model_epoch_from_filename(fs, path)?;
-        if from_name != Some(le) {
-            return Err(SelectError::new(
-                SelectErrorKind::LoadEpochSymlinkMismatch,
-                format!(
-                    "AssertionError: load_epoch={le} selects {path}, but its file name reads as epoch {} (a .meta symlink to another epoch?)",
-                    from_name.map_or("None".to_string(), |e| e.to_string())
-                ),
-            ));
-        }
-        load = Some(path.clone());
-        load_epoch = Some(le);
+        return Ok((load, e));
     }
+    if load_epoch_cfg <= 0 {
+        return Ok((None, None));
+    }
+    let le = load_epoch_cfg as Epoch;
+    let Some(path) = existing.get(&le) else {
+        return Err(SelectError::new(
+            SelectErrorKind::LoadEpochMissing,
+            format!(
+                "AssertionError: load_epoch={le}, but there is no model for epoch {le} (existing epochs: {:?}; RETURNN asserts load_epoch in existing_models)",
+                existing.keys().collect::<Vec<_>>()
+            ),
+        ));
+    };
+    let from_name = model_epoch_from_filename(fs, path)?;
+    if from_name != Some(le) {
+        return Err(SelectError::new(
+            SelectErrorKind::LoadEpochSymlinkMismatch,
+            format!(
+                "AssertionError: load_epoch={le} selects {path}, but its file name reads as epoch {} (a .meta symlink to another epoch?)",
+                from_name.map_or("None".to_string(), |e| e.to_string())
+            ),
+        ));
+    }
+    Ok((Some(path.clone()), Some(le)))
+}
 
-    // 5.2 selection
-    let (mut epoch, mut model): (Option<Epoch>, Option<String>);
-    if load.is_some() && (!is_train || start_epoch.is_some()) {
+/// docs/returnn-engine.md §5.2: the model and epoch (`load` outside training or with a
+/// `start_epoch`; else the newest existing model; else `import_model_train_epoch1` at epoch 0;
+/// else `load`).
+#[allow(clippy::too_many_arguments)]
+fn choose_model(
+    is_train: bool,
+    start_epoch: Option<Epoch>,
+    raw_load: &str,
+    load: Option<&str>,
+    load_epoch: Option<Epoch>,
+    existing: &BTreeMap<Epoch, String>,
+    import: &str,
+    notes: &mut Vec<String>,
+) -> Result<(Option<Epoch>, Option<String>), SelectError> {
+    if let Some(load) = load.filter(|_| !is_train || start_epoch.is_some()) {
         if !is_train {
-            epoch = load_epoch;
-        } else {
-            let s = start_epoch.unwrap_or(1);
-            // RETURNN tests the raw `config.value("load", "")` here, not the normalized
-            // pattern: `load = ".meta"` (pattern "") with `load_epoch` is an import.
-            if s > 1 && raw_load.is_empty() {
-                // L came from load_epoch (pip behaviour).
-                if load_epoch != Some(s - 1) {
-                    return Err(SelectError::new(
-                        SelectErrorKind::StartEpochInconsistent,
-                        format!(
-                            "ValueError: start_epoch {s} with load_epoch {} is inconsistent: continuing the training at start_epoch loads epoch {}. To import a model for a new training, use 'load' or 'import_model_train_epoch1'.",
-                            load_epoch.map_or("None".to_string(), |e| e.to_string()),
-                            s - 1
-                        ),
-                    ));
-                }
-                epoch = load_epoch;
-            } else {
-                epoch = None;
-            }
+            return Ok((load_epoch, Some(load.to_string())));
         }
-        model = load.clone();
-    } else if let Some((&e, p)) = existing.iter().next_back() {
-        epoch = Some(e);
-        model = Some(p.clone());
+        let s = start_epoch.unwrap_or(1);
+        // RETURNN tests the raw `config.value("load", "")` here, not the normalized pattern:
+        // `load = ".meta"` (pattern "") with `load_epoch` is an import.
+        if s > 1 && raw_load.is_empty() {
+            // L came from load_epoch (pip behaviour).
+            if load_epoch != Some(s - 1) {
+                return Err(SelectError::new(
+                    SelectErrorKind::StartEpochInconsistent,
+                    format!(
+                        "ValueError: start_epoch {s} with load_epoch {} is inconsistent: continuing the training at start_epoch loads epoch {}. To import a model for a new training, use 'load' or 'import_model_train_epoch1'.",
+                        load_epoch.map_or("None".to_string(), |e| e.to_string()),
+                        s - 1
+                    ),
+                ));
+            }
+            return Ok((load_epoch, Some(load.to_string())));
+        }
+        return Ok((None, Some(load.to_string())));
+    }
+    if let Some((&e, p)) = existing.iter().next_back() {
         if load.is_some() {
             notes.push("note: there is a 'load' which we ignore because of existing model".into());
         }
-    } else if is_train && !import.is_empty() && matches!(start_epoch, None | Some(1)) {
-        epoch = Some(0);
-        model = Some(import.clone());
-    } else if load.is_some() {
-        epoch = load_epoch;
-        model = load.clone();
-    } else {
-        epoch = None;
-        model = None;
+        return Ok((Some(e), Some(p.clone())));
     }
+    if is_train && !import.is_empty() && matches!(start_epoch, None | Some(1)) {
+        return Ok((Some(0), Some(import.to_string())));
+    }
+    Ok(match load {
+        Some(l) => (load_epoch, Some(l.to_string())),
+        None => (None, None),
+    })
+}
 
-    // 5.3 start_epoch post-processing
+/// docs/returnn-engine.md §5.3: `start_epoch` after the choice — 1 with an existing model starts
+/// over; `s > 1` continues from epoch `s - 1`, which must exist.
+fn apply_start_epoch(
+    start_epoch: Option<Epoch>,
+    epoch: Option<Epoch>,
+    model: Option<String>,
+    existing: &BTreeMap<Epoch, String>,
+    notes: &mut Vec<String>,
+) -> Result<(Option<Epoch>, Option<String>), SelectError> {
     let truthy = matches!(epoch, Some(e) if e != 0);
     if truthy && start_epoch == Some(1) {
         notes.push(format!(
             "warning: there is an existing model: {}",
             tuple_repr(epoch, model.as_deref())
         ));
-        epoch = None;
-        model = None;
-    } else if let Some(s) = start_epoch.filter(|&s| truthy && s > 1) {
-        if epoch != Some(s - 1) {
-            notes.push(format!(
-                "warning: start_epoch {s} but there is {}",
-                tuple_repr(epoch, model.as_deref())
-            ));
-        }
-        match existing.get(&(s - 1)) {
-            Some(p) => {
-                epoch = Some(s - 1);
-                model = Some(p.clone());
-            }
-            None => {
-                return Err(SelectError::new(
-                    SelectErrorKind::StartEpochModelMissing,
-                    format!(
-                        "KeyError: {} (start_epoch {s} continues from epoch {}, but there is no model for it; existing epochs: {:?})",
-                        s - 1,
-                        s - 1,
-                        existing.keys().collect::<Vec<_>>()
-                    ),
-                ))
-            }
-        }
+        return Ok((None, None));
     }
-
-    Ok(Selection {
-        epoch,
-        model,
-        start_epoch: None,
-        existing,
-        notes,
-        task: String::new(),
-    })
+    let Some(s) = start_epoch.filter(|&s| truthy && s > 1) else {
+        return Ok((epoch, model));
+    };
+    if epoch != Some(s - 1) {
+        notes.push(format!(
+            "warning: start_epoch {s} but there is {}",
+            tuple_repr(epoch, model.as_deref())
+        ));
+    }
+    match existing.get(&(s - 1)) {
+        Some(p) => Ok((Some(s - 1), Some(p.clone()))),
+        None => Err(SelectError::new(
+            SelectErrorKind::StartEpochModelMissing,
+            format!(
+                "KeyError: {} (start_epoch {s} continues from epoch {}, but there is no model for it; existing epochs: {:?})",
+                s - 1,
+                s - 1,
+                existing.keys().collect::<Vec<_>>()
+            ),
+        )),
+    }
 }

@@ -153,31 +153,9 @@ impl LoaderOptions {
     }
 }
 
-/// Python repr of a str.
-pub fn py_str(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') {
-        '"'
-    } else {
-        '\''
-    };
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push(quote);
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push(quote);
-    out
-}
+/// Python's `repr` of a str (RETURNN's messages quote names this way): the one implementation,
+/// in returnn-config.
+pub use returnn_config::value::py_str_repr as py_str;
 
 /// Python repr of a list of str.
 pub fn py_str_list<S: AsRef<str>>(items: &[S]) -> String {
@@ -383,8 +361,35 @@ pub fn plan_loader(
     register: bool,
 ) -> Result<LoaderOutcome, MapError> {
     let mut out = LoaderOutcome::default();
-    let repr = opts.py_repr();
-    // Constructor (docs/returnn-mapping.md §2).
+    let kept = constructor_filter(entry, opts, params, preinitialized, &mut out)?;
+    let src = src?;
+    let cx = Loader {
+        entry,
+        opts,
+        params,
+        file: src.file().to_string(),
+        all: src.tensors().iter().map(|t| (t.name.as_str(), t)).collect(),
+    };
+    let sets = CheckpointSets::new(&cx, &kept);
+    if sets.missing.is_empty() && opts.importers.is_empty() {
+        cx.fast_path(&kept, &sets, register, &mut out)?;
+    } else {
+        cx.slow_path(&kept, &sets, &mut out)?;
+    }
+    cx.check_assignments(&out)?;
+    Ok(out)
+}
+
+/// docs/returnn-mapping.md §2 (the constructor): every param's checkpoint-side name, dropped by
+/// `ignore_params(_prefixes)` or skipped when an earlier loader registered it; the params kept,
+/// with their names. No saveable var at all is RETURNN's `AssertionError`.
+fn constructor_filter(
+    entry: &str,
+    opts: &LoaderOptions,
+    params: &[&TargetVar],
+    preinitialized: &dyn Fn(usize) -> bool,
+    out: &mut LoaderOutcome,
+) -> Result<Vec<(usize, String)>, MapError> {
     let mut kept: Vec<(usize, String)> = Vec::new();
     let mut count = 0usize;
     for (i, var) in params.iter().enumerate() {
@@ -416,70 +421,100 @@ pub fn plan_loader(
     if count == 0 {
         return Err(MapError::new(
             MapErrorKind::NoSaveableVars,
-            format!("{repr}: no saveable vars"),
+            format!("{}: no saveable vars", opts.py_repr()),
         )
         .with_file(opts.filename.clone()));
     }
-    let src = src?;
-    let file = src.file().to_string();
-    let all: BTreeMap<&str, &TensorMeta> =
-        src.tensors().iter().map(|t| (t.name.as_str(), t)).collect();
-    // docs/returnn-mapping.md §2 step 6: importers take every checkpoint key under their prefix out
-    // of C (and so out of M and O).
-    let mut ckpt = all.clone();
-    let mut importer_keys: Vec<Vec<String>> = Vec::with_capacity(opts.importers.len());
-    for imp in &opts.importers {
-        let taken: Vec<String> = ckpt
-            .keys()
-            .filter(|k| k.starts_with(imp.prefix.as_str()))
-            .map(|k| k[imp.prefix.len()..].to_string())
-            .collect();
-        ckpt.retain(|k, _| !k.starts_with(imp.prefix.as_str()));
-        importer_keys.push(taken);
-    }
-    let under_importer = |n: &str| -> bool {
-        opts.importers
-            .iter()
-            .any(|imp| n.starts_with(imp.prefix.as_str()))
-    };
-    let net_names: BTreeSet<&str> = kept.iter().map(|(_, n)| n.as_str()).collect();
-    // RETURNN's var_net_names: when two params share a ckpt-side name, the later one wins, and
-    // only its non-critical flag counts (the other one is loaded through the same name).
-    let mut net_flag: BTreeMap<&str, bool> = BTreeMap::new();
-    for (i, n) in &kept {
-        net_flag.insert(n.as_str(), params[*i].non_critical);
-    }
-    let nc_names: BTreeSet<&str> = net_flag
-        .iter()
-        .filter(|(_, nc)| **nc)
-        .map(|(n, _)| *n)
-        .collect();
-    let missing: Vec<&str> = net_names
-        .iter()
-        .copied()
-        .filter(|n| !ckpt.contains_key(n) && !nc_names.contains(n) && !under_importer(n))
-        .collect();
-    let missing_set: BTreeSet<&str> = missing.iter().copied().collect();
-    let obsolete: BTreeSet<&str> = ckpt
-        .keys()
-        .copied()
-        .filter(|k| !net_names.contains(k))
-        .collect();
+    Ok(kept)
+}
 
-    let direct = |i: usize, name: &str| -> Result<Assignment, MapError> {
-        let var = params[i];
-        let meta = all.get(name).copied();
-        let (dtype, shape) = match meta {
-            Some(m) => (m.dtype, m.shape.clone()),
-            None => {
-                return Err(key_not_found(name).with_file(file.clone()));
-            }
+/// One loader at work: its options, the params, and the checkpoint's tensor list.
+struct Loader<'a> {
+    entry: &'a str,
+    opts: &'a LoaderOptions,
+    params: &'a [&'a TargetVar],
+    file: String,
+    all: BTreeMap<&'a str, &'a TensorMeta>,
+}
+
+/// The name sets RETURNN's loader computes (docs/returnn-mapping.md §2 steps 4-6): the
+/// checkpoint keys left after the importers took theirs (C), the missing names (M) and the
+/// obsolete keys (O).
+struct CheckpointSets<'a> {
+    ckpt: BTreeMap<&'a str, &'a TensorMeta>,
+    importer_keys: Vec<Vec<String>>,
+    missing: Vec<&'a str>,
+    missing_set: BTreeSet<&'a str>,
+    obsolete: BTreeSet<&'a str>,
+}
+
+impl<'a> CheckpointSets<'a> {
+    fn new(cx: &Loader<'a>, kept: &'a [(usize, String)]) -> CheckpointSets<'a> {
+        let opts = cx.opts;
+        // §2 step 6: importers take every checkpoint key under their prefix out of C (and so
+        // out of M and O).
+        let mut ckpt = cx.all.clone();
+        let mut importer_keys: Vec<Vec<String>> = Vec::with_capacity(opts.importers.len());
+        for imp in &opts.importers {
+            let taken: Vec<String> = ckpt
+                .keys()
+                .filter(|k| k.starts_with(imp.prefix.as_str()))
+                .map(|k| k[imp.prefix.len()..].to_string())
+                .collect();
+            ckpt.retain(|k, _| !k.starts_with(imp.prefix.as_str()));
+            importer_keys.push(taken);
+        }
+        let under_importer = |n: &str| -> bool {
+            opts.importers
+                .iter()
+                .any(|imp| n.starts_with(imp.prefix.as_str()))
+        };
+        let net_names: BTreeSet<&str> = kept.iter().map(|(_, n)| n.as_str()).collect();
+        // RETURNN's var_net_names: when two params share a ckpt-side name, the later one wins,
+        // and only its non-critical flag counts (the other one is loaded through the same name).
+        let mut net_flag: BTreeMap<&str, bool> = BTreeMap::new();
+        for (i, n) in kept {
+            net_flag.insert(n.as_str(), cx.params[*i].non_critical);
+        }
+        let nc_names: BTreeSet<&str> = net_flag
+            .iter()
+            .filter(|(_, nc)| **nc)
+            .map(|(n, _)| *n)
+            .collect();
+        let missing: Vec<&str> = net_names
+            .iter()
+            .copied()
+            .filter(|n| !ckpt.contains_key(n) && !nc_names.contains(n) && !under_importer(n))
+            .collect();
+        let missing_set: BTreeSet<&str> = missing.iter().copied().collect();
+        let obsolete: BTreeSet<&str> = ckpt
+            .keys()
+            .copied()
+            .filter(|k| !net_names.contains(k))
+            .collect();
+        CheckpointSets {
+            ckpt,
+            importer_keys,
+            missing,
+            missing_set,
+            obsolete,
+        }
+    }
+}
+
+impl Loader<'_> {
+    /// The value of param `i` read directly from checkpoint key `name` (its own name, or with
+    /// the prefix removed).
+    fn direct(&self, i: usize, name: &str) -> Result<Assignment, MapError> {
+        let var = self.params[i];
+        let Some(m) = self.all.get(name) else {
+            return Err(key_not_found(name).with_file(self.file.clone()));
         };
         Ok(Assignment {
             var: var.name.clone(),
             ckpt_name: name.to_string(),
-            file: file.clone(),
-            entry: entry.to_string(),
+            file: self.file.clone(),
+            entry: self.entry.to_string(),
             keys: vec![name.to_string()],
             rule: if name == var.name {
                 Rule::Direct
@@ -487,18 +522,25 @@ pub fn plan_loader(
                 Rule::Prefix
             },
             transform: Transform::Identity,
-            source_dtype: dtype,
+            source_dtype: m.dtype,
             dtype: var.dtype,
-            shape,
+            shape: m.shape.clone(),
         })
-    };
+    }
 
-    if missing.is_empty() && opts.importers.is_empty() {
-        // Fast path (docs/returnn-mapping.md §4).
-        for (i, name) in &kept {
-            if ckpt.contains_key(name.as_str()) {
-                out.assigned.push((*i, direct(*i, name)?));
-            } else if !params[*i].non_critical {
+    /// docs/returnn-mapping.md §4, the fast path (nothing missing, no importer): every kept
+    /// param read under its own checkpoint-side name.
+    fn fast_path(
+        &self,
+        kept: &[(usize, String)],
+        sets: &CheckpointSets<'_>,
+        register: bool,
+        out: &mut LoaderOutcome,
+    ) -> Result<(), MapError> {
+        for (i, name) in kept {
+            if sets.ckpt.contains_key(name.as_str()) {
+                out.assigned.push((*i, self.direct(*i, name)?));
+            } else if !self.params[*i].non_critical {
                 // A critical param whose ckpt-side name is shared with a later non-critical
                 // one (which decided that the name is not "missing"): RETURNN's fast path
                 // raises for it.
@@ -506,24 +548,35 @@ pub fn plan_loader(
                     MapErrorKind::MissingVars,
                     format!("var {} not found in checkpoint", py_str(name)),
                 )
-                .with_var(params[*i].name.clone())
-                .with_file(file.clone()));
+                .with_var(self.params[*i].name.clone())
+                .with_file(self.file.clone()));
+            } else if register && !self.opts.ignore_missing {
+                out.registered_without_value.push(*i);
             } else {
-                if register && !opts.ignore_missing {
-                    out.registered_without_value.push(*i);
-                } else {
-                    out.missing_ignored.push(*i);
-                }
+                out.missing_ignored.push(*i);
             }
         }
-    } else {
+        Ok(())
+    }
+
+    /// docs/returnn-mapping.md §5-§9, the slow path: the name map for the missing names
+    /// (renames, LSTM and batch-norm conversions, `var_name_mapping`), the importers, and
+    /// RETURNN's errors when something stays unresolved.
+    fn slow_path(
+        &self,
+        kept: &[(usize, String)],
+        sets: &CheckpointSets<'_>,
+        out: &mut LoaderOutcome,
+    ) -> Result<(), MapError> {
+        let (entry, opts) = (self.entry, self.opts);
         out.slow_path = true;
         out.notes.push(format!(
             "[{entry}] Variables to restore which are not in checkpoint: {}",
-            py_str_list(&missing)
+            py_str_list(&sets.missing)
         ));
-        let map = build_name_map(&missing, &missing_set, &obsolete, opts);
-        let unresolved: Vec<&str> = missing
+        let map = build_name_map(&sets.missing, &sets.missing_set, &sets.obsolete, opts);
+        let unresolved: Vec<&str> = sets
+            .missing
             .iter()
             .copied()
             .filter(|n| !map.contains_key(*n))
@@ -536,19 +589,18 @@ pub fn plan_loader(
                     py_str_list(&unresolved)
                 ),
             )
-            .with_file(file.clone()));
+            .with_file(self.file.clone()));
         }
         let mut importer_done = vec![false; opts.importers.len()];
         let mut got_value = 0usize;
-        for (i, name) in &kept {
-            let var = params[*i];
+        for (i, name) in kept {
+            let var = self.params[*i];
             if let Some(ix) = opts
                 .importers
                 .iter()
                 .position(|imp| name.starts_with(imp.prefix.as_str()))
             {
-                // docs/returnn-mapping.md §9: routed to the layer's importer, which assigns all its
-                // keys at once.
+                // §9: routed to the layer's importer, which assigns all its keys at once.
                 got_value += 1;
                 if !importer_done[ix] {
                     importer_done[ix] = true;
@@ -556,65 +608,26 @@ pub fn plan_loader(
                         entry,
                         &opts.importers[ix],
                         &opts.var_name_mapping,
-                        &importer_keys[ix],
-                        &kept,
-                        params,
-                        &all,
-                        &file,
-                        &mut out,
+                        &sets.importer_keys[ix],
+                        kept,
+                        self.params,
+                        &self.all,
+                        &self.file,
+                        out,
                     )?;
                 }
-            } else if ckpt.contains_key(name.as_str()) {
+            } else if sets.ckpt.contains_key(name.as_str()) {
                 got_value += 1;
-                out.assigned.push((*i, direct(*i, name)?));
+                out.assigned.push((*i, self.direct(*i, name)?));
             } else if let Some(p) = map.get(name.as_str()) {
                 got_value += 1;
-                let mut metas = Vec::with_capacity(p.keys.len());
-                for k in &p.keys {
-                    match all.get(k.as_str()) {
-                        Some(m) => metas.push((m.dtype, m.shape.clone())),
-                        None => {
-                            return Err(key_not_found(k)
-                                .with_var(var.name.clone())
-                                .with_file(file.clone()))
-                        }
-                    }
-                }
-                if let Some((k, b)) = &p.basic_pair {
-                    let (Some(km), Some(bm)) = (all.get(k.as_str()), all.get(b.as_str())) else {
-                        let absent = if all.contains_key(k.as_str()) { b } else { k };
-                        return Err(key_not_found(absent)
-                            .with_var(var.name.clone())
-                            .with_file(file.clone()));
-                    };
-                    crate::convert::check_basic_pair(&km.shape, &bm.shape)
-                        .map_err(|e| e.with_var(var.name.clone()).with_file(file.clone()))?;
-                }
-                let (dtype, shape) = p
-                    .transform
-                    .output_meta(&metas)
-                    .map_err(|e| e.with_var(var.name.clone()).with_file(file.clone()))?;
-                out.assigned.push((
-                    *i,
-                    Assignment {
-                        var: var.name.clone(),
-                        ckpt_name: name.clone(),
-                        file: file.clone(),
-                        entry: entry.to_string(),
-                        keys: p.keys.clone(),
-                        rule: p.rule.clone(),
-                        transform: p.transform,
-                        source_dtype: dtype,
-                        dtype: var.dtype,
-                        shape,
-                    },
-                ));
+                out.assigned.push((*i, self.mapped(*i, name, p)?));
             } else if opts.ignore_missing {
                 out.notes.push(format!(
                     "[{entry}] Warning, did not find match for var {} ({}) in checkpoint {}",
                     var.name,
                     py_str(name),
-                    py_str(&file)
+                    py_str(&self.file)
                 ));
                 out.missing_ignored.push(*i);
             } else {
@@ -626,11 +639,14 @@ pub fn plan_loader(
                     ),
                 )
                 .with_var(var.name.clone())
-                .with_file(file.clone()));
+                .with_file(self.file.clone()));
             }
         }
         if got_value == 0 {
-            let saveable: Vec<String> = kept.iter().map(|(i, _)| params[*i].py_repr()).collect();
+            let saveable: Vec<String> = kept
+                .iter()
+                .map(|(i, _)| self.params[*i].py_repr())
+                .collect();
             return Err(MapError::new(
                 MapErrorKind::NoVarsToLoad,
                 format!(
@@ -639,33 +655,78 @@ pub fn plan_loader(
                     py_str(&opts.load_if_prefix)
                 ),
             )
-            .with_file(file.clone()));
+            .with_file(self.file.clone()));
         }
+        Ok(())
     }
-    // Assignment (docs/returnn-mapping.md §8, §10): values are fed to the variables in param order.
-    for (i, a) in &out.assigned {
-        let var = params[*i];
-        if a.shape != var.shape {
-            return Err(shape_error(&a.var, &a.shape, &var.shape, &a.keys).with_file(file.clone()));
+
+    /// The value of param `i` through the name map's producer `p` (its keys must all exist;
+    /// the conversion's shape checks run now).
+    fn mapped(&self, i: usize, name: &str, p: &Producer) -> Result<Assignment, MapError> {
+        let var = self.params[i];
+        let err = |e: MapError| e.with_var(var.name.clone()).with_file(self.file.clone());
+        let mut metas = Vec::with_capacity(p.keys.len());
+        for k in &p.keys {
+            match self.all.get(k.as_str()) {
+                Some(m) => metas.push((m.dtype, m.shape.clone())),
+                None => return Err(err(key_not_found(k))),
+            }
         }
-        if a.source_dtype != var.dtype
-            && !(crate::array::castable(a.source_dtype) && crate::array::castable(var.dtype))
-        {
-            return Err(MapError::new(
-                MapErrorKind::DtypeMismatch,
-                format!(
-                    "cannot convert the {} value of checkpoint key(s) {} to variable '{}' of dtype {}",
-                    a.source_dtype,
-                    py_str_list(&a.keys),
-                    a.var,
-                    var.dtype
-                ),
-            )
-            .with_var(a.var.clone())
-            .with_file(file.clone()));
+        if let Some((k, b)) = &p.basic_pair {
+            let (Some(km), Some(bm)) = (self.all.get(k.as_str()), self.all.get(b.as_str())) else {
+                let absent = if self.all.contains_key(k.as_str()) {
+                    b
+                } else {
+                    k
+                };
+                return Err(err(key_not_found(absent)));
+            };
+            crate::convert::check_basic_pair(&km.shape, &bm.shape).map_err(err)?;
         }
+        let (dtype, shape) = p.transform.output_meta(&metas).map_err(err)?;
+        Ok(Assignment {
+            var: var.name.clone(),
+            ckpt_name: name.to_string(),
+            file: self.file.clone(),
+            entry: self.entry.to_string(),
+            keys: p.keys.clone(),
+            rule: p.rule.clone(),
+            transform: p.transform,
+            source_dtype: dtype,
+            dtype: var.dtype,
+            shape,
+        })
     }
-    Ok(out)
+
+    /// docs/returnn-mapping.md §8, §10: values are fed to the variables in param order: shapes
+    /// must match, dtypes must be castable.
+    fn check_assignments(&self, out: &LoaderOutcome) -> Result<(), MapError> {
+        for (i, a) in &out.assigned {
+            let var = self.params[*i];
+            if a.shape != var.shape {
+                return Err(
+                    shape_error(&a.var, &a.shape, &var.shape, &a.keys).with_file(self.file.clone())
+                );
+            }
+            if a.source_dtype != var.dtype
+                && !(crate::array::castable(a.source_dtype) && crate::array::castable(var.dtype))
+            {
+                return Err(MapError::new(
+                    MapErrorKind::DtypeMismatch,
+                    format!(
+                        "cannot convert the {} value of checkpoint key(s) {} to variable '{}' of dtype {}",
+                        a.source_dtype,
+                        py_str_list(&a.keys),
+                        a.var,
+                        var.dtype
+                    ),
+                )
+                .with_var(a.var.clone())
+                .with_file(self.file.clone()));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A custom param importer's one-time assignment (docs/returnn-mapping.md §9, R-IMP-1..5):
@@ -811,155 +872,177 @@ fn build_name_map(
     opts: &LoaderOptions,
 ) -> BTreeMap<String, Producer> {
     let mut map: BTreeMap<String, Producer> = BTreeMap::new();
-    let conv = |keys: Vec<String>, t: Transform| Producer {
+    for &v in missing {
+        map_native_to_basic(v, obsolete, &mut map);
+        map_basic_to_native(v, missing_set, obsolete, &mut map);
+        map_batch_norm(v, obsolete, &mut map);
+    }
+    for &k in obsolete {
+        map_rename_table(k, missing_set, &mut map);
+        map_cudnn(k, &mut map);
+    }
+    // docs/returnn-mapping.md §5 step 3: every var_name_mapping entry, unconditionally.
+    for (from, to) in &opts.var_name_mapping {
+        map.insert(from.clone(), renamed(to.clone(), Rule::VarNameMapping));
+    }
+    map
+}
+
+/// A producer that converts `keys` with `t`.
+fn converted(keys: Vec<String>, t: Transform) -> Producer {
+    Producer {
         keys,
         transform: t,
         rule: Rule::Convert(t.kind().unwrap_or("identity").to_string()),
         basic_pair: None,
+    }
+}
+
+/// A producer that reads `key` unchanged under another name.
+fn renamed(key: String, rule: Rule) -> Producer {
+    Producer {
+        keys: vec![key],
+        transform: Transform::Identity,
+        rule,
+        basic_pair: None,
+    }
+}
+
+/// docs/returnn-mapping.md §6.1 NativeLSTM -> Basic/Standard LSTM kernel (first matching
+/// postfix wins) and §6.2 its bias (no early stop: the last matching postfix wins).
+fn map_native_to_basic(v: &str, obsolete: &BTreeSet<&str>, map: &mut BTreeMap<String, Producer>) {
+    for postfix in [
+        "/rnn/lstm_cell/kernel",
+        "/lstm_cell/kernel",
+        "/rnn/basic_lstm_cell/kernel",
+        "/basic_lstm_cell/kernel",
+    ] {
+        if let Some(base) = v.strip_suffix(postfix) {
+            let w_re = format!("{base}/W_re");
+            let w = format!("{base}/W");
+            if obsolete.contains(w_re.as_str()) && obsolete.contains(w.as_str()) {
+                map.insert(
+                    v.to_string(),
+                    converted(vec![w, w_re], Transform::NativeToBasicKernel),
+                );
+                break;
+            }
+        }
+    }
+    for postfix in [
+        "/rnn/lstm_cell/bias",
+        "/lstm_cell/bias",
+        "/rnn/basic_lstm_cell/bias",
+        "/basic_lstm_cell/bias",
+    ] {
+        if let Some(base) = v.strip_suffix(postfix) {
+            let b = format!("{base}/b");
+            if obsolete.contains(b.as_str()) {
+                map.insert(
+                    v.to_string(),
+                    converted(vec![b], Transform::NativeToBasicBias),
+                );
+            }
+        }
+    }
+}
+
+/// docs/returnn-mapping.md §6.3 Basic/Standard LSTM -> NativeLSTM: `W_re`, `W` and `b` of a
+/// NativeLSTM all from one LSTMCell kernel/bias pair.
+fn map_basic_to_native(
+    v: &str,
+    missing_set: &BTreeSet<&str>,
+    obsolete: &BTreeSet<&str>,
+    map: &mut BTreeMap<String, Producer>,
+) {
+    let Some(p) = v.strip_suffix("/rec/W_re") else {
+        return;
     };
-    for &v in missing {
-        // docs/returnn-mapping.md §6.1 NativeLSTM -> Basic/Standard LSTM kernel: first matching
-        // postfix wins.
-        for postfix in [
-            "/rnn/lstm_cell/kernel",
-            "/lstm_cell/kernel",
-            "/rnn/basic_lstm_cell/kernel",
-            "/basic_lstm_cell/kernel",
-        ] {
-            if let Some(base) = v.strip_suffix(postfix) {
-                let w_re = format!("{base}/W_re");
-                let w = format!("{base}/W");
-                if obsolete.contains(w_re.as_str()) && obsolete.contains(w.as_str()) {
-                    map.insert(
-                        v.to_string(),
-                        conv(vec![w, w_re], Transform::NativeToBasicKernel),
-                    );
-                    break;
-                }
-            }
-        }
-        // docs/returnn-mapping.md §6.2 bias: no early stop, the last matching postfix wins.
-        for postfix in [
-            "/rnn/lstm_cell/bias",
-            "/lstm_cell/bias",
-            "/rnn/basic_lstm_cell/bias",
-            "/basic_lstm_cell/bias",
-        ] {
-            if let Some(base) = v.strip_suffix(postfix) {
-                let b = format!("{base}/b");
-                if obsolete.contains(b.as_str()) {
-                    map.insert(v.to_string(), conv(vec![b], Transform::NativeToBasicBias));
-                }
-            }
-        }
-        // docs/returnn-mapping.md §6.3 Basic/Standard LSTM -> NativeLSTM.
-        if let Some(p) = v.strip_suffix("/rec/W_re") {
-            let cur_w = format!("{p}/rec/W");
-            let cur_b = format!("{p}/rec/b");
-            if missing_set.contains(cur_w.as_str()) && missing_set.contains(cur_b.as_str()) {
-                let mut source = None;
-                for scope in ["rnn/lstm_cell", "lstm_cell"] {
-                    let k = format!("{p}/rec/{scope}/kernel");
-                    let b = format!("{p}/rec/{scope}/bias");
-                    if obsolete.contains(k.as_str()) && obsolete.contains(b.as_str()) {
-                        source = Some((k, b));
-                        break;
-                    }
-                }
-                if let Some((k, b)) = source {
-                    let pair = Some((k.clone(), b.clone()));
-                    let mk = |key: &String, part| Producer {
-                        basic_pair: pair.clone(),
-                        ..conv(vec![key.clone()], Transform::BasicToNative(part))
-                    };
-                    map.insert(v.to_string(), mk(&k, NativePart::WRe));
-                    map.insert(cur_w, mk(&k, NativePart::W));
-                    map.insert(cur_b, mk(&b, NativePart::B));
-                }
-            }
-        }
-        // docs/returnn-mapping.md §6.4 batch norm -> v1 (rename) and -> v2 (rename + flatten).
-        if let Some((prefix, param)) = bn_match(v, false) {
-            let pat = format!(
-                "^{}/batch_norm/.*_{}$",
-                regex::escape(&prefix),
-                regex::escape(&param)
-            );
-            if let Some(one) = unique_match(&pat, obsolete) {
-                map.insert(
-                    v.to_string(),
-                    Producer {
-                        keys: vec![one.to_string()],
-                        transform: Transform::Identity,
-                        rule: Rule::Rename("batch_norm_to_v1".into()),
-                        basic_pair: None,
-                    },
-                );
-            }
-        }
-        if let Some((prefix, param)) = bn_match(v, true) {
-            let pat = format!(
-                "^{p}/batch_norm/.*_{q}$|^{p}/batch_norm/{q}$",
-                p = regex::escape(&prefix),
-                q = regex::escape(&param)
-            );
-            if let Some(one) = unique_match(&pat, obsolete) {
-                map.insert(
-                    v.to_string(),
-                    conv(vec![one.to_string()], Transform::Flatten),
-                );
-            }
-        }
+    let cur_w = format!("{p}/rec/W");
+    let cur_b = format!("{p}/rec/b");
+    if !(missing_set.contains(cur_w.as_str()) && missing_set.contains(cur_b.as_str())) {
+        return;
     }
-    for &k in obsolete {
-        // docs/returnn-mapping.md §6.5 rename table: first row whose candidate is missing, no
-        // chaining.
-        for (old, new) in RENAME_TABLE {
-            if k.len() > old.len() && k.ends_with(old) && k[..k.len() - old.len()].ends_with('/') {
-                let cand = format!("{}{new}", &k[..k.len() - old.len()]);
-                if missing_set.contains(cand.as_str()) {
-                    map.insert(
-                        cand,
-                        Producer {
-                            keys: vec![k.to_string()],
-                            transform: Transform::Identity,
-                            rule: Rule::Rename(format!("{old}->{new}")),
-                            basic_pair: None,
-                        },
-                    );
-                    break;
-                }
-            }
-        }
-        // docs/returnn-mapping.md §6.6 CuDNN canonical params -> LSTM block, unconditionally.
-        if let Some(stem) = k.strip_suffix(CUDNN_POSTFIX) {
-            let prefix = format!("{stem}/");
-            let keys: Vec<String> = (0..16)
-                .map(|t| format!("{prefix}cudnn/CudnnRNNParamsToCanonical:{t}"))
-                .collect();
+    let source = ["rnn/lstm_cell", "lstm_cell"].iter().find_map(|scope| {
+        let k = format!("{p}/rec/{scope}/kernel");
+        let b = format!("{p}/rec/{scope}/bias");
+        (obsolete.contains(k.as_str()) && obsolete.contains(b.as_str())).then_some((k, b))
+    });
+    if let Some((k, b)) = source {
+        let pair = Some((k.clone(), b.clone()));
+        let mk = |key: &String, part| Producer {
+            basic_pair: pair.clone(),
+            ..converted(vec![key.clone()], Transform::BasicToNative(part))
+        };
+        map.insert(v.to_string(), mk(&k, NativePart::WRe));
+        map.insert(cur_w, mk(&k, NativePart::W));
+        map.insert(cur_b, mk(&b, NativePart::B));
+    }
+}
+
+/// docs/returnn-mapping.md §6.4 batch norm -> v1 (rename) and -> v2 (rename + flatten).
+fn map_batch_norm(v: &str, obsolete: &BTreeSet<&str>, map: &mut BTreeMap<String, Producer>) {
+    if let Some((prefix, param)) = bn_match(v, false) {
+        let pat = format!(
+            "^{}/batch_norm/.*_{}$",
+            regex::escape(&prefix),
+            regex::escape(&param)
+        );
+        if let Some(one) = unique_match(&pat, obsolete) {
             map.insert(
-                format!("{prefix}lstm_block_wrapper/kernel"),
-                conv(keys.clone(), Transform::CudnnToBlock(BlockPart::Kernel)),
-            );
-            map.insert(
-                format!("{prefix}lstm_block_wrapper/bias"),
-                conv(keys, Transform::CudnnToBlock(BlockPart::Bias)),
+                v.to_string(),
+                renamed(one.to_string(), Rule::Rename("batch_norm_to_v1".into())),
             );
         }
     }
-    // docs/returnn-mapping.md §5 step 3: every var_name_mapping entry, unconditionally.
-    for (from, to) in &opts.var_name_mapping {
+    if let Some((prefix, param)) = bn_match(v, true) {
+        let pat = format!(
+            "^{p}/batch_norm/.*_{q}$|^{p}/batch_norm/{q}$",
+            p = regex::escape(&prefix),
+            q = regex::escape(&param)
+        );
+        if let Some(one) = unique_match(&pat, obsolete) {
+            map.insert(
+                v.to_string(),
+                converted(vec![one.to_string()], Transform::Flatten),
+            );
+        }
+    }
+}
+
+/// docs/returnn-mapping.md §6.5 rename table: the first row whose candidate is missing, no
+/// chaining.
+fn map_rename_table(k: &str, missing_set: &BTreeSet<&str>, map: &mut BTreeMap<String, Producer>) {
+    for (old, new) in RENAME_TABLE {
+        if k.len() > old.len() && k.ends_with(old) && k[..k.len() - old.len()].ends_with('/') {
+            let cand = format!("{}{new}", &k[..k.len() - old.len()]);
+            if missing_set.contains(cand.as_str()) {
+                map.insert(
+                    cand,
+                    renamed(k.to_string(), Rule::Rename(format!("{old}->{new}"))),
+                );
+                break;
+            }
+        }
+    }
+}
+
+/// docs/returnn-mapping.md §6.6 CuDNN canonical params -> LSTM block, unconditionally.
+fn map_cudnn(k: &str, map: &mut BTreeMap<String, Producer>) {
+    if let Some(stem) = k.strip_suffix(CUDNN_POSTFIX) {
+        let prefix = format!("{stem}/");
+        let keys: Vec<String> = (0..16)
+            .map(|t| format!("{prefix}cudnn/CudnnRNNParamsToCanonical:{t}"))
+            .collect();
         map.insert(
-            from.clone(),
-            Producer {
-                keys: vec![to.clone()],
-                transform: Transform::Identity,
-                rule: Rule::VarNameMapping,
-                basic_pair: None,
-            },
+            format!("{prefix}lstm_block_wrapper/kernel"),
+            converted(keys.clone(), Transform::CudnnToBlock(BlockPart::Kernel)),
+        );
+        map.insert(
+            format!("{prefix}lstm_block_wrapper/bias"),
+            converted(keys, Transform::CudnnToBlock(BlockPart::Bias)),
         );
     }
-    map
 }
 
 /// `^(.*)/batch_norm/(v2_)?(beta|gamma|mean|variance)$` with a greedy prefix group.

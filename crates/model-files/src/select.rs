@@ -500,7 +500,7 @@ fn select(
     })
 }
 
-/// docs/returnn-engine.md §5.1.1: `start_epoch` is `auto` (None) or an integer >= 1.
+/// docs/returnn-engine.md §5.1 item 1: `start_epoch` is `auto` (None) or an integer >= 1.
 fn read_start_epoch(config: &Config) -> Result<Option<Epoch>, SelectError> {
     let start_mode = config
         .value("start_epoch", Some("auto"))
@@ -525,7 +525,7 @@ fn read_start_epoch(config: &Config) -> Result<Option<Epoch>, SelectError> {
     }
 }
 
-/// docs/returnn-engine.md §5.1.2: `load` (its pattern) must exist, with or without the
+/// docs/returnn-engine.md §5.1 item 2: `load` (its pattern) must exist, with or without the
 /// backend's model postfix.
 fn checked_load(
     fs: &dyn Fs,
@@ -550,7 +550,7 @@ fn checked_load(
     Ok(Some(l.to_string()))
 }
 
-/// docs/returnn-engine.md §5.1.3: `import_model_train_epoch1` (its pattern; "" if unset) must
+/// docs/returnn-engine.md §5.1 item 3: `import_model_train_epoch1` (its pattern; "" if unset) must
 /// exist with the backend's model postfix, whatever the task.
 fn checked_import(config: &Config, fs: &dyn Fs, backend: Backend) -> Result<String, SelectError> {
     let raw_import = config
@@ -575,7 +575,7 @@ fn checked_import(config: &Config, fs: &dyn Fs, backend: Backend) -> Result<Stri
     Ok(import)
 }
 
-/// docs/returnn-engine.md §5.1.5: `load_epoch` — with `load`, the epoch of the loaded file
+/// docs/returnn-engine.md §5.1 item 5: `load_epoch` — with `load`, the epoch of the loaded file
 /// (from its name unless `load_epoch > 0`); without, a positive `load_epoch` selects that
 /// existing model (whose file name must read as that epoch).
 fn apply_load_epoch(

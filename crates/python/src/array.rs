@@ -175,9 +175,12 @@ fn strings(
         .detach(|| ck.read(name))
         .map_err(|e| error::from_bundle(py, &e))?;
     let TensorData::Strings(v) = t.data else {
-        let e = tf_bundle::Error::corrupt("a string tensor returned numeric data")
-            .with_key(name)
-            .with_path(ck.prefix());
+        let e = tf_bundle::Error::corrupt(
+            tf_bundle::Part::StringTensor,
+            "a string tensor returned numeric data",
+        )
+        .with_key(name)
+        .with_path(ck.prefix());
         return Err(error::from_bundle(py, &e));
     };
     let objs: Vec<Py<PyAny>> = v

@@ -11,7 +11,7 @@ use prost::Message;
 
 use crate::crc;
 use crate::dtype::DType;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Part, Result};
 use crate::io::ReadAt;
 use crate::ordered_code;
 use crate::proto::{BundleEntryProto, BundleHeaderProto, TensorShapeProto, VersionDef};
@@ -79,28 +79,34 @@ pub fn shape_from_proto(shape: Option<&TensorShapeProto>) -> Result<Vec<u64>> {
         )
     };
     if s.unknown_rank {
-        return Err(Error::corrupt("invalid tensor shape: unknown rank"));
+        return Err(Error::corrupt(
+            Part::Entry,
+            "invalid tensor shape: unknown rank",
+        ));
     }
     if s.dim.len() > MAX_RANK {
-        return Err(Error::corrupt(format!(
-            "invalid tensor shape: {} dimensions, at most {MAX_RANK} allowed",
-            s.dim.len()
-        )));
+        return Err(Error::corrupt(
+            Part::Entry,
+            format!(
+                "invalid tensor shape: {} dimensions, at most {MAX_RANK} allowed",
+                s.dim.len()
+            ),
+        ));
     }
     let mut n: i64 = 1;
     let mut out = Vec::with_capacity(s.dim.len());
     for d in &s.dim {
         if d.size < 0 {
-            return Err(Error::corrupt(format!(
-                "invalid tensor shape {}: negative dimension",
-                text()
-            )));
+            return Err(Error::corrupt(
+                Part::Entry,
+                format!("invalid tensor shape {}: negative dimension", text()),
+            ));
         }
         n = n.checked_mul(d.size).ok_or_else(|| {
-            Error::corrupt(format!(
-                "invalid tensor shape {}: too many elements",
-                text()
-            ))
+            Error::corrupt(
+                Part::Entry,
+                format!("invalid tensor shape {}: too many elements", text()),
+            )
         })?;
         out.push(d.size as u64);
     }
@@ -196,30 +202,41 @@ impl Bundle {
         let mut all = table.entries(src).map_err(at)?.into_iter();
         let Some((first_key, header_bytes)) = all.next() else {
             return Err(at(Error::corrupt(
+                Part::Header,
                 "missing header: the index table is empty",
             )));
         };
         if !first_key.is_empty() {
-            return Err(at(Error::corrupt(format!(
-                "missing header: the first key is {:?}, expected the empty key",
-                printable_key(&first_key)
-            ))));
+            return Err(at(Error::corrupt(
+                Part::Header,
+                format!(
+                    "missing header: the first key is {:?}, expected the empty key",
+                    printable_key(&first_key)
+                ),
+            )));
         }
-        let header = BundleHeaderProto::decode(header_bytes.as_slice())
-            .map_err(|e| at(Error::corrupt(format!("unable to parse header: {e}"))))?;
+        let header = BundleHeaderProto::decode(header_bytes.as_slice()).map_err(|e| {
+            at(Error::corrupt(
+                Part::Header,
+                format!("unable to parse header: {e}"),
+            ))
+        })?;
         if let Some(v) = &header.version {
             check_version(v).map_err(at)?;
         }
         if !(0..=1).contains(&header.endianness) {
-            return Err(at(Error::corrupt(format!(
-                "header endianness is {}, expected 0 (little) or 1 (big)",
-                header.endianness
-            ))));
+            return Err(at(Error::corrupt(
+                Part::Header,
+                format!(
+                    "header endianness is {}, expected 0 (little) or 1 (big)",
+                    header.endianness
+                ),
+            )));
         }
         let entries: Vec<RawEntry> = all
             .map(|(key, value)| {
                 let entry = BundleEntryProto::decode(value.as_slice()).map_err(|e| {
-                    Error::corrupt(format!("entry not parseable: {e}"))
+                    Error::corrupt(Part::Header, format!("entry not parseable: {e}"))
                         .with_key(printable_key(&key))
                         .with_path(index_path)
                 });
@@ -234,10 +251,13 @@ impl Bundle {
                         .is_ok_and(|e| e.slices.is_empty() && e.size > 0)
                 }))
         {
-            return Err(at(Error::corrupt(format!(
-                "header num_shards is {}, but the bundle has tensor data",
-                header.num_shards
-            ))));
+            return Err(at(Error::corrupt(
+                Part::Header,
+                format!(
+                    "header num_shards is {}, but the bundle has tensor data",
+                    header.num_shards
+                ),
+            )));
         }
         Ok(Bundle {
             index_path: index_path.to_path_buf(),
@@ -361,8 +381,12 @@ impl Bundle {
         }
         let shape = shape_from_proto(entry.shape.as_ref())
             .map_err(|err| at(err.with_path(&self.index_path)))?;
-        let n =
-            num_elements(&shape).ok_or_else(|| at(Error::corrupt("element count overflows")))?;
+        let n = num_elements(&shape).ok_or_else(|| {
+            at(Error::corrupt(
+                Part::VariantTensor,
+                "element count overflows",
+            ))
+        })?;
         let (src, offset, size) = self.locate_range(entry, n).map_err(at)?;
         let path = self.data_path(entry.shard_id);
         let bytes: Cow<'_, [u8]> = match src.as_slice() {
@@ -411,10 +435,10 @@ impl Bundle {
                 .ok_or_else(|| Error::new(ErrorKind::MissingFile).with_path(self.data_path(shard))),
             Shards::Files { mmap, cache, .. } => {
                 let lock = cache.get(&shard).ok_or_else(|| {
-                    Error::corrupt(format!(
-                        "shard id {shard} is outside 0..{}",
-                        self.header.num_shards
-                    ))
+                    Error::corrupt(
+                        Part::Entry,
+                        format!("shard id {shard} is outside 0..{}", self.header.num_shards),
+                    )
                 })?;
                 if let Some(s) = lock.get() {
                     return Ok(s.as_ref());
@@ -428,7 +452,7 @@ impl Bundle {
                 let _ = lock.set(src);
                 lock.get()
                     .map(|s| s.as_ref())
-                    .ok_or_else(|| Error::corrupt("shard cache"))
+                    .ok_or_else(|| Error::corrupt(Part::Entry, "shard cache"))
             }
         }
     }
@@ -441,27 +465,33 @@ impl Bundle {
         n: u64,
     ) -> Result<(&dyn ReadAt, u64, u64)> {
         if !(0..self.header.num_shards).contains(&entry.shard_id) {
-            return Err(Error::corrupt(format!(
-                "shard_id {} is outside 0..{} (header num_shards)",
-                entry.shard_id, self.header.num_shards
-            ))
+            return Err(Error::corrupt(
+                Part::Data,
+                format!(
+                    "shard_id {} is outside 0..{} (header num_shards)",
+                    entry.shard_id, self.header.num_shards
+                ),
+            )
             .with_path(&self.index_path));
         }
         if entry.offset < 0 || entry.size < 0 {
-            return Err(Error::corrupt(format!(
-                "negative offset {} or size {}",
-                entry.offset, entry.size
-            ))
+            return Err(Error::corrupt(
+                Part::Data,
+                format!("negative offset {} or size {}", entry.offset, entry.size),
+            )
             .with_path(&self.index_path));
         }
         let size = entry.size as u64;
         if let Some(es) = dtype.element_size() {
             let expected = n.checked_mul(es as u64);
             if expected != Some(size) {
-                return Err(Error::corrupt(format!(
-                    "invalid size in bundle entry: stored size {size}; expected size {}",
-                    expected.map_or("overflow".into(), |e| e.to_string())
-                ))
+                return Err(Error::corrupt(
+                    Part::Data,
+                    format!(
+                        "invalid size in bundle entry: stored size {size}; expected size {}",
+                        expected.map_or("overflow".into(), |e| e.to_string())
+                    ),
+                )
                 .with_path(&self.index_path));
             }
         }
@@ -472,24 +502,30 @@ impl Bundle {
     /// variable-length dtype needs at least one byte per element.
     fn locate_range(&self, entry: &BundleEntryProto, n: u64) -> Result<(&dyn ReadAt, u64, u64)> {
         if !(0..self.header.num_shards).contains(&entry.shard_id) {
-            return Err(Error::corrupt(format!(
-                "shard_id {} is outside 0..{} (header num_shards)",
-                entry.shard_id, self.header.num_shards
-            ))
+            return Err(Error::corrupt(
+                Part::Entry,
+                format!(
+                    "shard_id {} is outside 0..{} (header num_shards)",
+                    entry.shard_id, self.header.num_shards
+                ),
+            )
             .with_path(&self.index_path));
         }
         if entry.offset < 0 || entry.size < 0 {
-            return Err(Error::corrupt(format!(
-                "negative offset {} or size {}",
-                entry.offset, entry.size
-            ))
+            return Err(Error::corrupt(
+                Part::Entry,
+                format!("negative offset {} or size {}", entry.offset, entry.size),
+            )
             .with_path(&self.index_path));
         }
         let (offset, size) = (entry.offset as u64, entry.size as u64);
         if size < n {
-            return Err(Error::corrupt(format!(
+            return Err(Error::corrupt(
+                Part::Entry,
+                format!(
                 "invalid size in bundle entry: stored size {size}; expected size is at least {n}"
-            ))
+            ),
+            )
             .with_path(&self.index_path));
         }
         if size == 0 {
@@ -504,11 +540,14 @@ impl Bundle {
             .map_err(|e| e.with_path(path()))?;
         let end = offset.checked_add(size);
         if end.is_none_or(|e| e > src.size()) {
-            return Err(Error::truncated(format!(
-                "tensor bytes {offset}..{} lie past the end of the data file ({} bytes)",
-                end.map_or("overflow".into(), |e| e.to_string()),
-                src.size()
-            ))
+            return Err(Error::truncated(
+                Part::Entry,
+                format!(
+                    "tensor bytes {offset}..{} lie past the end of the data file ({} bytes)",
+                    end.map_or("overflow".into(), |e| e.to_string()),
+                    src.size()
+                ),
+            )
             .with_path(path()));
         }
         Ok((src, offset, size))
@@ -523,7 +562,8 @@ impl Bundle {
         dtype: DType,
         shape: &[u64],
     ) -> Result<PlainData<'_>> {
-        let n = num_elements(shape).ok_or_else(|| Error::corrupt("element count overflows"))?;
+        let n = num_elements(shape)
+            .ok_or_else(|| Error::corrupt(Part::Entry, "element count overflows"))?;
         let (src, offset, size) = self.locate(entry, dtype, n)?;
         let at = |e: Error| e.with_path(self.data_path(entry.shard_id));
         let bytes: Cow<'_, [u8]> = match src.as_slice() {
@@ -609,12 +649,16 @@ impl Bundle {
                 .map_err(at)?
             {
                 PlainData::Bytes(b) => Ok(b),
-                PlainData::Strings(_) => Err(at(Error::corrupt("unexpected string data"))),
+                PlainData::Strings(_) => {
+                    Err(at(Error::corrupt(Part::Entry, "unexpected string data")))
+                }
             }
         } else {
             match self.assemble(name, key, entry, &info).map_err(at)? {
                 TensorData::Bytes(b) => Ok(Cow::Owned(b)),
-                TensorData::Strings(_) => Err(at(Error::corrupt("unexpected string data"))),
+                TensorData::Strings(_) => {
+                    Err(at(Error::corrupt(Part::Entry, "unexpected string data")))
+                }
             }
         }
     }
@@ -632,14 +676,14 @@ impl Bundle {
         let write_err = |e: std::io::Error| at(Error::io("write", &e));
         if !entry.slices.is_empty() {
             let TensorData::Bytes(b) = self.assemble(name, key, entry, &info).map_err(at)? else {
-                return Err(at(Error::corrupt("unexpected string data")));
+                return Err(at(Error::corrupt(Part::Entry, "unexpected string data")));
             };
             out.write_all(&b).map_err(write_err)?;
             return Ok(b.len() as u64);
         }
         let n = info
             .num_elements()
-            .ok_or_else(|| at(Error::corrupt("element count overflows")))?;
+            .ok_or_else(|| at(Error::corrupt(Part::Entry, "element count overflows")))?;
         let (src, offset, size) = self.locate(entry, info.dtype, n).map_err(at)?;
         let path = || self.data_path(entry.shard_id);
         let swap = self.big() && info.dtype.swap_unit() > 1;
@@ -710,7 +754,7 @@ impl Bundle {
     ) -> Result<Vec<SlicePart<'s>>> {
         let total = info
             .num_elements()
-            .ok_or_else(|| Error::corrupt("element count overflows"))?;
+            .ok_or_else(|| Error::corrupt(Part::Slice, "element count overflows"))?;
         let stored: Vec<slice::Extents> = full.slices.iter().map(slice::from_proto).collect();
         let mut regions = Vec::with_capacity(stored.len());
         for ext in &stored {
@@ -765,7 +809,7 @@ impl Bundle {
         // share bytes, which would let a small file demand a huge output buffer.
         let available: u64 = shard_sizes.values().fold(0u64, |a, &b| a.saturating_add(b));
         if claimed > available {
-            return Err(Error::corrupt(format!(
+            return Err(Error::corrupt(Part::Slice, format!(
                 "the slices of {name} claim {claimed} bytes, but their data files hold only {available}"
             ))
             .with_path(&self.index_path));
@@ -798,7 +842,7 @@ impl Bundle {
         if entry.slices.is_empty() {
             let n = info
                 .num_elements()
-                .ok_or_else(|| at(Error::corrupt("element count overflows")))?;
+                .ok_or_else(|| at(Error::corrupt(Part::Entry, "element count overflows")))?;
             let (src, offset, size) = self.locate(entry, info.dtype, n).map_err(at)?;
             segments.push(Segment {
                 src,
@@ -827,7 +871,7 @@ impl Bundle {
         }
         let len = info
             .nbytes()
-            .ok_or_else(|| at(Error::corrupt("tensor size overflows")))?;
+            .ok_or_else(|| at(Error::corrupt(Part::Entry, "tensor size overflows")))?;
         Layout::new(
             name.to_string(),
             info.dtype,
@@ -849,17 +893,17 @@ impl Bundle {
     ) -> Result<TensorData> {
         let total = info
             .num_elements()
-            .ok_or_else(|| Error::corrupt("element count overflows"))?;
+            .ok_or_else(|| Error::corrupt(Part::Entry, "element count overflows"))?;
         let parts = self.slice_parts(name, full_key, full, info)?;
         match info.dtype.element_size() {
             Some(es) => {
                 let nbytes = usize::try_from(total.saturating_mul(es as u64))
-                    .map_err(|_| Error::corrupt("tensor too large for memory"))?;
+                    .map_err(|_| Error::corrupt(Part::Entry, "tensor too large for memory"))?;
                 let mut out = vec![0u8; nbytes];
                 for p in parts {
                     let PlainData::Bytes(b) = self.read_plain(p.entry, info.dtype, &p.shape)?
                     else {
-                        return Err(Error::corrupt("unexpected string data"));
+                        return Err(Error::corrupt(Part::Entry, "unexpected string data"));
                     };
                     slice::copy_region(&mut out, &info.shape, &p.region, &b, es)?;
                 }
@@ -870,7 +914,7 @@ impl Bundle {
                 for p in parts {
                     let PlainData::Strings(s) = self.read_plain(p.entry, info.dtype, &p.shape)?
                     else {
-                        return Err(Error::corrupt("unexpected numeric data"));
+                        return Err(Error::corrupt(Part::Entry, "unexpected numeric data"));
                     };
                     slice::copy_region(&mut out, &info.shape, &p.region, &s, 1)?;
                 }
@@ -961,19 +1005,25 @@ pub fn decode_variant_tensor(
     if n.checked_mul(5)
         .is_none_or(|need| need > payload.len() as u64)
     {
-        return Err(Error::corrupt(format!(
-            "variant tensor of {n} elements cannot fit in {} bytes",
-            payload.len()
-        )));
+        return Err(Error::corrupt(
+            Part::VariantTensor,
+            format!(
+                "variant tensor of {n} elements cannot fit in {} bytes",
+                payload.len()
+            ),
+        ));
     }
     let mut out = Vec::with_capacity(n as usize);
     let mut pos = 0usize;
     let mut c = 0u32;
     for i in 0..n {
         let (len, used) = varint::decode_u64(&payload[pos..]).ok_or_else(|| {
-            Error::corrupt(format!(
-                "variant element {i}: length is not a valid varint at payload offset {pos}"
-            ))
+            Error::corrupt(
+                Part::VariantTensor,
+                format!(
+                    "variant element {i}: length is not a valid varint at payload offset {pos}"
+                ),
+            )
         })?;
         pos += used;
         let end = usize::try_from(len)
@@ -981,7 +1031,7 @@ pub fn decode_variant_tensor(
             .and_then(|l| pos.checked_add(l))
             .filter(|&e| e.checked_add(4).is_some_and(|x| x <= payload.len()))
             .ok_or_else(|| {
-                Error::corrupt(format!(
+                Error::corrupt(Part::VariantTensor, format!(
                     "variant element {i}: {len} bytes (and its checksum) do not fit in the {}-byte payload at offset {pos}",
                     payload.len()
                 ))
@@ -1004,7 +1054,7 @@ pub fn decode_variant_tensor(
         }
         c = crc::extend(c, &payload[end..end + 4]);
         let proto = crate::proto::VariantTensorDataProto::decode(body).map_err(|e| {
-            Error::corrupt(format!(
+            Error::corrupt(Part::VariantTensor, format!(
                 "variant element {i}: unable to parse VariantTensorDataProto from buffer of size {len}: {e}"
             ))
         })?;
@@ -1012,10 +1062,13 @@ pub fn decode_variant_tensor(
         pos = end + 4;
     }
     if pos != payload.len() {
-        return Err(Error::corrupt(format!(
-            "variant payload has {} bytes after its {n} elements",
-            payload.len() - pos
-        )));
+        return Err(Error::corrupt(
+            Part::VariantTensor,
+            format!(
+                "variant payload has {} bytes after its {n} elements",
+                payload.len() - pos
+            ),
+        ));
     }
     if verify && crc::unmask(stored_masked) != c {
         return Err(checksum_error(stored_masked, c));
@@ -1038,10 +1091,13 @@ pub fn decode_string_tensor(
     if n.checked_add(4)
         .is_none_or(|need| need > payload.len() as u64)
     {
-        return Err(Error::corrupt(format!(
-            "string tensor of {n} elements cannot fit in {} bytes",
-            payload.len()
-        )));
+        return Err(Error::corrupt(
+            Part::StringTensor,
+            format!(
+                "string tensor of {n} elements cannot fit in {} bytes",
+                payload.len()
+            ),
+        ));
     }
     let mut lengths = Vec::with_capacity(n as usize);
     let mut pos = 0usize;
@@ -1049,9 +1105,10 @@ pub fn decode_string_tensor(
     let mut total: u64 = 0;
     for i in 0..n {
         let (len, used) = varint::decode_u64(&payload[pos..]).ok_or_else(|| {
-            Error::corrupt(format!(
-                "string length {i} is not a valid varint at payload offset {pos}"
-            ))
+            Error::corrupt(
+                Part::StringTensor,
+                format!("string length {i} is not a valid varint at payload offset {pos}"),
+            )
         })?;
         pos += used;
         c = extend_string_length_crc(c, len, big_endian);
@@ -1062,10 +1119,13 @@ pub fn decode_string_tensor(
     }
     let lengths_fit = total <= payload.len() as u64;
     let lc = payload.get(pos..pos + 4).ok_or_else(|| {
-        Error::corrupt(format!(
-            "string lengths longer than expected: they end at {pos} of a {}-byte payload",
-            payload.len()
-        ))
+        Error::corrupt(
+            Part::StringTensor,
+            format!(
+                "string lengths longer than expected: they end at {pos} of a {}-byte payload",
+                payload.len()
+            ),
+        )
     })?;
     let stored_lc = if big_endian {
         u32::from_be_bytes([lc[0], lc[1], lc[2], lc[3]])
@@ -1082,16 +1142,22 @@ pub fn decode_string_tensor(
     c = crc::extend(c, lc);
     pos += 4;
     if !lengths_fit {
-        return Err(Error::corrupt(format!(
-            "string lengths add up to more than the {}-byte payload",
-            payload.len()
-        )));
+        return Err(Error::corrupt(
+            Part::StringTensor,
+            format!(
+                "string lengths add up to more than the {}-byte payload",
+                payload.len()
+            ),
+        ));
     }
     if (payload.len() - pos) as u64 != total {
-        return Err(Error::corrupt(format!(
-            "string payload has {} bytes after the lengths, the lengths add up to {total}",
-            payload.len() - pos
-        )));
+        return Err(Error::corrupt(
+            Part::StringTensor,
+            format!(
+                "string payload has {} bytes after the lengths, the lengths add up to {total}",
+                payload.len() - pos
+            ),
+        ));
     }
     let mut out = Vec::with_capacity(lengths.len());
     for len in lengths {

@@ -1,5 +1,6 @@
 //! The tensor digest of the fixtures' manifests (fixtures/README.md, "Digests").
 
+use crate::error::Part;
 use sha2::{Digest, Sha256};
 
 use crate::{Tensor, TensorData};
@@ -48,7 +49,12 @@ pub fn digest_all(
     };
     crate::scan::scan_all(ck, want, jobs, progress)
         .into_iter()
-        .map(|r| r.and_then(|s| s.sha256.ok_or_else(|| crate::Error::corrupt("no digest"))))
+        .map(|r| {
+            r.and_then(|s| {
+                s.sha256
+                    .ok_or_else(|| crate::Error::corrupt(Part::Data, "no digest"))
+            })
+        })
         .collect()
 }
 

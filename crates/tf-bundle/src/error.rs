@@ -1,7 +1,55 @@
 //! The one error type of this crate: an [`ErrorKind`] plus the file and tensor key it concerns.
+//! Section numbers (§) refer to docs/tf-bundle-format.md.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+
+/// The structure of a file that is truncated or corrupt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Part {
+    /// The table container: footer, magic, block handles, index block (docs/tf-bundle-format.md §2).
+    Table,
+    /// A table block: its restarts, entries, compression (§2).
+    Block,
+    /// The bundle header entry (§3.4).
+    Header,
+    /// A tensor's index entry (§3.5).
+    Entry,
+    /// A tensor's bytes in a data shard (§3.6).
+    Data,
+    /// A `DT_STRING` payload (§3.7).
+    StringTensor,
+    /// A `DT_VARIANT` payload (§3.8).
+    VariantTensor,
+    /// A partitioned tensor's slice keys or slices (§4).
+    Slice,
+    /// A V1 checkpoint (§5).
+    V1,
+    /// The TF2 object graph (§7).
+    ObjectGraph,
+    /// The `checkpoint` state file (§8).
+    StateFile,
+}
+
+impl Part {
+    /// A stable snake_case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Part::Table => "table",
+            Part::Block => "block",
+            Part::Header => "header",
+            Part::Entry => "entry",
+            Part::Data => "data",
+            Part::StringTensor => "string_tensor",
+            Part::VariantTensor => "variant_tensor",
+            Part::Slice => "slice",
+            Part::V1 => "v1",
+            Part::ObjectGraph => "object_graph",
+            Part::StateFile => "state_file",
+        }
+    }
+}
 
 /// What went wrong. Every variant carries enough text to say what was expected and what was
 /// found; [`ErrorKind::label`] gives a stable short label for machine output.
@@ -24,13 +72,14 @@ pub enum ErrorKind {
     /// The path does not name any checkpoint (no `.index`, no V1 file, no `checkpoint` state).
     #[error("no checkpoint found: {0}")]
     NoCheckpoint(String),
-    /// A file is shorter than its structure says (truncated table block, tensor past EOF).
-    #[error("truncated: {0}")]
-    Truncated(String),
+    /// A file is shorter than its structure says (truncated table block, tensor past EOF);
+    /// `part` says which structure.
+    #[error("truncated: {detail}")]
+    Truncated { part: Part, detail: String },
     /// Structural corruption of a table or bundle (bad magic, bad block, bad entry, key order,
-    /// unparseable protobuf, sizes that do not match, ...).
-    #[error("corrupt: {0}")]
-    Corrupt(String),
+    /// unparseable protobuf, sizes that do not match, ...); `part` says which structure.
+    #[error("corrupt: {detail}")]
+    Corrupt { part: Part, detail: String },
     /// A CRC32C did not match. `what` names the checksum (block, tensor, string lengths).
     #[error("{what} checksum does not match: stored {stored:#010x}, computed {computed:#010x}")]
     Checksum {
@@ -68,6 +117,8 @@ struct Inner {
     kind: ErrorKind,
     path: Option<PathBuf>,
     key: Option<String>,
+    /// The byte offset in the file where the problem is, where known.
+    offset: Option<u64>,
     /// What the user probably meant (shown after the error, not part of `Display`).
     hint: Option<String>,
 }
@@ -85,16 +136,41 @@ impl Error {
             kind,
             path: None,
             key: None,
+            offset: None,
             hint: None,
         }))
     }
-    /// Shorthand for [`ErrorKind::Corrupt`].
-    pub fn corrupt(msg: impl Into<String>) -> Error {
-        Error::new(ErrorKind::Corrupt(msg.into()))
+    /// [`ErrorKind::Corrupt`] in `part`.
+    pub fn corrupt(part: Part, msg: impl Into<String>) -> Error {
+        Error::new(ErrorKind::Corrupt {
+            part,
+            detail: msg.into(),
+        })
     }
-    /// Shorthand for [`ErrorKind::Truncated`].
-    pub fn truncated(msg: impl Into<String>) -> Error {
-        Error::new(ErrorKind::Truncated(msg.into()))
+    /// [`ErrorKind::Truncated`] in `part`.
+    pub fn truncated(part: Part, msg: impl Into<String>) -> Error {
+        Error::new(ErrorKind::Truncated {
+            part,
+            detail: msg.into(),
+        })
+    }
+    /// Sets the byte offset of the problem in the file, unless one is already set.
+    pub fn at_offset(mut self, offset: u64) -> Error {
+        if self.0.offset.is_none() {
+            self.0.offset = Some(offset);
+        }
+        self
+    }
+    /// The byte offset of the problem in the file, where known.
+    pub fn offset(&self) -> Option<u64> {
+        self.0.offset
+    }
+    /// The structure that is truncated or corrupt, if this is such an error.
+    pub fn part(&self) -> Option<Part> {
+        match &self.0.kind {
+            ErrorKind::Corrupt { part, .. } | ErrorKind::Truncated { part, .. } => Some(*part),
+            _ => None,
+        }
     }
     /// An I/O error; `NotFound` becomes [`ErrorKind::MissingFile`].
     pub fn io(op: &'static str, e: &std::io::Error) -> Error {
@@ -102,7 +178,7 @@ impl Error {
             return Error::new(ErrorKind::MissingFile);
         }
         if e.kind() == std::io::ErrorKind::UnexpectedEof {
-            return Error::truncated(format!("{op}: unexpected end of file"));
+            return Error::truncated(Part::Data, format!("{op}: unexpected end of file"));
         }
         Error::new(ErrorKind::Io {
             op,
@@ -199,8 +275,8 @@ impl ErrorKind {
             ErrorKind::MissingFile => ErrorCode::MissingFile,
             ErrorKind::KeyNotFound => ErrorCode::KeyNotFound,
             ErrorKind::NoCheckpoint(_) => ErrorCode::NoCheckpoint,
-            ErrorKind::Truncated(_) => ErrorCode::Truncated,
-            ErrorKind::Corrupt(_) => ErrorCode::Corrupt,
+            ErrorKind::Truncated { .. } => ErrorCode::Truncated,
+            ErrorKind::Corrupt { .. } => ErrorCode::Corrupt,
             ErrorKind::Checksum { .. } => ErrorCode::Checksum,
             ErrorKind::Version(_) => ErrorCode::Version,
             ErrorKind::UnsupportedDtype(_) => ErrorCode::UnsupportedDtype,

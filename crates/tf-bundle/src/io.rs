@@ -4,7 +4,7 @@
 use std::io;
 use std::path::Path;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Part, Result};
 
 pub use ckpt_io::FileSource;
 #[cfg(feature = "mmap")]
@@ -38,8 +38,8 @@ fn open_err(e: &io::Error) -> Error {
 /// is bounded by the source's real size).
 pub(crate) fn read_vec(src: &dyn ReadAt, offset: u64, len: u64) -> Result<Vec<u8>> {
     ckpt_io::read_vec(src, offset, len).map_err(|e| match e {
-        ckpt_io::ReadVecError::PastEnd { .. } => Error::truncated(e.to_string()),
+        ckpt_io::ReadVecError::PastEnd { .. } => Error::truncated(Part::Data, e.to_string()),
         ckpt_io::ReadVecError::Io(io) => Error::io("read", &io),
-        _ => Error::corrupt(e.to_string()),
+        _ => Error::corrupt(Part::Data, e.to_string()),
     })
 }

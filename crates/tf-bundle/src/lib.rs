@@ -67,7 +67,7 @@ use std::path::{Path, PathBuf};
 
 pub use digest::digest;
 pub use dtype::{DType, UnsupportedDtype};
-pub use error::{Error, ErrorCode, ErrorKind};
+pub use error::{Error, ErrorCode, ErrorKind, Part};
 pub use state::CheckpointState;
 
 /// How to open a checkpoint.

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 
 use prost::Message;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Part, Result};
 use crate::proto::TrackableObjectGraph;
 use crate::{Checkpoint, TensorData};
 
@@ -33,14 +33,19 @@ pub fn escape_local_name(name: &str) -> String {
 
 /// Decodes a serialized `TrackableObjectGraph` into the attribute list (sorted by key).
 pub fn parse(bytes: &[u8]) -> Result<Vec<ObjectName>> {
-    let g = TrackableObjectGraph::decode(bytes)
-        .map_err(|e| Error::corrupt(format!("object graph not parseable: {e}")))?;
+    let g = TrackableObjectGraph::decode(bytes).map_err(|e| {
+        Error::corrupt(
+            Part::ObjectGraph,
+            format!("object graph not parseable: {e}"),
+        )
+    })?;
     let n = g.nodes.len();
     let node = |id: i32, what: &str| -> Result<usize> {
         usize::try_from(id).ok().filter(|&i| i < n).ok_or_else(|| {
-            Error::corrupt(format!(
-                "object graph: {what} node id {id} out of range 0..{n}"
-            ))
+            Error::corrupt(
+                Part::ObjectGraph,
+                format!("object graph: {what} node id {id} out of range 0..{n}"),
+            )
         })
     };
     let mut paths: Vec<Option<String>> = vec![None; n];
@@ -106,10 +111,10 @@ pub fn from_checkpoint(ck: &Checkpoint) -> Result<Option<Vec<ObjectName>>> {
         TensorData::Strings(s) if s.len() == 1 => parse(&s[0])
             .map(Some)
             .map_err(|e| e.with_key(OBJECT_GRAPH_KEY)),
-        _ => {
-            Err(Error::corrupt("the object graph is not a scalar string")
-                .with_key(OBJECT_GRAPH_KEY))
-        }
+        _ => Err(
+            Error::corrupt(Part::ObjectGraph, "the object graph is not a scalar string")
+                .with_key(OBJECT_GRAPH_KEY),
+        ),
     }
 }
 

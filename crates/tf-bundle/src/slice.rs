@@ -2,7 +2,7 @@
 //! of partitioned tensors (docs/tf-bundle-format.md §4.5): validation against the full shape, overlap and coverage checks, and a
 //! row-major copy by element (bytes by element size, strings by element).
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Part, Result};
 use crate::proto::{tensor_slice_proto::extent::HasLength, TensorSliceProto};
 
 /// A slice as stored: per dimension `(start, length)` with `length == -1` meaning the whole
@@ -177,7 +177,7 @@ pub fn copy_region<T: Clone>(
     src: &[T],
     unit: usize,
 ) -> Result<()> {
-    let bad = || Error::corrupt("slice copy out of range");
+    let bad = || Error::corrupt(Part::Slice, "slice copy out of range");
     let n = region_elements(region).ok_or_else(bad)?;
     if (src.len() as u64) != n.checked_mul(unit as u64).ok_or_else(bad)? {
         return Err(bad());

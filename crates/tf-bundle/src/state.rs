@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Part, Result};
 
 /// The largest `checkpoint` state file read (real ones are a few hundred bytes).
 pub const MAX_STATE_FILE: u64 = 1 << 20;
@@ -63,10 +63,13 @@ impl CheckpointState {
         let path = dir.join("checkpoint");
         match std::fs::metadata(&path) {
             Ok(m) if m.len() > MAX_STATE_FILE => {
-                return Err(Error::corrupt(format!(
+                return Err(Error::corrupt(
+                    Part::StateFile,
+                    format!(
                 "{} bytes is too large for a `checkpoint` state file (at most {MAX_STATE_FILE})",
                 m.len()
-            ))
+            ),
+                )
                 .with_path(&path))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -111,7 +114,10 @@ struct Parser<'a> {
 
 impl Parser<'_> {
     fn err(&self, m: &str) -> Error {
-        Error::corrupt(format!("checkpoint state text, byte {}: {m}", self.i))
+        Error::corrupt(
+            Part::StateFile,
+            format!("checkpoint state text, byte {}: {m}", self.i),
+        )
     }
     fn peek(&self) -> Option<u8> {
         self.s.get(self.i).copied()

@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 
 use crate::bundle::swap_in_place;
 use crate::crc;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Part, Result};
 use crate::io::ReadAt;
 use crate::DType;
 
@@ -106,19 +106,23 @@ impl<'a> Layout<'a> {
         let mut at = 0u64;
         for s in &segments {
             if s.out_offset != at {
-                return Err(Error::corrupt(format!(
-                    "slices do not tile the tensor: a slice starts at byte {}, expected {at}",
-                    s.out_offset
-                )));
+                return Err(Error::corrupt(
+                    Part::Data,
+                    format!(
+                        "slices do not tile the tensor: a slice starts at byte {}, expected {at}",
+                        s.out_offset
+                    ),
+                ));
             }
             at = at
                 .checked_add(s.len)
-                .ok_or_else(|| Error::corrupt("slice sizes overflow"))?;
+                .ok_or_else(|| Error::corrupt(Part::Data, "slice sizes overflow"))?;
         }
         if at != len {
-            return Err(Error::corrupt(format!(
-                "slices hold {at} bytes, the tensor has {len}"
-            )));
+            return Err(Error::corrupt(
+                Part::Data,
+                format!("slices hold {at} bytes, the tensor has {len}"),
+            ));
         }
         Ok(Layout {
             name,

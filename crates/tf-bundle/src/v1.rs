@@ -10,7 +10,7 @@ use prost::Message;
 
 use crate::bundle::{check_version, shape_from_proto};
 use crate::dtype::DType;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Part, Result};
 use crate::io::ReadAt;
 use crate::proto::{SavedTensorSlices, TensorProto};
 use crate::slice::{self, Extents};
@@ -84,7 +84,7 @@ impl V1Checkpoint {
             let at = |e: Error| e.with_path(&path);
             let table = Table::parse(src.as_ref()).map_err(at)?;
             let missing = || {
-                at(Error::corrupt(
+                at(Error::corrupt(Part::V1,
                     "failed to find the saved tensor slices at the beginning of the checkpoint file",
                 ))
             };
@@ -110,16 +110,22 @@ impl V1Checkpoint {
                     slices: Vec::new(),
                 });
                 if entry.shape != shape {
-                    return Err(key_at(Error::corrupt(format!(
-                        "incompatible tensor shapes across files: existing {:?}, new {shape:?}",
-                        entry.shape
-                    ))));
+                    return Err(key_at(Error::corrupt(
+                        Part::V1,
+                        format!(
+                            "incompatible tensor shapes across files: existing {:?}, new {shape:?}",
+                            entry.shape
+                        ),
+                    )));
                 }
                 if entry.dtype != dtype {
-                    return Err(key_at(Error::corrupt(format!(
-                        "incompatible tensor types across files: existing {}, new {dtype}",
-                        entry.dtype
-                    ))));
+                    return Err(key_at(Error::corrupt(
+                        Part::V1,
+                        format!(
+                            "incompatible tensor types across files: existing {}, new {dtype}",
+                            entry.dtype
+                        ),
+                    )));
                 }
                 for s in &t.slice {
                     entry.slices.push((slice::from_proto(s), fi));
@@ -164,7 +170,7 @@ impl V1Checkpoint {
             .shape
             .iter()
             .try_fold(1u64, |a, &d| a.checked_mul(d))
-            .ok_or_else(|| key_err(Error::corrupt("element count overflows")))?;
+            .ok_or_else(|| key_err(Error::corrupt(Part::V1, "element count overflows")))?;
         let stored: Vec<Extents> = t.slices.iter().map(|s| s.0.clone()).collect();
         let mut regions = Vec::with_capacity(stored.len());
         for ext in &stored {
@@ -186,16 +192,20 @@ impl V1Checkpoint {
                         slice::display(ext)
                     ))))
                 })?;
-            let saved = SavedTensorSlices::decode(bytes.as_slice())
-                .map_err(|e| at(Error::corrupt(format!("slice record not parseable: {e}"))))?;
+            let saved = SavedTensorSlices::decode(bytes.as_slice()).map_err(|e| {
+                at(Error::corrupt(
+                    Part::V1,
+                    format!("slice record not parseable: {e}"),
+                ))
+            })?;
             let data = saved
                 .data
-                .ok_or_else(|| at(Error::corrupt("slice record has no data")))?;
+                .ok_or_else(|| at(Error::corrupt(Part::V1, "slice record has no data")))?;
             if data.name != name {
-                return Err(at(Error::corrupt(format!(
-                    "slice record names tensor {:?}",
-                    data.name
-                ))));
+                return Err(at(Error::corrupt(
+                    Part::V1,
+                    format!("slice record names tensor {:?}", data.name),
+                )));
             }
             let proto = data.data.unwrap_or_default();
             let n = slice::region_elements(region).unwrap_or(0);
@@ -203,12 +213,13 @@ impl V1Checkpoint {
         }
         let data = match t.dtype.element_size() {
             Some(es) => {
-                let nbytes = usize::try_from(total.saturating_mul(es as u64))
-                    .map_err(|_| key_err(Error::corrupt("tensor too large for memory")))?;
+                let nbytes = usize::try_from(total.saturating_mul(es as u64)).map_err(|_| {
+                    key_err(Error::corrupt(Part::V1, "tensor too large for memory"))
+                })?;
                 let mut out = vec![0u8; nbytes];
                 for (vals, region) in parts {
                     let TensorData::Bytes(b) = vals else {
-                        return Err(key_err(Error::corrupt("unexpected string data")));
+                        return Err(key_err(Error::corrupt(Part::V1, "unexpected string data")));
                     };
                     slice::copy_region(&mut out, &t.shape, region, &b, es).map_err(key_err)?;
                 }
@@ -218,7 +229,7 @@ impl V1Checkpoint {
                 let mut out = vec![Vec::new(); total as usize];
                 for (vals, region) in parts {
                     let TensorData::Strings(s) = vals else {
-                        return Err(key_err(Error::corrupt("unexpected numeric data")));
+                        return Err(key_err(Error::corrupt(Part::V1, "unexpected numeric data")));
                     };
                     slice::copy_region(&mut out, &t.shape, region, &s, 1).map_err(key_err)?;
                 }
@@ -244,10 +255,13 @@ pub fn values_of(p: &TensorProto, dtype: DType, n: u64) -> Result<TensorData> {
     use DType::*;
     let count = |have: usize, per: u64| -> Result<()> {
         if have as u64 != n.saturating_mul(per) {
-            return Err(Error::corrupt(format!(
-                "slice holds {have} values, expected {}",
-                n.saturating_mul(per)
-            )));
+            return Err(Error::corrupt(
+                Part::V1,
+                format!(
+                    "slice holds {have} values, expected {}",
+                    n.saturating_mul(per)
+                ),
+            ));
         }
         Ok(())
     };

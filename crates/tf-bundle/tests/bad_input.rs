@@ -58,7 +58,7 @@ fn flipped_byte_in_tensor_data_is_a_checksum_error_naming_the_tensor() {
             assert!(
                 matches!(
                     err.kind(),
-                    ErrorKind::Checksum { .. } | ErrorKind::Corrupt(_)
+                    ErrorKind::Checksum { .. } | ErrorKind::Corrupt { .. }
                 ),
                 "{name} at {pos}: {err}"
             );
@@ -113,7 +113,9 @@ fn truncated_files_are_errors() {
         assert!(
             matches!(
                 e.kind(),
-                ErrorKind::Truncated(_) | ErrorKind::Corrupt(_) | ErrorKind::Checksum { .. }
+                ErrorKind::Truncated { .. }
+                    | ErrorKind::Corrupt { .. }
+                    | ErrorKind::Checksum { .. }
             ),
             "{len}: {e}"
         );

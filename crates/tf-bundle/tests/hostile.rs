@@ -706,7 +706,7 @@ fn v1_huge_shapes_and_counts() {
         let c = Checkpoint::from_memory_v1(vec![file.clone()]).unwrap();
         let e = c.read("v").unwrap_err();
         assert!(
-            matches!(e.kind(), ErrorKind::Corrupt(_) | ErrorKind::Slices(_)),
+            matches!(e.kind(), ErrorKind::Corrupt { .. } | ErrorKind::Slices(_)),
             "{e}"
         );
     });

@@ -7,7 +7,7 @@
 //! source on demand. Errors carry no file path: callers attach it.
 
 use crate::crc;
-use crate::error::{Error, Result};
+use crate::error::{Error, Part, Result};
 use crate::io::{read_vec, ReadAt};
 use crate::varint;
 
@@ -33,7 +33,7 @@ impl BlockHandle {
     /// Decodes `offset: varint64 ‖ size: varint64` at the start of `buf` (bytes after it are
     /// ignored, as TF does): `(handle, bytes used)`.
     pub fn decode(buf: &[u8]) -> Result<(BlockHandle, usize)> {
-        let bad = || Error::corrupt("bad block handle");
+        let bad = || Error::corrupt(Part::Table, "bad block handle");
         let (offset, a) = varint::decode_u64(buf).ok_or_else(bad)?;
         let (size, b) = varint::decode_u64(buf.get(a..).ok_or_else(bad)?).ok_or_else(bad)?;
         Ok((BlockHandle { offset, size }, a + b))
@@ -57,13 +57,19 @@ impl Footer {
     /// Decodes a footer (exactly [`FOOTER_LEN`] bytes), checking the magic.
     pub fn decode(buf: &[u8]) -> Result<Footer> {
         if buf.len() as u64 != FOOTER_LEN {
-            return Err(Error::corrupt("file is too short to be an sstable"));
+            return Err(Error::corrupt(
+                Part::Table,
+                "file is too short to be an sstable",
+            ));
         }
         let magic = varint::fixed64(buf, 40).unwrap_or(0);
         if magic != MAGIC {
-            return Err(Error::corrupt(format!(
+            return Err(Error::corrupt(
+                Part::Table,
+                format!(
                 "not an sstable (bad magic number): expected {MAGIC:#018x}, found {magic:#018x}"
-            )));
+            ),
+            ));
         }
         let (metaindex, used) = BlockHandle::decode(&buf[..40])?;
         let (index, _) = BlockHandle::decode(&buf[used..40])?;
@@ -78,17 +84,22 @@ pub fn read_block(src: &dyn ReadAt, handle: BlockHandle, what: &str) -> Result<V
     let total = handle
         .size
         .checked_add(TRAILER_LEN)
-        .ok_or_else(|| Error::corrupt(format!("{what}: handle.size() too big")))?;
-    let end = handle
-        .offset
-        .checked_add(total)
-        .ok_or_else(|| Error::corrupt(format!("{what}: bad block handle (offset overflows)")))?;
+        .ok_or_else(|| Error::corrupt(Part::Block, format!("{what}: handle.size() too big")))?;
+    let end = handle.offset.checked_add(total).ok_or_else(|| {
+        Error::corrupt(
+            Part::Block,
+            format!("{what}: bad block handle (offset overflows)"),
+        )
+    })?;
     if end > src.size() {
-        return Err(Error::truncated(format!(
+        return Err(Error::truncated(
+            Part::Block,
+            format!(
             "truncated block read: {what} at {}..{end} (with trailer) but the file has {} bytes",
             handle.offset,
             src.size()
-        )));
+        ),
+        ));
     }
     let mut raw = read_vec(src, handle.offset, total)?;
     let n = raw.len() - TRAILER_LEN as usize;
@@ -106,9 +117,10 @@ pub fn read_block(src: &dyn ReadAt, handle: BlockHandle, what: &str) -> Result<V
     match block_type {
         NO_COMPRESSION => Ok(raw),
         SNAPPY => decompress(&raw, what),
-        t => Err(Error::corrupt(format!(
-            "bad block type: {what} has type {t}, expected 0 (none) or 1 (snappy)"
-        ))),
+        t => Err(Error::corrupt(
+            Part::Block,
+            format!("bad block type: {what} has type {t}, expected 0 (none) or 1 (snappy)"),
+        )),
     }
 }
 
@@ -116,8 +128,12 @@ pub fn read_block(src: &dyn ReadAt, handle: BlockHandle, what: &str) -> Result<V
 /// yields 64 bytes), so a larger declared length is corruption and is refused before
 /// allocating.
 pub fn decompress(data: &[u8], what: &str) -> Result<Vec<u8>> {
-    let bad =
-        |m: String| Error::corrupt(format!("corrupted compressed block contents: {what}: {m}"));
+    let bad = |m: String| {
+        Error::corrupt(
+            Part::Table,
+            format!("corrupted compressed block contents: {what}: {m}"),
+        )
+    };
     let len = snap::raw::decompress_len(data).map_err(|e| bad(e.to_string()))?;
     let cap = data.len().saturating_mul(22).saturating_add(16);
     if len > cap {
@@ -140,7 +156,7 @@ pub fn decompress(data: &[u8], what: &str) -> Result<Vec<u8>> {
 /// ones: restart offsets in range and increasing, restart entries with `shared = 0`, the
 /// entries region parsed exactly, keys strictly increasing.
 pub fn parse_block(block: &[u8], what: &str) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-    let bad = |m: String| Error::corrupt(format!("bad block contents: {what}: {m}"));
+    let bad = |m: String| Error::corrupt(Part::Block, format!("bad block contents: {what}: {m}"));
     if block.len() < 4 {
         return Err(bad(format!("{} bytes, need at least 4", block.len())));
     }
@@ -190,8 +206,12 @@ pub fn parse_block(block: &[u8], what: &str) -> Result<Vec<(Vec<u8>, Vec<u8>)>> 
     let region = &block[..restart_offset];
     while pos < restart_offset {
         let entry_at = pos;
-        let bad_entry =
-            || Error::corrupt(format!("bad entry in block: {what} at offset {entry_at}"));
+        let bad_entry = || {
+            Error::corrupt(
+                Part::Block,
+                format!("bad entry in block: {what} at offset {entry_at}"),
+            )
+        };
         let (shared, a) = varint::decode_u32(&region[pos..]).ok_or_else(bad_entry)?;
         pos += a;
         let (non_shared, b) =
@@ -232,11 +252,14 @@ pub fn parse_block(block: &[u8], what: &str) -> Result<Vec<(Vec<u8>, Vec<u8>)>> 
             return Err(bad("decoded keys exceed the size limit".into()));
         }
         if !entries.is_empty() && key <= prev_key {
-            return Err(Error::corrupt(format!(
-                "keys out of order in {what}: {:?} follows {:?}",
-                crate::key::printable_key(&key),
-                crate::key::printable_key(&prev_key)
-            )));
+            return Err(Error::corrupt(
+                Part::Block,
+                format!(
+                    "keys out of order in {what}: {:?} follows {:?}",
+                    crate::key::printable_key(&key),
+                    crate::key::printable_key(&prev_key)
+                ),
+            ));
         }
         let value = region[key_end..value_end].to_vec();
         prev_key.clone_from(&key);
@@ -265,9 +288,12 @@ impl Table {
     pub fn parse(src: &dyn ReadAt) -> Result<Table> {
         let len = src.size();
         if len < FOOTER_LEN {
-            return Err(Error::truncated(format!(
-                "file is too short to be an sstable: {len} bytes, need at least {FOOTER_LEN}"
-            )));
+            return Err(Error::truncated(
+                Part::Table,
+                format!(
+                    "file is too short to be an sstable: {len} bytes, need at least {FOOTER_LEN}"
+                ),
+            ));
         }
         let footer = Footer::decode(&read_vec(src, len - FOOTER_LEN, FOOTER_LEN)?)?;
         let meta = read_block(src, footer.metaindex, "metaindex block")?;
@@ -278,14 +304,15 @@ impl Table {
             .into_iter()
             .enumerate()
         {
-            let (handle, _) = BlockHandle::decode(&value)
-                .map_err(|_| Error::corrupt(format!("bad block handle in index entry {i}")))?;
+            let (handle, _) = BlockHandle::decode(&value).map_err(|_| {
+                Error::corrupt(Part::Table, format!("bad block handle in index entry {i}"))
+            })?;
             let end = handle
                 .offset
                 .checked_add(handle.size)
                 .and_then(|e| e.checked_add(TRAILER_LEN));
             if end.is_none_or(|e| e > len) {
-                return Err(Error::truncated(format!(
+                return Err(Error::truncated(Part::Table, format!(
                     "truncated block read: index entry {i} points at {}+{} (+5), file has {len} bytes",
                     handle.offset, handle.size
                 )));
@@ -315,7 +342,7 @@ impl Table {
         let (_, handle) = self
             .index
             .get(i)
-            .ok_or_else(|| Error::corrupt(format!("no data block {i}")))?;
+            .ok_or_else(|| Error::corrupt(Part::Block, format!("no data block {i}")))?;
         let what = format!("data block {i}");
         parse_block(&read_block(src, *handle, &what)?, &what)
     }
@@ -330,16 +357,19 @@ impl Table {
             let block = self.read_data_block(src, i)?;
             if let (Some(first), Some(last)) = (block.first(), all.last()) {
                 if first.0 <= last.0 {
-                    return Err(Error::corrupt(format!(
-                        "keys out of order: data block {i} starts with {:?} after {:?}",
-                        crate::key::printable_key(&first.0),
-                        crate::key::printable_key(&last.0)
-                    )));
+                    return Err(Error::corrupt(
+                        Part::Table,
+                        format!(
+                            "keys out of order: data block {i} starts with {:?} after {:?}",
+                            crate::key::printable_key(&first.0),
+                            crate::key::printable_key(&last.0)
+                        ),
+                    ));
                 }
             }
             if let (Some(first), Some(p)) = (block.first(), prev_sep) {
                 if first.0.as_slice() <= p {
-                    return Err(Error::corrupt(format!(
+                    return Err(Error::corrupt(Part::Table, format!(
                         "index separator of data block {} is not below the first key of data block {i}",
                         i - 1
                     )));
@@ -347,9 +377,10 @@ impl Table {
             }
             if let Some(last) = block.last() {
                 if sep.as_slice() < last.0.as_slice() {
-                    return Err(Error::corrupt(format!(
-                        "index separator of data block {i} is below the block's last key"
-                    )));
+                    return Err(Error::corrupt(
+                        Part::Table,
+                        format!("index separator of data block {i} is below the block's last key"),
+                    ));
                 }
             }
             prev_sep = Some(sep);

@@ -4,8 +4,8 @@
 //! package `returnn_ckpt` (`python/returnn_ckpt/`) re-exports. It holds TensorFlow's checkpoint
 //! reader API (`load_checkpoint` -> `CheckpointReader` -> numpy arrays, over
 //! `tf_bundle::Checkpoint`) and the one exception type `returnn_ckpt.Error` (`.kind`, `.path`,
-//! `.key`), and the returnn-ckpt jobs as functions returning the dict of the command's `--json`
-//! output (`jobs.rs`: one generic layer over the library functions; `diff` so far).
+//! `.key`, `.hint`, `.outcome`), and every returnn-ckpt job as a function returning the dict of
+//! the command's `--json` output (`jobs.rs`: one generic layer over the library layer, `engine`).
 //!
 //! It never implements a rule of its own: paths, formats, checks and errors are the libraries';
 //! this crate converts arguments and results between Python and Rust, and releases the GIL
@@ -38,6 +38,6 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     error::register(m)?;
     m.add_class::<reader::CheckpointReader>()?;
     m.add_function(wrap_pyfunction!(reader::load_checkpoint, m)?)?;
-    m.add_function(wrap_pyfunction!(jobs::diff, m)?)?;
+    jobs::register(m)?;
     Ok(())
 }

@@ -579,3 +579,55 @@ def test_progress_callback(tmp_path):
         returnn_ckpt.inspect(nat, digest=True, progress=boom)
     with pytest.raises(TypeError):
         returnn_ckpt.verify(nat, progress=3)
+
+
+# ------------------------------------------------------------------------------------------
+# hostile input: mutated files give the same document or error from both faces, never
+# another exception
+
+
+def test_flipped_index_bytes_agree_with_the_cli(tmp_path):
+    src = FIXTURES / "tf1_partitioned_slices"
+    for side in ("cli", "py"):
+        (tmp_path / side).mkdir()
+        for f in src.glob("partitioned.ckpt.*"):
+            shutil.copy(f, tmp_path / side / f.name)
+    orig = (src / "partitioned.ckpt.index").read_bytes()
+    kinds = set()
+    for pos in range(0, len(orig), max(1, len(orig) // 40)):
+        bad = bytearray(orig)
+        bad[pos] ^= 0x41
+        for side in ("cli", "py"):
+            (tmp_path / side / "partitioned.ckpt.index").write_bytes(bad)
+        for args, fn, a in [
+            (["verify", "partitioned.ckpt"], returnn_ckpt.verify, ("partitioned.ckpt",)),
+            (["convert", "partitioned.ckpt", f"x{pos}.safetensors"], returnn_ckpt.convert, ("partitioned.ckpt", f"x{pos}.safetensors")),
+        ]:
+            _, r = same(args, fn, *a, run_in=tmp_path / "cli", py_in=tmp_path / "py")
+            kinds.add(r.kind if isinstance(r, returnn_ckpt.Error) else "ok")
+        assert_same_trees(tmp_path / "cli", tmp_path / "py")
+    assert len(kinds) >= 3, kinds
+
+
+def test_bad_configs_agree_with_the_cli(tmp_path):
+    nat = FIXTURES / "returnn_train_nativelstm"
+    shutil.copytree(nat, tmp_path / "run", symlinks=True)
+    run = tmp_path / "run"
+    text = (nat / "returnn.config").read_text()
+    (run / "syntax.config").write_text(text + "\nnetwork = {'a': \n")
+    (run / "binary.config").write_bytes(bytes(range(256)) * 4)
+    (run / "empty.config").write_text("")
+    (run / "lines.config").write_text("model net-model/network\nnum_epochs 3\nbadline\n")
+    (run / "badjson.config").write_text('{"model": "net-model/network", ')
+    (run / "newbob.data").write_text((nat / "newbob.data").read_text()[:50])
+    kinds = set()
+    for conf in ("syntax.config", "binary.config", "empty.config", "lines.config", "badjson.config", "returnn.config"):
+        for args, fn, kw in [
+            (["resolve", conf], returnn_ckpt.resolve, {}),
+            (["epochs", conf, "--best"], returnn_ckpt.epochs, {"best": True}),
+            (["cleanup", conf], returnn_ckpt.cleanup, {}),
+            (["plan", conf, "--target", "net-model/network.003"], returnn_ckpt.plan, {"target": "net-model/network.003"}),
+        ]:
+            _, r = same(args, fn, conf, run_in=run, **kw)
+            kinds.add(r.kind if isinstance(r, returnn_ckpt.Error) else "ok")
+    assert len(kinds) >= 3, kinds

@@ -9,9 +9,11 @@
 //!
 //! It never implements a rule of its own: paths, formats, checks and errors are the libraries';
 //! this crate converts arguments and results between Python and Rust, and releases the GIL
-//! while the libraries read. It never panics across the boundary (library errors become
+//! while the libraries work. It never panics across the boundary (library errors become
 //! `returnn_ckpt.Error`, Python errors propagate), never prints, and never reads the process's
-//! working directory itself (a relative path is joined to Python's `os.getcwd()`, passed in).
+//! working directory itself: the reader joins a relative path to Python's `os.getcwd()`; the
+//! jobs pass argument paths on as the command line tool does (relative to the process's
+//! directory, which is `os.getcwd()`), joined to `os.getcwd()` when `cwd=` is given (`-C`).
 //!
 //! ## Building
 //!

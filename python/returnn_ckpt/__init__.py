@@ -11,11 +11,51 @@ equal to TensorFlow's, element for element and dtype for dtype::
             print(name, shape)
         w = r.get_tensor("output/W")
 
-Every problem with a file is a ``returnn_ckpt.Error`` with ``.kind`` (a stable label),
-``.path`` and ``.key``. The returnn-ckpt jobs are functions returning the dict of the
-command's ``--json`` output (``returnn_ckpt.diff(a, b, atol=0.0, rtol=0.0)`` so far).
+The returnn-ckpt jobs are functions returning exactly the dict (for ``path``: the list) of the
+command's ``--json`` output, with keyword arguments named like the command's flags:
+``inspect``, ``verify``, ``convert``, ``avg``, ``diff`` (checkpoints) and ``resolve``,
+``path``, ``epochs``, ``cleanup``, ``plan``, ``load`` (RETURNN configs: ``config`` is a path
+or a dict, ``overrides={"load_epoch": 3}`` is ``++load_epoch 3``, ``cwd=DIR`` is ``-C DIR``)::
+
+    returnn_ckpt.resolve("returnn.config", overrides={"load_epoch": 2})["model"]
+
+Every problem is a ``returnn_ckpt.Error`` with ``.kind`` (a stable label, the JSON ``kind``),
+``.path``, ``.key``, ``.hint`` and ``.outcome`` (``"negative"``: RETURNN would raise, the
+command's exit code 1; ``"failed"``: no answer could be given, exit code 2).
 """
 
-from ._native import CheckpointReader, Error, __version__, diff, load_checkpoint
+from ._native import (
+    CheckpointReader,
+    Error,
+    __version__,
+    avg,
+    cleanup,
+    convert,
+    diff,
+    epochs,
+    inspect,
+    load,
+    load_checkpoint,
+    path,
+    plan,
+    resolve,
+    verify,
+)
 
-__all__ = ["CheckpointReader", "Error", "__version__", "diff", "load_checkpoint"]
+__all__ = [
+    "CheckpointReader",
+    "Error",
+    "__version__",
+    "avg",
+    "cleanup",
+    "convert",
+    "diff",
+    "epochs",
+    "inspect",
+    "load",
+    "load_checkpoint",
+    "path",
+    "plan",
+    "resolve",
+    "verify",
+]

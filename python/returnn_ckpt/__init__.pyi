@@ -2,7 +2,7 @@
 # Checked against the built module by python/tests/test_stubs.py.
 import os
 from types import TracebackType
-from typing import Any, Dict, Iterator, List, Optional, Type, Union
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Type, Union
 
 import numpy
 
@@ -14,6 +14,8 @@ class Error(Exception):
     kind: str
     path: Optional[str]
     key: Optional[str]
+    hint: Optional[str]
+    outcome: str
 
 class CheckpointReader:
     """An open checkpoint: TensorFlow's CheckpointReader methods plus a mapping-like face."""
@@ -45,9 +47,96 @@ def load_checkpoint(
     path: Union[str, "os.PathLike[str]"], mmap: bool = False
 ) -> CheckpointReader: ...
 
+_Path = Union[str, "os.PathLike[str]"]
+# progress(what, done_bytes, total_bytes)
+_Progress = Optional[Callable[[str, int, int], object]]
+# a config file, or a dict of config values (sent as a JSON config)
+_Config = Union[_Path, Mapping[str, Any]]
+# {key: value} for `++key value`, or RETURNN's command line as a list of str
+_Overrides = Optional[Union[Mapping[str, Any], Sequence[str]]]
+
+def inspect(
+    path: _Path,
+    *,
+    stats: bool = False,
+    tensors: Optional[Sequence[str]] = None,
+    digest: bool = False,
+    object_names: bool = False,
+    all: bool = False,
+    mmap: bool = False,
+    progress: _Progress = None,
+) -> Dict[str, Any]: ...
+def verify(path: _Path, *, mmap: bool = False, progress: _Progress = None) -> Dict[str, Any]: ...
+def convert(
+    path: _Path,
+    out: _Path,
+    *,
+    to: Optional[str] = None,
+    strict: bool = False,
+    strings: str = "skip",
+    include: Optional[Sequence[str]] = None,
+    exclude: Optional[Sequence[str]] = None,
+    rename: Optional[Sequence[str]] = None,
+    no_optimizer: bool = False,
+    float8: bool = False,
+    force: bool = False,
+    skip_unreadable: bool = False,
+    allow_empty: bool = False,
+    mmap: bool = False,
+    progress: _Progress = None,
+) -> Dict[str, Any]: ...
+def avg(
+    paths: Sequence[_Path],
+    out: _Path,
+    *,
+    ignore_missing: bool = False,
+    force: bool = False,
+    progress: _Progress = None,
+) -> Dict[str, Any]: ...
 def diff(
-    a: Union[str, "os.PathLike[str]"],
-    b: Union[str, "os.PathLike[str]"],
+    a: _Path,
+    b: _Path,
+    *,
     atol: float = 0.0,
     rtol: float = 0.0,
+    progress: _Progress = None,
+) -> Dict[str, Any]: ...
+def resolve(
+    config: _Config, *, overrides: _Overrides = None, cwd: Optional[_Path] = None
+) -> Dict[str, Any]: ...
+def path(paths: Sequence[_Path], *, cwd: Optional[_Path] = None) -> List[Dict[str, Any]]: ...
+def epochs(
+    config: _Config,
+    *,
+    best: Union[None, bool, str] = None,
+    overrides: _Overrides = None,
+    cwd: Optional[_Path] = None,
+) -> Dict[str, Any]: ...
+def cleanup(
+    config: _Config,
+    *,
+    apply: bool = False,
+    overrides: _Overrides = None,
+    cwd: Optional[_Path] = None,
+) -> Dict[str, Any]: ...
+def plan(
+    config: _Config,
+    target: _Path,
+    *,
+    fresh: bool = False,
+    resume: bool = False,
+    overrides: _Overrides = None,
+    cwd: Optional[_Path] = None,
+) -> Dict[str, Any]: ...
+def load(
+    config: _Config,
+    target: _Path,
+    out: _Path,
+    *,
+    fresh: bool = False,
+    resume: bool = False,
+    force: bool = False,
+    overrides: _Overrides = None,
+    cwd: Optional[_Path] = None,
+    progress: _Progress = None,
 ) -> Dict[str, Any]: ...

@@ -12,12 +12,15 @@ FIXTURES = ROOT / "fixtures"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
-def fixture_checkpoints():
-    """(case, prefix path) for every checkpoint of every fixtures/*/manifest.json."""
+def fixture_checkpoints(tf_only=False):
+    """(case, prefix path) for every checkpoint of every fixtures/*/manifest.json (with
+    `tf_only`, without the PyTorch `.pt` items, which TensorFlow's reader cannot read)."""
     out = []
     for manifest in sorted(FIXTURES.glob("*/manifest.json")):
         m = json.loads(manifest.read_text())
         for c in m["checkpoints"]:
+            if tf_only and c.get("format") == "pt":
+                continue
             out.append((manifest.parent.name, manifest.parent / c["prefix"]))
     return out
 

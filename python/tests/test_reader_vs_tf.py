@@ -11,7 +11,7 @@ import pytest
 import returnn_ckpt
 from conftest import ROOT, fixture_checkpoints, kind_is
 
-CHECKPOINTS = fixture_checkpoints()
+CHECKPOINTS = fixture_checkpoints(tf_only=True)
 
 
 def test_every_fixture_is_covered():

@@ -1,5 +1,5 @@
-"""get_tensor releases the GIL: two threads reading two checkpoints are inside their reads at
-the same time.
+"""get_tensor and the job functions release the GIL: two threads reading two checkpoints are
+inside their reads (or jobs) at the same time.
 
 The proof does not depend on timing: the switch interval is set to 60 s, so a thread holding
 the GIL keeps it until it blocks. If get_tensor held the GIL, each thread's reads would run
@@ -90,6 +90,22 @@ def test_two_threads_read_two_checkpoints_in_parallel(two_checkpoints):
 
     iv = run_two(work(0), work(1))
     assert got == {0: [0.0, 1.0, 2.0, 3.0], 1: [10.0, 11.0, 12.0, 13.0]}
+    assert overlaps(iv), iv
+
+
+def test_two_threads_run_jobs_in_parallel(two_checkpoints):
+    a, b = two_checkpoints
+    results = []
+
+    def job(p):
+        def run():
+            results.append(returnn_ckpt.verify(p)["ok"])
+            results.append(returnn_ckpt.inspect(p, digest=True)["tensors"][0]["name"])
+
+        return run
+
+    iv = run_two(job(a), job(b))
+    assert results.count(True) == 8 and results.count("t0") == 8
     assert overlaps(iv), iv
 
 

@@ -4,14 +4,16 @@
 //! package `returnn_ckpt` (`python/returnn_ckpt/`) re-exports. It holds TensorFlow's checkpoint
 //! reader API (`load_checkpoint` -> `CheckpointReader` -> numpy arrays, over
 //! `tf_bundle::Checkpoint`) and the one exception type `returnn_ckpt.Error` (`.kind`, `.path`,
-//! `.key`), and the returnn-ckpt jobs as functions returning the dict of the command's `--json`
-//! output (`jobs.rs`: one generic layer over the library functions; `diff` so far).
+//! `.key`, `.hint`, `.outcome`), and every returnn-ckpt job as a function returning the dict of
+//! the command's `--json` output (`jobs.rs`: one generic layer over the library layer, `engine`).
 //!
 //! It never implements a rule of its own: paths, formats, checks and errors are the libraries';
 //! this crate converts arguments and results between Python and Rust, and releases the GIL
-//! while the libraries read. It never panics across the boundary (library errors become
+//! while the libraries work. It never panics across the boundary (library errors become
 //! `returnn_ckpt.Error`, Python errors propagate), never prints, and never reads the process's
-//! working directory itself (a relative path is joined to Python's `os.getcwd()`, passed in).
+//! working directory itself: the reader joins a relative path to Python's `os.getcwd()`; the
+//! jobs pass argument paths on as the command line tool does (relative to the process's
+//! directory, which is `os.getcwd()`), joined to `os.getcwd()` when `cwd=` is given (`-C`).
 //!
 //! ## Building
 //!
@@ -38,6 +40,6 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     error::register(m)?;
     m.add_class::<reader::CheckpointReader>()?;
     m.add_function(wrap_pyfunction!(reader::load_checkpoint, m)?)?;
-    m.add_function(wrap_pyfunction!(jobs::diff, m)?)?;
+    jobs::register(m)?;
     Ok(())
 }

@@ -240,7 +240,9 @@ fn compare(case: &Value, index: usize) -> Result<Option<Vec<String>>> {
         let init = w["init"].as_bool().unwrap_or(false);
         let status = report.variables.get(name).map_or("absent", |v| v.status);
         if frozen != (status == "frozen") || (vp.status == TorchStatus::Frozen) != frozen {
-            diffs.push(format!("{name}: RETURNN frozen={frozen}, plan status {status}"));
+            diffs.push(format!(
+                "{name}: RETURNN frozen={frozen}, plan status {status}"
+            ));
         }
         match &vp.source {
             None => {

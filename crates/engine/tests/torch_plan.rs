@@ -330,3 +330,113 @@ fn json_targets_carry_the_flags() {
     std::fs::write(&j, t).unwrap();
     assert_eq!(load_torch_targets(&j).unwrap().params.len(), 2);
 }
+
+#[test]
+fn t_epoch_1_resolve_reads_the_stored_epoch_when_the_name_has_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_pt(&d.join("conv.pt"));
+    config(d, "backend = 'torch'\ntask = 'forward'\nload = 'conv.pt'");
+    let req = engine::resolve::ResolveRequest {
+        config: engine::config::ConfigRequest::file(d.join("returnn.config"), vec![], d),
+    };
+    let r = engine::resolve::run(&req).unwrap();
+    assert_eq!((r.epoch, r.checkpoint_epoch), (None, Some(2)));
+    assert_eq!(r.model.as_deref(), Some("conv"));
+    assert!(
+        r.notes.iter().any(|n| n.starts_with("resolve: ")),
+        "{:?}",
+        r.notes
+    );
+    // the plan agrees: the engine's epoch is the stored one (not training: no increment)
+    let p = engine::plan::run(&engine::plan::PlanRequest {
+        config: req.config.clone(),
+        target: d.join("conv.pt"),
+        fresh: None,
+    })
+    .unwrap();
+    assert_eq!(p.engine, Some("torch"));
+    assert_eq!(p.epoch, Some(Some(2)));
+    // step: stored 4, minus one outside training
+    assert_eq!(p.step, Some(Some(3)));
+    assert_eq!(p.variables["w"].status, "loaded");
+    // a file that is no .pt: no epoch, a note, no error (selection does not open files)
+    std::fs::write(d.join("conv.pt"), b"not a zip").unwrap();
+    let r = engine::resolve::run(&req).unwrap();
+    assert_eq!(r.checkpoint_epoch, None);
+    assert!(
+        r.notes.iter().any(|n| n.contains("could not be read")),
+        "{:?}",
+        r.notes
+    );
+}
+
+#[test]
+fn load_writes_the_module_as_pt_with_casts_and_refuses_tf_outputs_for_torch() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_pt(&d.join("conv.pt"));
+    // torch counts the tied name v as missing (its own key is absent): declared random here,
+    // it still holds w's value (one tensor)
+    config(
+        d,
+        "backend = 'torch'\ntask = 'forward'\nload = 'conv.pt'\n\
+         preload_from_files = {'x': {'filename': None, 'pattern': 'v'}}",
+    );
+    // the module holds w as float64 and a tied copy v
+    std::fs::write(
+        d.join("t.json"),
+        br#"{"variables": [{"name": "w", "shape": [1], "dtype": "float64"},
+                           {"name": "v", "shape": [1], "dtype": "float64", "tied_to": "w"}]}"#,
+    )
+    .unwrap();
+    let plan = engine::plan::PlanRequest {
+        config: engine::config::ConfigRequest::file(d.join("returnn.config"), vec![], d),
+        target: d.join("t.json"),
+        fresh: None,
+    };
+    let p = engine::plan::run(&plan).unwrap();
+    assert_eq!(p.variables["w"].cast, Some(Some("float32->float64".into())));
+    assert_eq!(p.variables["v"].rule.as_deref(), Some("tied"));
+    let out = d.join("o.pt");
+    let r = engine::load::run(
+        &engine::load::LoadRequest {
+            plan: plan.clone(),
+            out: out.clone(),
+            force: false,
+        },
+        &engine::NoProgress,
+    )
+    .unwrap();
+    assert_eq!(r.written, 2);
+    let f = torch_pt::PtFile::open(&out).unwrap();
+    let sd = f.state_dict().unwrap();
+    assert_eq!(sd.under.as_deref(), Some("model"));
+    let w = sd.get("w").unwrap();
+    assert_eq!(w.info.dtype, torch_pt::DType::F64);
+    assert_eq!(f.read(w).unwrap(), 7.0f64.to_le_bytes().to_vec());
+    // one storage under two names
+    assert_eq!(sd.get("v").unwrap().info.storage.key, w.info.storage.key);
+    assert_eq!(f.returnn_scalars().epoch, Some(2));
+    // an existing output needs force; a TF prefix is refused for the PyTorch engine
+    let again = engine::load::run(
+        &engine::load::LoadRequest {
+            plan: plan.clone(),
+            out: out.clone(),
+            force: false,
+        },
+        &engine::NoProgress,
+    );
+    assert!(again.is_err());
+    let e = engine::load::run(
+        &engine::load::LoadRequest {
+            plan,
+            out: d.join("prefix"),
+            force: false,
+        },
+        &engine::NoProgress,
+    )
+    .unwrap_err();
+    assert_eq!(e.label(), "invalid_argument");
+    assert!(!d.join("prefix.index").exists());
+}

@@ -7,8 +7,8 @@
 //!   is `{"notes", "variables"}`, each variable `{"entry", "file", "keys", "rule", "status"}`
 //!   with status `loaded`, `random_init` or `missing_ignored`;
 //! * the PyTorch engine (`backend = "torch"`, `_load_model`, `docs/returnn-pytorch.md` §2-§3)
-//!   and RF models on the TF engine (`backend = "tensorflow"`, §3 last paragraph). Their
-//!   document has the same keys plus, at the top, `"engine"` (`torch` / `tensorflow-rf`),
+//!   and RF models on the TF engine (`backend = "tensorflow"`, `docs/returnn-pytorch.md` §3
+//!   last paragraph; the rule ids: `docs/returnn-pytorch.md` §7). Their document has the same keys plus, at the top, `"engine"` (`torch` / `tensorflow-rf`),
 //!   `"entries"` (each `preload_from_files` entry in the engine's order: `{"applied", "key",
 //!   "reason"}`), `"epoch"` and `"step"` (the engine's epoch and global train step after
 //!   loading; null on the RF-on-TF engine), `"main"` (the main checkpoint file or null) and

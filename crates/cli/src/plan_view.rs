@@ -14,7 +14,8 @@ pub struct PlanArgs {
     /// RETURNN config (Python as RETURNN ran it, JSON, or line-based)
     pub config: PathBuf,
     /// The network's variables: a JSON file {"variables": [{"name", "shape", "dtype"}]}, an
-    /// existing checkpoint (its tensor list), or a .meta MetaGraphDef (its global variables)
+    /// existing checkpoint (its tensor list), or a .meta MetaGraphDef (its global variables);
+    /// for backend = "torch": a .pt or .safetensors file (its state dict)
     #[arg(long)]
     pub target: Option<PathBuf>,
     /// Plan as at the start of a recorded run: treat the config's own model checkpoints

@@ -10,10 +10,7 @@ Generates seeded random cases, each one directory under --work:
   case_NNNN/net-model/network.NNN.pt (+ .opt.pt)   epochs of the run's own model
   case_NNNN/src_K.pt / .safetensors                checkpoint files for load / preload entries
 
-Each .pt file X gets two sidecars for the Rust side until the .pt reader lands:
-X.sidecar.json (the structure torch.load returns: dicts, tensors as dtype + shape, scalars,
-OrderedDict `_metadata`) and X.sidecar.safetensors (every tensor, named by its key path
-joined with "/").
+The Rust side reads these files itself (the .pt files through its own reader).
 
 Then, in this one process, real RETURNN's torch Engine runs `_load_model()` on every case
 (`get_model` returns a torch.nn.Module or an RF module built from the case's spec, every
@@ -294,7 +291,7 @@ def make_state(g, targets, prefix="", keep=0.85, rename=None):
 
 
 def save_file(g, case_dir, fname, sd, fmt, epoch=None):
-    """Writes sd as RETURNN .pt ({"model": sd, ...}), flat .pt or safetensors; writes sidecars."""
+    """Writes sd as RETURNN .pt ({"model": sd, ...}), flat .pt or safetensors."""
     import torch
 
     path = os.path.join(case_dir, fname)
@@ -317,46 +314,6 @@ def save_file(g, case_dir, fname, sd, fmt, epoch=None):
     else:
         obj = sd
     torch.save(obj, path)
-    write_sidecars(path)
-
-
-def describe(v, tensors, path):
-    import torch
-
-    if isinstance(v, torch.Tensor):
-        tensors["/".join(path)] = v.detach().contiguous()
-        return {"tensor": [np_dtype_name(v), list(v.shape)]}
-    if isinstance(v, dict):
-        md = getattr(v, "_metadata", None)
-        return {
-            "dict": [[k, describe(x, tensors, path + [k])] for k, x in v.items()],
-            "ordered": isinstance(v, collections.OrderedDict),
-            "metadata": None if md is None else {k: (m or {}).get("version") for k, m in md.items()},
-        }
-    if isinstance(v, bool):
-        return {"bool": v}
-    if isinstance(v, int):
-        return {"int": v}
-    if isinstance(v, float):
-        return {"float": v}
-    if isinstance(v, str):
-        return {"str": v}
-    if v is None:
-        return {"none": True}
-    return {"other": type(v).__name__}
-
-
-def write_sidecars(path):
-    """What torch.load returns, for the Rust side (see the module docstring)."""
-    import torch
-    import safetensors.torch
-
-    obj = torch.load(path, map_location="cpu")
-    tensors = {}
-    d = describe(obj, tensors, [])
-    with open(path + ".sidecar.json", "w") as f:
-        json.dump(d, f)
-    safetensors.torch.save_file(tensors, path + ".sidecar.safetensors")
 
 
 def random_pattern(rng, names):

@@ -13,8 +13,10 @@
 //! value; or the exception. This task then plans every case with the library (no CLI) and
 //! compares: error versus no error and the exception text; per parameter the status (loaded /
 //! frozen / initial value), the source file and key (one of the recorded candidates), and the
-//! sha256 of the value our rules produce (read from safetensors, or from the `.pt` sidecars the
-//! driver writes until the `.pt` reader lands). It exits non-zero on any disagreement.
+//! sha256 of the value `load` writes. Both run through the library's real requests
+//! (`engine::plan::compute` on the case's config, target list and files — `.pt` through
+//! torch-pt — and `engine::load::run` into a `.pt` or `.safetensors` output, alternating by
+//! case, read back with torch-pt / safetensors). It exits non-zero on any disagreement.
 //!
 //! RF models on the TF engine (`backend = "tensorflow"`, `tools/torch-oracle/rf_tf_oracle.py`,
 //! M cases, default N/4, in a second Python process: RETURNN selects its frontend backend
@@ -28,14 +30,12 @@ use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
-use engine::torch_plan::{
-    plan_torch_config, torch_targets_from_json, PtFile, PtReader, TorchPlanRequest,
-};
-use param_map::torch::{StoredDict, StoredValue, TorchError, TorchErrorKind, TorchStatus};
-use param_map::{Array, MapError, MapErrorKind};
+use engine::config::ConfigRequest;
+use engine::load::LoadRequest;
+use engine::plan::{ComputedPlan, PlanRequest};
+use param_map::torch::TorchStatus;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use tf_bundle::DType;
 
 struct Opts {
     cases: u32,
@@ -66,110 +66,6 @@ fn parse(args: &[String]) -> Result<Opts> {
         }
     }
     Ok(o)
-}
-
-/// A `.pt` file as the driver's sidecars describe it (`X.sidecar.json` + `.safetensors`).
-struct SidecarPt {
-    root: StoredDict,
-    tensors: BTreeMap<String, Array>,
-}
-
-fn sidecar_value(v: &Value) -> Result<StoredValue> {
-    let o = v
-        .as_object()
-        .ok_or_else(|| anyhow!("sidecar: not an object"))?;
-    Ok(if let Some(t) = o.get("tensor") {
-        let dn = t[0].as_str().unwrap_or_default();
-        let dtype = DType::from_name(dn).ok_or_else(|| anyhow!("sidecar dtype {dn}"))?;
-        let shape = t[1]
-            .as_array()
-            .ok_or_else(|| anyhow!("sidecar shape"))?
-            .iter()
-            .map(|d| d.as_u64().unwrap_or(0))
-            .collect();
-        StoredValue::Tensor { dtype, shape }
-    } else if o.contains_key("dict") {
-        StoredValue::Dict(sidecar_dict(v)?)
-    } else if let Some(i) = o.get("int") {
-        StoredValue::Int(i.as_i64().unwrap_or(0))
-    } else if let Some(f) = o.get("float") {
-        StoredValue::Float(f.as_f64().unwrap_or(0.0))
-    } else if let Some(s) = o.get("str") {
-        StoredValue::Str(s.as_str().unwrap_or_default().into())
-    } else if let Some(b) = o.get("bool") {
-        StoredValue::Bool(b.as_bool().unwrap_or(false))
-    } else if o.contains_key("none") {
-        StoredValue::None
-    } else {
-        StoredValue::Other(o["other"].as_str().unwrap_or("object").into())
-    })
-}
-
-fn sidecar_dict(v: &Value) -> Result<StoredDict> {
-    let mut entries = Vec::new();
-    for kv in v["dict"]
-        .as_array()
-        .ok_or_else(|| anyhow!("sidecar dict"))?
-    {
-        entries.push((
-            kv[0].as_str().unwrap_or_default().to_string(),
-            sidecar_value(&kv[1])?,
-        ));
-    }
-    let metadata = v["metadata"].as_object().map(|m| {
-        m.iter()
-            .map(|(k, x)| (k.clone(), x.as_i64()))
-            .collect::<BTreeMap<_, _>>()
-    });
-    Ok(StoredDict {
-        entries,
-        metadata,
-        ordered: v["ordered"].as_bool().unwrap_or(false),
-    })
-}
-
-fn load_sidecar(path: &Path) -> Result<SidecarPt> {
-    let j: Value =
-        serde_json::from_slice(&std::fs::read(format!("{}.sidecar.json", path.display()))?)?;
-    let root = sidecar_dict(&j)?;
-    let bytes = std::fs::read(format!("{}.sidecar.safetensors", path.display()))?;
-    let st = safetensors::SafeTensors::deserialize(&bytes)?;
-    let mut tensors = BTreeMap::new();
-    for (name, view) in st.tensors() {
-        let dtype = convert::tf_dtype(view.dtype()).ok_or_else(|| anyhow!("sidecar dtype"))?;
-        let shape = view.shape().iter().map(|&d| d as u64).collect();
-        tensors.insert(
-            name,
-            Array::new(dtype, shape, view.data().to_vec()).map_err(|e| anyhow!("{e}"))?,
-        );
-    }
-    Ok(SidecarPt { root, tensors })
-}
-
-impl PtFile for SidecarPt {
-    fn root(&self) -> &StoredDict {
-        &self.root
-    }
-    fn read(&self, path: &[String]) -> Result<Array, MapError> {
-        let k = path.join("/");
-        self.tensors
-            .get(&k)
-            .cloned()
-            .ok_or_else(|| MapError::new(MapErrorKind::Read, format!("sidecar: no tensor {k}")))
-    }
-}
-
-struct SidecarReader;
-
-impl PtReader for SidecarReader {
-    fn open(&self, path: &Path, file: &str) -> Result<Box<dyn PtFile>, TorchError> {
-        load_sidecar(path)
-            .map(|s| Box::new(s) as Box<dyn PtFile>)
-            .map_err(|e| {
-                TorchError::python(TorchErrorKind::Read, format!("{file}: sidecar: {e}"))
-                    .with_file(file)
-            })
-    }
 }
 
 /// `{'a', 'b'}` / `set()` -> the elements.
@@ -239,24 +135,16 @@ fn error_agrees(want: &str, ours: &str, kind: &str) -> bool {
 
 /// Compares one case; returns the list of disagreements, or `None` when returnn-ckpt reports
 /// the case as unsupported for a reason it states (a Python callable in the config).
-fn compare(case: &Value) -> Result<Option<Vec<String>>> {
+fn compare(case: &Value, index: usize) -> Result<Option<Vec<String>>> {
     let dir = PathBuf::from(case["dir"].as_str().unwrap_or_default());
     let exp = &case["expected"];
     let mut diffs = Vec::new();
-    let tbytes = std::fs::read(dir.join("target.json"))?;
-    let tjson: Value = serde_json::from_slice(&tbytes)?;
-    let params =
-        torch_targets_from_json(&tbytes, &dir.join("target.json")).map_err(|e| anyhow!("{e}"))?;
-    let config = returnn_config::Config::load(&dir.join("returnn.config"))
-        .map_err(|e| anyhow!("config: {e}"))?;
-    let reader = SidecarReader;
-    let res = plan_torch_config(TorchPlanRequest {
-        config: &config,
-        base: &dir,
-        params,
-        module_class: tjson["module_class"].as_str().map(str::to_string),
-        pt: Some(&reader),
-    });
+    let req = PlanRequest {
+        config: ConfigRequest::file(dir.join("returnn.config"), Vec::new(), dir.clone()),
+        target: dir.join("target.json"),
+        fresh: Some(false),
+    };
+    let res = engine::plan::compute(&req);
     if let Err(e) = &res {
         let text = std::fs::read_to_string(dir.join("returnn.config"))?;
         if e.label() == "unsupported" && text.contains("custom_missing_load_func") {
@@ -284,12 +172,18 @@ fn compare(case: &Value) -> Result<Option<Vec<String>>> {
                         e.message().replace('\n', "\n      ")
                     ));
                 }
+                if e.outcome() != engine::Outcome::Negative {
+                    diffs.push(format!(
+                        "RETURNN raised, but returnn-ckpt's error ({}) says it could not answer (exit 2)",
+                        e.label()
+                    ));
+                }
             }
         }
         return Ok(Some(diffs));
     }
-    let plan = match res {
-        Ok(p) => p,
+    let cp = match res {
+        Ok(cp) => cp,
         Err(e) => {
             diffs.push(format!(
                 "RETURNN loaded fine, returnn-ckpt failed ({}): {}",
@@ -299,6 +193,42 @@ fn compare(case: &Value) -> Result<Option<Vec<String>>> {
             return Ok(Some(diffs));
         }
     };
+    let report = engine::plan::report(&cp);
+    let ComputedPlan::Torch(plan) = cp else {
+        diffs.push("returnn-ckpt planned with the TF net-dict rules".into());
+        return Ok(Some(diffs));
+    };
+    // The values: what `load` writes, read back from the file.
+    let out = dir.join(if index % 2 == 0 {
+        "returnn-ckpt-load.pt"
+    } else {
+        "returnn-ckpt-load.safetensors"
+    });
+    let written = engine::load::run(
+        &LoadRequest {
+            plan: req.clone(),
+            out: out.clone(),
+            force: true,
+        },
+        &engine::NoProgress,
+    );
+    let values: BTreeMap<String, String> = match &written {
+        Ok(_) if plan.plan.loaded().next().is_none() => BTreeMap::new(),
+        Ok(_) => read_back(&out).with_context(|| format!("reading back {}", out.display()))?,
+        Err(e) => {
+            diffs.push(format!("load failed ({}): {}", e.label(), e.message()));
+            BTreeMap::new()
+        }
+    };
+    if let Ok(r) = &written {
+        if r.written != plan.plan.loaded().count() {
+            diffs.push(format!(
+                "load wrote {} tensors, the plan loads {}",
+                r.written,
+                plan.plan.loaded().count()
+            ));
+        }
+    }
     let want_params = exp["params"].as_object().cloned().unwrap_or_default();
     for vp in &plan.plan.params {
         let name = &vp.param.name;
@@ -308,20 +238,18 @@ fn compare(case: &Value) -> Result<Option<Vec<String>>> {
         };
         let frozen = w["frozen"].as_bool().unwrap_or(false);
         let init = w["init"].as_bool().unwrap_or(false);
-        if frozen != (vp.status == TorchStatus::Frozen) {
+        let status = report.variables.get(name).map_or("absent", |v| v.status);
+        if frozen != (status == "frozen") || (vp.status == TorchStatus::Frozen) != frozen {
             diffs.push(format!(
-                "{name}: RETURNN frozen={frozen}, plan status {}",
-                vp.status.label()
+                "{name}: RETURNN frozen={frozen}, plan status {status}"
             ));
         }
         match &vp.source {
             None => {
                 if !init {
                     diffs.push(format!(
-                        "{name}: RETURNN loaded a value (candidates {}), plan says {} ({:?})",
-                        w["sources"],
-                        vp.status.label(),
-                        vp.reason
+                        "{name}: RETURNN loaded a value (candidates {}), plan says {status} ({:?})",
+                        w["sources"], vp.reason
                     ));
                 }
             }
@@ -346,17 +274,15 @@ fn compare(case: &Value) -> Result<Option<Vec<String>>> {
                         a.entry
                     ));
                 }
-                match a.evaluate(&plan.sources) {
-                    Ok(v) => {
-                        let h = hex::encode(Sha256::digest(&v.data));
-                        if Some(h.as_str()) != w["sha256"].as_str() {
-                            diffs.push(format!(
-                                "{name}: value differs ({} -> {}): RETURNN sha256 {}, ours {h}",
-                                a.source_dtype, a.dtype, w["sha256"]
-                            ));
-                        }
+                if written.is_ok() {
+                    match values.get(name) {
+                        Some(h) if Some(h.as_str()) == w["sha256"].as_str() => {}
+                        Some(h) => diffs.push(format!(
+                            "{name}: value differs ({} -> {}): RETURNN sha256 {}, load wrote {h}",
+                            a.source_dtype, a.dtype, w["sha256"]
+                        )),
+                        None => diffs.push(format!("{name}: not in the load output")),
                     }
-                    Err(e) => diffs.push(format!("{name}: evaluating {cand}: {e}")),
                 }
             }
         }
@@ -366,15 +292,31 @@ fn compare(case: &Value) -> Result<Option<Vec<String>>> {
             diffs.push(format!("{name}: recorded by RETURNN, absent from the plan"));
         }
     }
-    let ours_epoch =
-        plan.plan.epoch + u64::from(plan.main_checkpoint.is_some() && plan.task == "train");
-    if !exp["epoch"].is_null() && exp["epoch"].as_u64() != Some(ours_epoch) {
+    if !exp["epoch"].is_null() && exp["epoch"].as_u64() != plan.epoch {
         diffs.push(format!(
-            "engine epoch: RETURNN {}, ours {ours_epoch}",
-            exp["epoch"]
+            "engine epoch: RETURNN {}, ours {:?}",
+            exp["epoch"], plan.epoch
         ));
     }
     Ok(Some(diffs))
+}
+
+/// sha256 per tensor of a `load` output (`.pt` through torch-pt, or safetensors).
+fn read_back(out: &Path) -> Result<BTreeMap<String, String>> {
+    let mut m = BTreeMap::new();
+    if out.extension().is_some_and(|e| e == "pt") {
+        let f = torch_pt::PtFile::open(out)?;
+        for t in f.state_dict()?.tensors {
+            m.insert(t.name.clone(), hex::encode(f.digest(&t)?));
+        }
+    } else {
+        let bytes = std::fs::read(out)?;
+        let st = safetensors::SafeTensors::deserialize(&bytes)?;
+        for (name, view) in st.tensors() {
+            m.insert(name, hex::encode(Sha256::digest(view.data())));
+        }
+    }
+    Ok(m)
 }
 
 pub fn run(root: &Path, python: &Path, args: &[String]) -> Result<()> {
@@ -444,7 +386,7 @@ pub fn run(root: &Path, python: &Path, args: &[String]) -> Result<()> {
                 frozen += u32::from(p["frozen"].as_bool().unwrap_or(false));
             }
         }
-        let Some(diffs) = compare(case)? else {
+        let Some(diffs) = compare(case, (agree + bad + unsupported) as usize)? else {
             unsupported += 1;
             continue;
         };

@@ -6,7 +6,8 @@
 //!   `R-BN-3/4`, the family `R-NC`) must belong to a page `docs/<page>.md` named earlier on the
 //!   same line — or, for bare citations, to the one page a file's module doc names (`//!` lines
 //!   of a Rust file, the docstring of a Python file) — and that page must exist and have that
-//!   section heading (`## 6.` / `### 6.1`) or rule id. Old-style references (`spec 3.7`,
+//!   section heading (`## 6.` / `### 6.1`) or rule id. The PyTorch-engine ids (`T-...`) and the
+//!   RF-on-TF-engine ids (`F-...`) always belong to `docs/returnn-pytorch.md`, their one page. Old-style references (`spec 3.7`,
 //!   `spec section 8`, a spec file name without `docs/`) are failures too.
 //! * Paths: no committed file mentions the sibling reference directory of the repository or an
 //!   absolute home/work path of a machine.
@@ -36,6 +37,8 @@ const TEMPORARY_ALLOW: &[&str] = &[];
 const SCANNED: &[&str] = &["crates", "xtask", "fuzz", "tools", "fixtures/gen"];
 /// File name endings that count as source files.
 const SOURCE_EXT: &[&str] = &[".rs", ".py", ".md", ".toml", ".txt", ".sh"];
+/// The page that defines the `T-` (PyTorch engine) and `F-` (RF on the TF engine) rule ids.
+const PYTORCH_PAGE: &str = "returnn-pytorch.md";
 /// This file: its examples of good and bad citations are test data, not citations.
 const SELF: &str = "xtask/tests/tidy_docs.rs";
 /// Directory names never scanned (build output, fuzz corpora, caches).
@@ -59,7 +62,7 @@ fn repo_root() -> PathBuf {
 #[derive(Debug, Default)]
 struct Page {
     sections: BTreeSet<String>,
-    /// (family, number); `None` for a family named without a number.
+    /// (family with its letter, `R-IMP`; number); `None` for a family named without a number.
     rules: BTreeSet<(String, Option<u32>)>,
 }
 
@@ -91,8 +94,8 @@ impl Page {
             };
             if !found {
                 missing.push(match num {
-                    None => format!("R-{family}"),
-                    Some(n) => format!("R-{family}-{n}"),
+                    None => family.clone(),
+                    Some(n) => format!("{family}-{n}"),
                 });
             }
         }
@@ -120,7 +123,7 @@ impl Patterns {
             ))
             .unwrap(),
             rule: Regex::new(
-                r"\bR-([A-Z][A-Z0-9]*(?:-[A-Z][A-Z0-9]*)*)(?:-(\d+))?((?:(?:\.\.|/)\d+)*)",
+                r"\b([RTF])-([A-Z][A-Z0-9]*(?:-[A-Z][A-Z0-9]*)*)(?:-(\d+))?((?:(?:\.\.|/)\d+)*)",
             )
             .unwrap(),
             old_style: Regex::new(&format!(
@@ -171,7 +174,7 @@ fn rule_ids(line: &str, p: &Patterns) -> Vec<RuleId> {
 }
 
 fn rule_from(c: &regex::Captures) -> RuleId {
-    let tail_re_range = c.get(3).map_or("", |m| m.as_str());
+    let tail_re_range = c.get(4).map_or("", |m| m.as_str());
     let mut tail = Vec::new();
     let mut rest = tail_re_range;
     while !rest.is_empty() {
@@ -186,8 +189,8 @@ fn rule_from(c: &regex::Captures) -> RuleId {
         }
     }
     RuleId {
-        family: c[1].to_string(),
-        num: c.get(2).and_then(|m| m.as_str().parse().ok()),
+        family: format!("{}-{}", &c[1], &c[2]),
+        num: c.get(3).and_then(|m| m.as_str().parse().ok()),
         tail,
     }
 }
@@ -289,7 +292,8 @@ fn check_file(
             let m = c.get(0).map_or(0, |m| m.start());
             let cited = c.get(0).map_or("", |m| m.as_str());
             let id = rule_from(&c);
-            let Some(page) = page_at(m) else {
+            let own_page = (&c[1] != "R").then(|| PYTORCH_PAGE.to_string());
+            let Some(page) = own_page.or_else(|| page_at(m)) else {
                 out.push((
                     n,
                     format!(
@@ -534,6 +538,17 @@ fn checker_reports_exactly_the_bad_citations() {
         .map(|(n, _)| n)
         .collect();
     assert_eq!(lines, vec![3]);
+    // T- and F- ids resolve in the PyTorch page wherever they are cited.
+    pages.insert(
+        PYTORCH_PAGE.to_string(),
+        Page::parse("| T-MAIN-1 | x |\n| T-MAIN-2 | y |\nF-ORDER-1\n", &p),
+    );
+    let torch = "//! Cites docs/m.md.\n// T-MAIN-1..2, F-ORDER-1\n// T-MAIN-3\n// F-SAVE-1\n";
+    let lines: Vec<usize> = check_file("a.rs", torch, &pages, &p)
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(lines, vec![3, 4]);
     // Python: the docstring plays the module doc's part.
     let py = format!("\"\"\"Cites docs/m.md.\"\"\"\n# {s}2.1, R-BN-4\n");
     assert_eq!(check_file("a.py", &py, &pages, &p), vec![]);

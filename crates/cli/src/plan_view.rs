@@ -14,7 +14,8 @@ pub struct PlanArgs {
     /// RETURNN config (Python as RETURNN ran it, JSON, or line-based)
     pub config: PathBuf,
     /// The network's variables: a JSON file {"variables": [{"name", "shape", "dtype"}]}, an
-    /// existing checkpoint (its tensor list), or a .meta MetaGraphDef (its global variables)
+    /// existing checkpoint (its tensor list), or a .meta MetaGraphDef (its global variables);
+    /// for backend = "torch": a .pt or .safetensors file (its state dict)
     #[arg(long)]
     pub target: Option<PathBuf>,
     /// Plan as at the start of a recorded run: treat the config's own model checkpoints
@@ -101,7 +102,7 @@ impl PlanArgs {
 pub fn plan_text(p: &PlanReport) -> String {
     let mut out = String::new();
     let w = p.variables.keys().map(String::len).max().unwrap_or(0);
-    let (mut loaded, mut random, mut ignored) = (0, 0, 0);
+    let (mut loaded, mut random, mut ignored, mut frozen) = (0, 0, 0, 0);
     for (name, v) in p
         .order
         .iter()
@@ -109,6 +110,7 @@ pub fn plan_text(p: &PlanReport) -> String {
     {
         match v.status {
             "loaded" => loaded += 1,
+            "frozen" => frozen += 1,
             "random_init" => random += 1,
             _ => ignored += 1,
         }
@@ -117,16 +119,53 @@ pub fn plan_text(p: &PlanReport) -> String {
                 format!("{rule:<36} [{e}] {f}: {}", v.keys.join(", "))
             }
             (None, Some(e), Some(f)) => format!("{:<36} [{e}] {f}", "-"),
-            _ => "-".to_string(),
+            _ => match &v.reason {
+                Some(Some(r)) => format!("- ({r})"),
+                _ => "-".to_string(),
+            },
+        };
+        let detail = match &v.cast {
+            Some(Some(c)) => format!("{detail} (cast {c})"),
+            _ => detail,
         };
         out.push_str(&format!("{name:<w$}  {:<15}  {detail}\n", v.status));
+    }
+    if let Some(engine) = p.engine {
+        let main = p.main.clone().flatten().unwrap_or_else(|| "none".into());
+        let num = |x: Option<Option<u64>>| match x.flatten() {
+            Some(n) => n.to_string(),
+            None => "-".into(),
+        };
+        out.push_str(&format!(
+            "engine: {engine}; main checkpoint: {main}; epoch {}, step {}\n",
+            num(p.epoch),
+            num(p.step)
+        ));
+        for e in p.entries.iter().flatten() {
+            out.push_str(&format!(
+                "preload_from_files[{:?}]: {} ({})\n",
+                e.key,
+                if e.applied { "applied" } else { "not applied" },
+                e.reason
+            ));
+        }
+        if let Some(u) = p.unexpected.as_ref().filter(|u| !u.is_empty()) {
+            out.push_str(&format!("unexpected keys (ignored): {}\n", u.join(", ")));
+        }
     }
     for n in &p.notes {
         out.push_str(&format!("note: {n}\n"));
     }
-    out.push_str(&format!(
-        "{loaded} loaded, {random} random_init, {ignored} missing_ignored ({} variables)\n",
-        p.variables.len()
-    ));
+    if p.engine.is_some() {
+        out.push_str(&format!(
+            "{loaded} loaded, {frozen} frozen, {random} random_init, {ignored} missing_ignored ({} variables)\n",
+            p.variables.len()
+        ));
+    } else {
+        out.push_str(&format!(
+            "{loaded} loaded, {random} random_init, {ignored} missing_ignored ({} variables)\n",
+            p.variables.len()
+        ));
+    }
     out
 }

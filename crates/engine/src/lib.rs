@@ -46,12 +46,6 @@ pub use tf_plan::{plan as plan_config, plan_with, target_is_own_model, EnginePla
 /// rates, for faces that print them like RETURNN.
 pub use returnn_config::py_float_repr;
 
-/// The names of the library layer's error type before it carried every crate's kinds (kept
-/// for the modules written against them).
-pub type EngineError = Error;
-/// See [`EngineError`].
-pub use error::ErrorKind as EngineErrorKind;
-
 pub(crate) fn unsupported(msg: impl Into<String>) -> Error {
     Error::new(ErrorKind::Unsupported, msg)
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use param_map::{Importer, ImporterMode, LoaderOptions};
 use returnn_config::{Config, Value};
 
-use crate::{config_value_err, unsupported, EngineError, EngineErrorKind};
+use crate::{config_value_err, unsupported, Error, ErrorKind};
 
 /// Finds `key` with a value other than None anywhere inside a (network) value.
 pub(crate) fn find_key<'a>(
@@ -39,7 +39,7 @@ pub(crate) fn find_key<'a>(
     }
 }
 
-fn str_list(v: &Value, what: &str) -> Result<Vec<String>, EngineError> {
+fn str_list(v: &Value, what: &str) -> Result<Vec<String>, Error> {
     match v {
         Value::None => Ok(Vec::new()),
         Value::List(items) | Value::Tuple(items) | Value::Set(items) => items
@@ -57,7 +57,7 @@ fn str_list(v: &Value, what: &str) -> Result<Vec<String>, EngineError> {
     }
 }
 
-fn truthy(v: &Value, what: &str) -> Result<bool, EngineError> {
+fn truthy(v: &Value, what: &str) -> Result<bool, Error> {
     v.truthy()
         .ok_or_else(|| unsupported(format!("{what}: non-literal Python value")))
 }
@@ -72,11 +72,7 @@ pub struct PreloadEntry {
 
 /// Parses loader options from a dict (a `preload_from_files` entry, whose prefix key is
 /// `prefix`, or a `load_on_init` dict of loader kwargs, whose prefix key is `load_if_prefix`).
-fn parse_loader_opts(
-    opts: &Value,
-    ctx: &str,
-    prefix_key: &str,
-) -> Result<LoaderOptions, EngineError> {
+fn parse_loader_opts(opts: &Value, ctx: &str, prefix_key: &str) -> Result<LoaderOptions, Error> {
     let Value::Dict(_) = opts else {
         return Err(config_value_err(format!(
             "{ctx} must be a dict, found {}",
@@ -87,15 +83,15 @@ fn parse_loader_opts(
     let get = |o: &str| opts.get_str_key(o);
     let filename = match get("filename") {
         None => {
-            return Err(EngineError::new(
-                EngineErrorKind::PreloadFilename,
+            return Err(Error::new(
+                ErrorKind::PreloadFilename,
                 format!("KeyError: 'filename' ({ctx} has no filename)"),
             ))
         }
         Some(Value::Str(s)) => s.clone(),
         Some(other) => {
-            return Err(EngineError::new(
-                EngineErrorKind::PreloadFilename,
+            return Err(Error::new(
+                ErrorKind::PreloadFilename,
                 format!(
                     "{}: expected a str, found {}",
                     what("filename"),
@@ -183,7 +179,7 @@ fn parse_loader_opts(
 }
 
 /// Parses `preload_from_files` (entries in ascending sorted key order).
-pub fn preload_entries(config: &Config) -> Result<Vec<PreloadEntry>, EngineError> {
+pub fn preload_entries(config: &Config) -> Result<Vec<PreloadEntry>, Error> {
     let items = match config.get("preload_from_files") {
         None | Some(Value::None) => return Ok(Vec::new()),
         Some(Value::Dict(items)) => items,
@@ -220,7 +216,7 @@ pub fn preload_entries(config: &Config) -> Result<Vec<PreloadEntry>, EngineError
 
 /// The `custom_param_importer` of the network's top-level layers (string modes), with the
 /// layer's name scope prefix (`<layer>/`, `<layer>/rec/` for a `rec` layer).
-pub fn network_importers(config: &Config) -> Result<Vec<Importer>, EngineError> {
+pub fn network_importers(config: &Config) -> Result<Vec<Importer>, Error> {
     match config.get("network") {
         Some(Value::Dict(layers)) => layer_importers(layers, ""),
         _ => Ok(Vec::new()),
@@ -228,7 +224,7 @@ pub fn network_importers(config: &Config) -> Result<Vec<Importer>, EngineError> 
 }
 
 /// Importers of the layers of one network dict, whose absolute scope is `scope`.
-fn layer_importers(layers: &[(Value, Value)], scope: &str) -> Result<Vec<Importer>, EngineError> {
+fn layer_importers(layers: &[(Value, Value)], scope: &str) -> Result<Vec<Importer>, Error> {
     let mut out = Vec::new();
     for (name, layer) in layers {
         let (Some(name), Some(v)) = (name.as_str(), layer.get_str_key("custom_param_importer"))
@@ -304,7 +300,7 @@ pub struct LoadOnInit {
 /// (a dict), at any depth, in net-dict order. Scopes: a subnetwork adds `<name>/`, a `rec`
 /// layer `<name>/rec/`. A `load_on_init` inside the subnetwork of a layer that has one itself,
 /// or under any other layer kind, is `unsupported` (never silently ignored).
-pub fn load_on_init_loaders(config: &Config) -> Result<Vec<LoadOnInit>, EngineError> {
+pub fn load_on_init_loaders(config: &Config) -> Result<Vec<LoadOnInit>, Error> {
     let mut out = Vec::new();
     if let Some(Value::Dict(layers)) = config.get("network") {
         walk_load_on_init(layers, &Scope::default(), &mut out)?;
@@ -326,7 +322,7 @@ fn walk_load_on_init(
     layers: &[(Value, Value)],
     scope: &Scope,
     out: &mut Vec<LoadOnInit>,
-) -> Result<(), EngineError> {
+) -> Result<(), Error> {
     for (name, layer) in layers {
         let Some(name) = name.as_str() else { continue };
         let path = format!("{}{name}", scope.path);

@@ -9,19 +9,19 @@ use prost::Message;
 use tf_bundle::proto::{attr_value, collection_def, MetaGraphDef, VariableDef};
 use tf_bundle::DType;
 
-use crate::{EngineError, EngineErrorKind};
+use crate::{Error, ErrorKind};
 
 /// Upper bound for a `.meta` / JSON target file (they are small; a graph of 1 GiB is hostile).
 const MAX_TARGET_FILE: u64 = 1 << 30;
 
-fn target_err(path: &Path, msg: impl std::fmt::Display) -> EngineError {
-    EngineError::new(
-        EngineErrorKind::Target,
+fn target_err(path: &Path, msg: impl std::fmt::Display) -> Error {
+    Error::new(
+        ErrorKind::Target,
         format!("target '{}': {msg}", path.display()),
     )
 }
 
-fn read_bounded(path: &Path) -> Result<Vec<u8>, EngineError> {
+fn read_bounded(path: &Path) -> Result<Vec<u8>, Error> {
     let meta = std::fs::metadata(path).map_err(|e| target_err(path, e))?;
     if meta.len() > MAX_TARGET_FILE {
         return Err(target_err(
@@ -37,7 +37,7 @@ fn read_bounded(path: &Path) -> Result<Vec<u8>, EngineError> {
 
 /// Loads target variables: `*.json` -> [`from_json`], `*.meta` -> [`from_meta`], anything else
 /// is opened as a checkpoint ([`from_checkpoint`]).
-pub fn load_targets(path: &Path) -> Result<Vec<TargetVar>, EngineError> {
+pub fn load_targets(path: &Path) -> Result<Vec<TargetVar>, Error> {
     let s = path.to_string_lossy();
     if s.ends_with(".json") {
         from_json(&read_bounded(path)?, path)
@@ -55,7 +55,7 @@ fn strip_output_index(name: &str) -> &str {
 /// `{"variables": [{"name": "l0/W", "shape": [2, 2], "dtype": "float32"}]}`; optional per
 /// variable: `"non_critical": bool`, `"layer_param": bool` (default: true except
 /// `global_step`). A `:0` suffix on a name is removed.
-pub fn from_json(bytes: &[u8], path: &Path) -> Result<Vec<TargetVar>, EngineError> {
+pub fn from_json(bytes: &[u8], path: &Path) -> Result<Vec<TargetVar>, Error> {
     let v: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|e| target_err(path, format!("invalid JSON: {e}")))?;
     let list = v
@@ -109,7 +109,7 @@ pub fn from_json(bytes: &[u8], path: &Path) -> Result<Vec<TargetVar>, EngineErro
 }
 
 /// The tensor list of an existing checkpoint (what a network that saved it contains).
-pub fn from_checkpoint(path: &Path) -> Result<Vec<TargetVar>, EngineError> {
+pub fn from_checkpoint(path: &Path) -> Result<Vec<TargetVar>, Error> {
     let ckpt = tf_bundle::Checkpoint::open(path).map_err(|e| target_err(path, e))?;
     Ok(ckpt
         .tensors()
@@ -123,7 +123,7 @@ pub fn from_checkpoint(path: &Path) -> Result<Vec<TargetVar>, EngineError> {
 /// `tensor_names`), only the variables it saves are listed (RETURNN's saver covers the
 /// saveable params; the learning rate and optimizer variables are not saved). Sorted by name,
 /// like a checkpoint's tensor list.
-pub fn from_meta(bytes: &[u8], path: &Path) -> Result<Vec<TargetVar>, EngineError> {
+pub fn from_meta(bytes: &[u8], path: &Path) -> Result<Vec<TargetVar>, Error> {
     let mg = MetaGraphDef::decode(bytes)
         .map_err(|e| target_err(path, format!("not a MetaGraphDef: {e}")))?;
     let graph = mg.graph_def.unwrap_or_default();

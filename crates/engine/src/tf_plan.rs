@@ -52,13 +52,18 @@ pub struct PlanOptions {
     pub base_dir: PathBuf,
 }
 
-/// Hides the config's own model files (for [`PlanOptions::fresh`]).
-struct FreshFs {
+/// Hides the config's own model files (for [`PlanOptions::fresh`]; the torch engines too).
+pub(crate) struct FreshFs {
     model: String,
     fs: RealFs,
 }
 
 impl FreshFs {
+    /// `fs` without the files `<model>.*`.
+    pub(crate) fn new(model: String, fs: RealFs) -> FreshFs {
+        FreshFs { model, fs }
+    }
+
     fn hidden(&self, path: &str) -> bool {
         !self.model.is_empty()
             && path.starts_with(&self.model)
@@ -126,7 +131,7 @@ impl Fs for FreshFs {
     }
 }
 
-/// Whether `target` (a checkpoint path, possibly with `.meta`/`.index`/`.data-*`) is one of
+/// Whether `target` (a checkpoint path, possibly with `.meta`/`.index`/`.data-*`/`.pt`) is one of
 /// the config's own model checkpoints (`<model>.NNN` or `<model>.pretrain.NNN`), i.e. the output
 /// of the run the config describes. Paths are compared after canonicalisation.
 pub fn target_is_own_model(config: &Config, base_dir: &Path, target: &Path) -> bool {
@@ -165,7 +170,11 @@ pub fn target_is_own_model(config: &Config, base_dir: &Path, target: &Path) -> b
     let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
     let tail = &rest[digits.len()..];
     !digits.is_empty()
-        && (tail.is_empty() || tail == ".meta" || tail == ".index" || tail.starts_with(".data-"))
+        && (tail.is_empty()
+            || tail == ".meta"
+            || tail == ".index"
+            || tail == ".pt"
+            || tail.starts_with(".data-"))
 }
 
 /// [`plan`] with options.

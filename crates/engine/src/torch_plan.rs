@@ -5,9 +5,9 @@
 //!
 //! Files: `.safetensors` through the `safetensors` crate (header only, validated first, as
 //! `safetensors.torch.load_file` reads them), TF checkpoints through tf-bundle (RF models on
-//! the TF engine), `.pt` through the [`PtReader`] trait (the `.pt` format crate plugs in
-//! there; without a reader a `.pt` source is reported as unsupported). Every path in the
-//! config is relative to RETURNN's working directory, given explicitly as `base`.
+//! the TF engine), `.pt` through torch-pt (the weights-only unpickler: nothing in the file is
+//! executed; tensors are read CRC-checked, one at a time, only when a value is computed). Every
+//! path in the config is relative to RETURNN's working directory, given explicitly as `base`.
 //!
 //! Which engine: `backend = "torch"` is the PyTorch engine, `backend = "tensorflow"` the RF
 //! engine on TF (`returnn/__main__.py` `init_engine`); both call the config's `get_model`, so a
@@ -31,27 +31,20 @@ use param_map::{Array, MapError, MapErrorKind, TensorMeta, TensorSource};
 use returnn_config::{Config, Value};
 use tf_bundle::DType;
 
+use crate::error::{Error, ErrorKind};
 use crate::source::CheckpointSource;
-use crate::{EngineError, EngineErrorKind};
 
-impl From<TorchError> for EngineError {
-    fn from(e: TorchError) -> EngineError {
-        EngineError::new(EngineErrorKind::Torch(e.kind()), e.to_string())
+impl From<TorchError> for Error {
+    fn from(e: TorchError) -> Error {
+        let mut out = Error::new(ErrorKind::Torch(e.kind()), e.to_string());
+        if let Some(f) = e.file() {
+            out = out.with_path(f);
+        }
+        if let Some(k) = e.key() {
+            out = out.with_key(k);
+        }
+        out
     }
-}
-
-/// An opened `.pt` file: what `torch.load` returns (structure only) and tensor reads.
-pub trait PtFile {
-    /// The unpickled root dict (tensors as dtype + shape).
-    fn root(&self) -> &StoredDict;
-    /// The tensor at `path` (dict keys from the root).
-    fn read(&self, path: &[String]) -> Result<Array, MapError>;
-}
-
-/// Opens `.pt` files (implemented by the `.pt` format crate).
-pub trait PtReader {
-    /// Opens `path` (an existing file); `file` is the name the config gives (for messages).
-    fn open(&self, path: &Path, file: &str) -> Result<Box<dyn PtFile>, TorchError>;
 }
 
 /// Which of RETURNN's loading rules a config gets.
@@ -81,22 +74,22 @@ impl LoadEngine {
 /// lambda: returnn-config keeps those as `Value::Unsupported`). Absent or falsy is RETURNN's
 /// `AssertionError: get_model not defined in config`; a truthy literal (a str in a JSON
 /// config, ...) is the `TypeError` of calling it.
-pub fn check_get_model(config: &Config) -> Result<(), EngineError> {
+pub fn check_get_model(config: &Config) -> Result<(), Error> {
     match config.get("get_model") {
         Some(Value::Unsupported(_)) => Ok(()),
-        Some(v) if v.truthy() == Some(true) => Err(EngineError::new(
-            EngineErrorKind::GetModelNotCallable,
+        Some(v) if v.truthy() == Some(true) => Err(Error::new(
+            ErrorKind::GetModelNotCallable,
             format!("TypeError: '{}' object is not callable", v.type_name()),
         )),
-        _ => Err(EngineError::new(
-            EngineErrorKind::NoGetModel,
+        _ => Err(Error::new(
+            ErrorKind::NoGetModel,
             "AssertionError: get_model not defined in config",
         )),
     }
 }
 
 /// The engine whose loading rules apply to `config` (`backend`, see the module docs).
-pub fn load_engine(config: &Config) -> Result<LoadEngine, EngineError> {
+pub fn load_engine(config: &Config) -> Result<LoadEngine, Error> {
     Ok(match Engine::from_config(config)? {
         Engine::Torch => LoadEngine::Torch,
         Engine::TensorFlowRf => LoadEngine::RfTf,
@@ -104,15 +97,15 @@ pub fn load_engine(config: &Config) -> Result<LoadEngine, EngineError> {
     })
 }
 
-fn unsupported(msg: impl Into<String>) -> EngineError {
-    EngineError::new(EngineErrorKind::Unsupported, msg)
+fn unsupported(msg: impl Into<String>) -> Error {
+    Error::new(ErrorKind::Unsupported, msg)
 }
 
-fn config_value_err(msg: impl Into<String>) -> EngineError {
-    EngineError::new(EngineErrorKind::ConfigValue, msg)
+fn config_value_err(msg: impl Into<String>) -> Error {
+    Error::new(ErrorKind::ConfigValue, msg)
 }
 
-fn str_list(v: &Value, what: &str) -> Result<Vec<String>, EngineError> {
+fn str_list(v: &Value, what: &str) -> Result<Vec<String>, Error> {
     match v {
         Value::List(items) | Value::Tuple(items) | Value::Set(items) => items
             .iter()
@@ -129,12 +122,12 @@ fn str_list(v: &Value, what: &str) -> Result<Vec<String>, EngineError> {
     }
 }
 
-fn truthy(v: &Value, what: &str) -> Result<bool, EngineError> {
+fn truthy(v: &Value, what: &str) -> Result<bool, Error> {
     v.truthy()
         .ok_or_else(|| unsupported(format!("{what}: a non-literal Python value")))
 }
 
-fn prefix_opt(v: Option<&Value>, what: &str) -> Result<PrefixOpt, EngineError> {
+fn prefix_opt(v: Option<&Value>, what: &str) -> Result<PrefixOpt, Error> {
     Ok(match v {
         None => PrefixOpt::Absent,
         Some(Value::None) => PrefixOpt::None,
@@ -150,7 +143,7 @@ fn prefix_opt(v: Option<&Value>, what: &str) -> Result<PrefixOpt, EngineError> {
 
 /// The `preload_from_files` items of a config (`typed_value("preload_from_files", {})`, used
 /// only if truthy), keys as strings.
-fn preload_items(config: &Config) -> Result<Vec<(String, &Value)>, EngineError> {
+fn preload_items(config: &Config) -> Result<Vec<(String, &Value)>, Error> {
     let items = match config.get("preload_from_files") {
         None => return Ok(Vec::new()),
         Some(v) if v.truthy() == Some(false) => return Ok(Vec::new()),
@@ -178,7 +171,7 @@ fn preload_items(config: &Config) -> Result<Vec<(String, &Value)>, EngineError> 
 }
 
 /// One entry, parsed the way the PyTorch engine reads it.
-pub fn parse_torch_entry(key: &str, opts: &Value) -> Result<TorchPreloadEntry, EngineError> {
+pub fn parse_torch_entry(key: &str, opts: &Value) -> Result<TorchPreloadEntry, Error> {
     let Value::Dict(_) = opts else {
         return Ok(TorchPreloadEntry::Invalid);
     };
@@ -298,7 +291,7 @@ pub fn parse_torch_entry(key: &str, opts: &Value) -> Result<TorchPreloadEntry, E
 }
 
 /// One entry, parsed the way the TF engine's RF path reads it.
-pub fn parse_rf_tf_entry(key: &str, opts: &Value) -> Result<RfTfEntry, EngineError> {
+pub fn parse_rf_tf_entry(key: &str, opts: &Value) -> Result<RfTfEntry, Error> {
     let Value::Dict(items) = opts else {
         return Ok(RfTfEntry::NotADict {
             type_name: opts.type_name().to_string(),
@@ -341,7 +334,10 @@ enum Opened {
         tensors: BTreeMap<String, (DType, Vec<u64>, u64, u64)>,
         root: StoredDict,
     },
-    Pt(Box<dyn PtFile>),
+    Pt {
+        file: Box<torch_pt::PtFile>,
+        root: StoredDict,
+    },
     Tf(Box<CheckpointSource>),
 }
 
@@ -356,10 +352,37 @@ impl TorchSources {
     pub fn files(&self) -> Vec<&str> {
         self.opened.keys().map(String::as_str).collect()
     }
+
+    /// The root dict of an opened `.pt` or safetensors file (what `torch.load` returns).
+    pub fn root(&self, file: &str) -> Option<&StoredDict> {
+        match self.opened.get(file)? {
+            Opened::Pt { root, .. } | Opened::Safetensors { root, .. } => Some(root),
+            Opened::Tf(_) => None,
+        }
+    }
 }
 
 fn read_err(file: &str, msg: impl Into<String>) -> MapError {
     MapError::new(MapErrorKind::Read, msg).with_file(file)
+}
+
+/// torch-pt's dtype as tf-bundle's (the names agree: `float32`, `bfloat16`, `bool`, ...).
+fn pt_dtype(d: torch_pt::DType) -> Option<DType> {
+    DType::from_name(d.name())
+}
+
+/// tf-bundle's dtype as torch-pt's, for the `.pt` writer.
+pub(crate) fn to_pt_dtype(d: DType) -> Option<torch_pt::DType> {
+    torch_pt::DType::from_name(d.name())
+}
+
+/// The tensor at `path` (string keys from the root) of an opened `.pt`.
+fn pt_tensor_at(root: &torch_pt::Value, path: &[String]) -> Option<torch_pt::TensorInfo> {
+    let mut v = root;
+    for seg in path {
+        v = v.as_dict()?.get(seg)?;
+    }
+    v.as_tensor().cloned()
 }
 
 impl StoredTensors for TorchSources {
@@ -368,8 +391,27 @@ impl StoredTensors for TorchSources {
             .opened
             .get(file)
             .ok_or_else(|| read_err(file, format!("checkpoint '{file}' is not open")))?;
+        let key = path.join(".");
         match o {
-            Opened::Pt(p) => p.read(path),
+            Opened::Pt { file: pt, .. } => {
+                let info = pt_tensor_at(pt.root(), path)
+                    .ok_or_else(|| read_err(file, format!("no tensor at {key}")))?;
+                let dtype = pt_dtype(info.dtype).ok_or_else(|| {
+                    read_err(file, format!("tensor '{key}': dtype {}", info.dtype))
+                })?;
+                let shape = info.shape.clone();
+                let named = torch_pt::NamedTensor {
+                    name: key.clone(),
+                    path: torch_pt::TensorPath(
+                        path.iter().cloned().map(torch_pt::PathSeg::Key).collect(),
+                    ),
+                    info,
+                };
+                let data = pt
+                    .read(&named)
+                    .map_err(|e| read_err(file, e.to_string()).with_var(key.clone()))?;
+                Array::new(dtype, shape, data).map_err(|e| e.with_var(key).with_file(file))
+            }
             Opened::Tf(s) => {
                 let [key] = path else {
                     return Err(read_err(file, format!("no tensor at {path:?}")));
@@ -459,20 +501,115 @@ fn open_safetensors(path: &Path, file: &str) -> Result<(StoredDict, Opened), Tor
     ))
 }
 
+/// What `torch.load` returns for a value of `data.pkl`, as far as loading looks at it.
+fn stored_value(v: &torch_pt::Value) -> StoredValue {
+    use torch_pt::Value as V;
+    match v {
+        V::Tensor(t) => match pt_dtype(t.dtype) {
+            Some(dtype) => StoredValue::Tensor {
+                dtype,
+                shape: t.shape.clone(),
+            },
+            None => StoredValue::Other("Tensor".into()),
+        },
+        V::Dict(d) => StoredValue::Dict(stored_dict(d)),
+        V::Int(i) => StoredValue::Int(*i),
+        V::Float(f) => StoredValue::Float(*f),
+        V::Str(s) => StoredValue::Str(s.clone()),
+        V::Bool(b) => StoredValue::Bool(*b),
+        V::None => StoredValue::None,
+        V::BigInt(_) => StoredValue::Other("int".into()),
+        V::Complex(..) => StoredValue::Other("complex".into()),
+        V::Bytes(_) => StoredValue::Other("bytes".into()),
+        V::Tuple(_) => StoredValue::Other("tuple".into()),
+        V::List(_) => StoredValue::Other("list".into()),
+        V::Set(_) => StoredValue::Other("set".into()),
+        V::Dtype(_) => StoredValue::Other("dtype".into()),
+        V::Device(_) => StoredValue::Other("device".into()),
+        V::Global(_) => StoredValue::Other("type".into()),
+    }
+}
+
+/// A mapping of `data.pkl` with its `_metadata` attribute (what `state_dict()` attaches:
+/// module prefix -> `{"version": N}`, read by torch's BatchNorm rule T-BN-1). Non-str keys are
+/// shown by their repr (RETURNN only looks up str keys).
+fn stored_dict(d: &torch_pt::Dict) -> StoredDict {
+    let entries = d
+        .items
+        .iter()
+        .map(|(k, v)| {
+            let key = match k {
+                torch_pt::Value::Str(s) => s.clone(),
+                other => torch_pt::value::repr(other),
+            };
+            (key, stored_value(v))
+        })
+        .collect();
+    let metadata = d.attrs.iter().find_map(|(k, v)| {
+        if k.as_str() != Some("_metadata") {
+            return None;
+        }
+        let m = v.as_dict()?;
+        Some(
+            m.items
+                .iter()
+                .filter_map(|(k, v)| {
+                    let version = v.as_dict().and_then(|x| x.get("version")?.as_i64());
+                    Some((k.as_str()?.to_string(), version))
+                })
+                .collect::<BTreeMap<_, _>>(),
+        )
+    });
+    StoredDict {
+        entries,
+        metadata,
+        ordered: d.kind == torch_pt::DictKind::OrderedDict,
+    }
+}
+
+/// Opens a `.pt` with torch-pt (weights-only rules: nothing executed) as `torch.load` sees it.
+fn open_pt(path: &Path, file: &str) -> Result<(StoredDict, Opened), TorchError> {
+    let pt = torch_pt::PtFile::open(path).map_err(|e| {
+        TorchError::python(
+            TorchErrorKind::Read,
+            format!("{file}: {} ({})", e, e.kind().label()),
+        )
+        .with_file(file)
+    })?;
+    let root = match pt.root() {
+        torch_pt::Value::Dict(d) => stored_dict(d),
+        other => {
+            return Err(TorchError::python(
+                TorchErrorKind::Read,
+                format!(
+                    "{file}: torch.load gives a {}, not a dict (RETURNN expects a checkpoint dict)",
+                    other.type_name()
+                ),
+            )
+            .with_file(file))
+        }
+    };
+    Ok((
+        root.clone(),
+        Opened::Pt {
+            file: Box::new(pt),
+            root,
+        },
+    ))
+}
+
 /// Opens files for the PyTorch engine (`_torch_load`).
 struct TorchOpener<'a> {
-    fs: &'a RealFs,
-    pt: Option<&'a dyn PtReader>,
+    fs: &'a dyn Fs,
+    base: &'a Path,
     sources: TorchSources,
 }
 
 impl TorchOpener<'_> {
     fn open(&mut self, file: &str) -> Result<TorchFile, TorchError> {
-        let path = self.fs.resolve(file);
         let root = if let Some(o) = self.sources.opened.get(file) {
             match o {
-                Opened::Pt(p) => p.root().clone(),
-                Opened::Safetensors { root, .. } => root.clone(),
+                Opened::Pt { root, .. } | Opened::Safetensors { root, .. } => root.clone(),
                 Opened::Tf(_) => {
                     return Err(TorchError::python(
                         TorchErrorKind::Unsupported,
@@ -481,22 +618,15 @@ impl TorchOpener<'_> {
                 }
             }
         } else {
-            if !path.exists() {
+            if !self.fs.exists(file) {
                 return Err(not_found(file));
             }
+            let path = crate::paths::resolve(self.base, file);
             // T-FILE-2: `_torch_load` picks the reader by the `.safetensors` suffix only.
             let (root, opened) = if file.ends_with(".safetensors") {
                 open_safetensors(&path, file)?
             } else {
-                let Some(reader) = self.pt else {
-                    return Err(TorchError::python(
-                        TorchErrorKind::Unsupported,
-                        format!("{file}: reading .pt files needs the .pt reader, which is not plugged in"),
-                    )
-                    .with_file(file));
-                };
-                let p = reader.open(&path, file)?;
-                (p.root().clone(), Opened::Pt(p))
+                open_pt(&path, file)?
             };
             self.sources.opened.insert(file.to_string(), opened);
             root
@@ -528,16 +658,60 @@ pub struct TorchEnginePlan {
     pub task: String,
     /// The main checkpoint file opened (the selected model), if any.
     pub main_checkpoint: Option<String>,
+    /// The epoch model selection gave (`get_epoch_model`; `Some(0)` for an import).
+    pub selected_epoch: Option<u64>,
+    /// The engine's epoch after `_load_model` (`engine.epoch`: the model's epoch, plus one
+    /// when training continues from a checkpoint); `None` on the RF-on-TF engine.
+    pub epoch: Option<u64>,
+    /// The engine's global train step after `_load_model` (T-STEP-1); `None` on RF-on-TF.
+    pub step: Option<u64>,
+    /// The main checkpoint's stored `"step"` (`ckpt.get("step", 1)`), if it is an int.
+    pub main_step: Option<u64>,
     /// Model selection's notes (`warning: ...`).
     pub notes: Vec<String>,
+    /// The truthy `prefix` of each preload entry, by key.
+    pub prefixes: BTreeMap<String, String>,
 }
 
 impl TorchEnginePlan {
+    /// The `prefix` of preload entry `key` (None for `load` or an entry without one).
+    pub fn entry_prefix(&self, key: &str) -> Option<&str> {
+        self.prefixes.get(key).map(String::as_str)
+    }
+
+    /// Whether `a` and `b` are one tensor (T-TIED-1: `tied_to` chains lead to the same name).
+    pub fn tied(&self, a: &TorchParam, b: &TorchParam) -> bool {
+        self.tie_root(a) == self.tie_root(b)
+    }
+
+    /// The first name of `p`'s tie group (`p`'s own name when it is not tied).
+    pub fn tie_root(&self, p: &TorchParam) -> String {
+        {
+            let mut name = p.name.clone();
+            let mut cur = p.tied_to.clone();
+            let mut steps = 0;
+            while let Some(t) = cur {
+                if steps > self.plan.params.len() {
+                    break;
+                }
+                steps += 1;
+                cur = self
+                    .plan
+                    .params
+                    .iter()
+                    .find(|q| q.param.name == t)
+                    .and_then(|q| q.param.tied_to.clone());
+                name = t;
+            }
+            name
+        }
+    }
+
     /// Computes every loaded value (in module order) and hands it to `sink`.
     pub fn for_each_value(
         &self,
-        sink: &mut dyn FnMut(&param_map::torch::TorchAssignment, Array) -> Result<(), EngineError>,
-    ) -> Result<(), EngineError> {
+        sink: &mut dyn FnMut(&param_map::torch::TorchAssignment, Array) -> Result<(), Error>,
+    ) -> Result<(), Error> {
         for a in self.plan.loaded() {
             let v = a.evaluate(&self.sources)?;
             sink(a, v)?;
@@ -557,11 +731,13 @@ pub struct TorchPlanRequest<'a> {
     /// The module class in torch's messages; default `RFModuleAsPTModule` if any param is
     /// non-critical or aux (an RF model), else `Module`.
     pub module_class: Option<String>,
-    pub pt: Option<&'a dyn PtReader>,
+    /// Plan as at the start of a recorded run: the config's own model files are treated as
+    /// absent (see [`crate::plan`]).
+    pub fresh: bool,
 }
 
 /// Plans what RETURNN's engine for `req.config` (PyTorch, or RF on TF) loads into the module.
-pub fn plan_torch_config(req: TorchPlanRequest<'_>) -> Result<TorchEnginePlan, EngineError> {
+pub fn plan_torch_config(req: TorchPlanRequest<'_>) -> Result<TorchEnginePlan, Error> {
     let engine = load_engine(req.config)?;
     if engine == LoadEngine::NetDict {
         return Err(unsupported(
@@ -569,7 +745,15 @@ pub fn plan_torch_config(req: TorchPlanRequest<'_>) -> Result<TorchEnginePlan, E
         ));
     }
     check_get_model(req.config)?;
-    let fs = RealFs::in_dir(req.base);
+    let real = RealFs::in_dir(req.base);
+    let fresh_fs;
+    let fs: &dyn Fs = if req.fresh {
+        let model = req.config.value("model", None)?.unwrap_or_default();
+        fresh_fs = crate::tf_plan::FreshFs::new(model, RealFs::in_dir(req.base));
+        &fresh_fs
+    } else {
+        &real
+    };
     let mf = if engine == LoadEngine::Torch {
         Engine::Torch
     } else {
@@ -582,7 +766,7 @@ pub fn plan_torch_config(req: TorchPlanRequest<'_>) -> Result<TorchEnginePlan, E
     } else {
         Backend::TensorFlow
     };
-    let sel = get_epoch_model_with(config, &fs, backend)?;
+    let sel = get_epoch_model_with(config, fs, backend)?;
     let task = sel.task.clone();
     let model = sel.model.clone().filter(|m| !m.is_empty());
     let items = preload_items(config)?;
@@ -599,7 +783,9 @@ pub fn plan_torch_config(req: TorchPlanRequest<'_>) -> Result<TorchEnginePlan, E
         let mut sources = TorchSources::default();
         let mut open = |file: &str| -> Result<Vec<TensorMeta>, TorchError> {
             let pattern = get_checkpoint_filepattern(file).to_string();
-            let resolved = fs.resolve(&pattern).to_string_lossy().into_owned();
+            let resolved = crate::paths::resolve(req.base, &pattern)
+                .to_string_lossy()
+                .into_owned();
             let src = match sources.opened.get(file) {
                 Some(Opened::Tf(s)) => return Ok(s.tensors().to_vec()),
                 _ => CheckpointSource::open(file, &resolved).map_err(|e| {
@@ -618,12 +804,25 @@ pub fn plan_torch_config(req: TorchPlanRequest<'_>) -> Result<TorchEnginePlan, E
             Ok(metas)
         };
         let plan = plan_rf_tf(&req.params, &cfg, &mut open)?;
+        let prefixes = cfg
+            .preload
+            .iter()
+            .filter_map(|(k, e)| match e {
+                RfTfEntry::Opts { prefix, .. } => Some((k.clone(), prefix.truthy()?.to_string())),
+                _ => None,
+            })
+            .collect();
         return Ok(TorchEnginePlan {
+            prefixes,
             engine,
             plan,
             sources,
             task,
             main_checkpoint: model,
+            selected_epoch: sel.epoch,
+            epoch: None,
+            step: None,
+            main_step: None,
             notes: sel.notes,
         });
     }
@@ -631,6 +830,13 @@ pub fn plan_torch_config(req: TorchPlanRequest<'_>) -> Result<TorchEnginePlan, E
     for (k, v) in &items {
         preload.push((k.clone(), parse_torch_entry(k, v)?));
     }
+    let prefixes = preload
+        .iter()
+        .filter_map(|(k, e)| match e {
+            TorchPreloadEntry::Opts(o) => Some((k.clone(), o.prefix.truthy()?.to_string())),
+            TorchPreloadEntry::Invalid => None,
+        })
+        .collect();
     // T-FILE-1 (engine.py 1347-1349): `<model>.pt`, else the name as given.
     let main_file = model.as_ref().map(|m| {
         let with = format!("{m}{}", backend.model_postfix());
@@ -656,8 +862,8 @@ pub fn plan_torch_config(req: TorchPlanRequest<'_>) -> Result<TorchEnginePlan, E
         module_class,
     };
     let mut opener = TorchOpener {
-        fs: &fs,
-        pt: req.pt,
+        fs,
+        base: req.base,
         sources: TorchSources::default(),
     };
     let plan = plan_torch(&req.params, &cfg, &mut |f| opener.open(f))?;
@@ -676,32 +882,62 @@ pub fn plan_torch_config(req: TorchPlanRequest<'_>) -> Result<TorchEnginePlan, E
             }
         }
     }
+    // T-STEP-1 (engine.py 1352-1358, 1571-1576): the step is `ckpt.get("step", 1) - 1`, plus
+    // one again in training; 0 without a checkpoint. The epoch is incremented likewise.
+    let training = task == "train";
+    let stored = main_file.as_ref().and_then(|f| {
+        opener.sources.root(f).and_then(|r| match r.get("step") {
+            None => Some(1),
+            Some(StoredValue::Int(s)) => Some(*s),
+            Some(_) => None,
+        })
+    });
+    let (epoch, step) = match &main_file {
+        Some(_) => (
+            plan.epoch + u64::from(training),
+            stored.map(|s| (s - 1 + i64::from(training)).max(0) as u64),
+        ),
+        None => (plan.epoch, Some(0)),
+    };
     Ok(TorchEnginePlan {
         engine,
         plan,
         sources: opener.sources,
         task,
         main_checkpoint: main_file,
+        selected_epoch: sel.epoch,
+        epoch: Some(epoch),
+        step,
+        main_step: stored.map(|s| s.max(0) as u64),
         notes: sel.notes,
+        prefixes,
     })
 }
 
 /// Upper bound for a JSON target file (a module's parameter list; 1 GiB is hostile).
 const MAX_TARGET_JSON: u64 = 1 << 30;
 
+/// A module's parameters as a target of the torch engines.
+#[derive(Clone, Debug, Default)]
+pub struct TorchTargets {
+    /// In `state_dict()` order.
+    pub params: Vec<TorchParam>,
+    /// The module class a JSON target list names (`"module_class"`), for torch's messages.
+    pub module_class: Option<String>,
+}
+
 /// Loads the module's parameters: `*.json` -> [`torch_targets_from_json`] (read bounded), a
-/// `.safetensors` / `.pt` file -> [`torch_targets_from_file`].
-pub fn load_torch_targets(
-    path: &Path,
-    pt: Option<&dyn PtReader>,
-) -> Result<Vec<TorchParam>, EngineError> {
+/// `.safetensors` / `.pt` file -> [`torch_targets_from_file`], anything else is read as a TF
+/// checkpoint (an RF model saved by the TF engine: [`rf_tf_targets_from_checkpoint`]).
+pub fn load_torch_targets(path: &Path) -> Result<TorchTargets, Error> {
     let err = |m: String| {
-        EngineError::new(
-            EngineErrorKind::Target,
+        Error::new(
+            ErrorKind::Target,
             format!("target '{}': {m}", path.display()),
         )
     };
-    if path.to_string_lossy().ends_with(".json") {
+    let name = path.to_string_lossy();
+    if name.ends_with(".json") {
         use std::io::Read;
         let f = std::fs::File::open(path).map_err(|e| err(e.to_string()))?;
         let mut buf = Vec::new();
@@ -713,19 +949,43 @@ pub fn load_torch_targets(
                 "larger than the {MAX_TARGET_JSON}-byte limit for a target list"
             )));
         }
-        torch_targets_from_json(&buf, path)
-    } else {
-        torch_targets_from_file(path, pt)
+        let params = torch_targets_from_json(&buf, path)?;
+        let module_class = serde_json::from_slice::<serde_json::Value>(&buf)
+            .ok()
+            .and_then(|v| v.get("module_class")?.as_str().map(str::to_string));
+        return Ok(TorchTargets {
+            params,
+            module_class,
+        });
     }
+    let params = if name.ends_with(".safetensors") || name.ends_with(".pt") || is_zip(path) {
+        torch_targets_from_file(path)?
+    } else {
+        rf_tf_targets_from_checkpoint(path)?
+    };
+    Ok(TorchTargets {
+        params,
+        module_class: None,
+    })
+}
+
+/// Whether the file starts with a ZIP local header (a `.pt` under another name).
+fn is_zip(path: &Path) -> bool {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok()
+        && magic == *b"PK\x03\x04"
 }
 
 /// Reads a JSON target list: `{"variables": [{"name", "shape", "dtype", "non_critical",
 /// "buffer", "aux", "tied_to"}]}` (`params` is accepted for `variables`), in `state_dict()`
 /// order; `dtype` defaults to float32 and may carry a `torch.` prefix.
-pub fn torch_targets_from_json(bytes: &[u8], path: &Path) -> Result<Vec<TorchParam>, EngineError> {
+pub fn torch_targets_from_json(bytes: &[u8], path: &Path) -> Result<Vec<TorchParam>, Error> {
     let err = |m: String| {
-        EngineError::new(
-            EngineErrorKind::Target,
+        Error::new(
+            ErrorKind::Target,
             format!("target '{}': {m}", path.display()),
         )
     };
@@ -774,46 +1034,74 @@ pub fn torch_targets_from_json(bytes: &[u8], path: &Path) -> Result<Vec<TorchPar
     Ok(out)
 }
 
-/// The parameters of a state-dict file (a RETURNN `.pt`'s `"model"`, or a flat safetensors
-/// file), as a target: every tensor, in file order, no flags (a file cannot say which keys are
-/// buffers or non-critical).
-pub fn torch_targets_from_file(
-    path: &Path,
-    pt: Option<&dyn PtReader>,
-) -> Result<Vec<TorchParam>, EngineError> {
+/// The parameters of a state-dict file (a RETURNN `.pt`'s `"model"`, or a flat safetensors /
+/// `.pt` file), as a target: every tensor, in file order. A `.pt` key whose tensor is the
+/// same view of the same storage as an earlier key's is tied to it (T-TIED-1: one tensor
+/// under two names, as `torch.save` stores a tied weight); a file cannot say which keys are
+/// buffers or non-critical.
+pub fn torch_targets_from_file(path: &Path) -> Result<Vec<TorchParam>, Error> {
     let file = path.to_string_lossy().into_owned();
-    let root = if file.ends_with(".safetensors") {
-        open_safetensors(path, &file)?.0
-    } else {
-        let reader = pt.ok_or_else(|| {
-            unsupported(format!(
-                "target '{file}': reading .pt files needs the .pt reader, which is not plugged in"
-            ))
+    let target_err = |e: TorchError| {
+        Error::new(
+            ErrorKind::Target,
+            format!("target '{file}': {}", e.message()),
+        )
+        .with_path(path)
+    };
+    if file.ends_with(".safetensors") {
+        let root = open_safetensors(path, &file).map_err(target_err)?.0;
+        return Ok(root
+            .entries
+            .iter()
+            .filter_map(|(k, v)| match v {
+                StoredValue::Tensor { dtype, shape } => {
+                    Some(TorchParam::new(k.clone(), *dtype, shape.clone()))
+                }
+                _ => None,
+            })
+            .collect());
+    }
+    let pt = torch_pt::PtFile::open(path).map_err(|e| {
+        Error::new(ErrorKind::Target, format!("target '{file}': {e}")).with_path(path)
+    })?;
+    let sd = pt.state_dict().map_err(|e| {
+        Error::new(ErrorKind::Target, format!("target '{file}': {e}")).with_path(path)
+    })?;
+    let mut out: Vec<TorchParam> = Vec::with_capacity(sd.tensors.len());
+    for t in &sd.tensors {
+        let dtype = pt_dtype(t.info.dtype).ok_or_else(|| {
+            Error::new(
+                ErrorKind::Target,
+                format!(
+                    "target '{file}': tensor '{}' has dtype {}",
+                    t.name, t.info.dtype
+                ),
+            )
+            .with_key(t.name.clone())
         })?;
-        reader.open(path, &file)?.root().clone()
-    };
-    let dict = match root.get("model") {
-        Some(StoredValue::Dict(d)) => d.clone(),
-        _ => root,
-    };
-    Ok(dict
-        .entries
-        .iter()
-        .filter_map(|(k, v)| match v {
-            StoredValue::Tensor { dtype, shape } => {
-                Some(TorchParam::new(k.clone(), *dtype, shape.clone()))
-            }
-            _ => None,
-        })
-        .collect())
+        let mut p = TorchParam::new(t.name.clone(), dtype, t.info.shape.clone());
+        p.tied_to = sd
+            .tensors
+            .iter()
+            .take_while(|u| u.name != t.name)
+            .find(|u| {
+                u.info.storage.key == t.info.storage.key
+                    && u.info.storage_offset == t.info.storage_offset
+                    && u.info.shape == t.info.shape
+                    && u.info.stride == t.info.stride
+            })
+            .map(|u| u.name.clone());
+        out.push(p);
+    }
+    Ok(out)
 }
 
 /// The parameters of an RF model saved by the TF engine (its checkpoint holds the RF names plus
 /// `global_step` and `epoch`, tied params once, F-SAVE-1), as a target.
-pub fn rf_tf_targets_from_checkpoint(path: &Path) -> Result<Vec<TorchParam>, EngineError> {
+pub fn rf_tf_targets_from_checkpoint(path: &Path) -> Result<Vec<TorchParam>, Error> {
     let ckpt = tf_bundle::Checkpoint::open(path).map_err(|e| {
-        EngineError::new(
-            EngineErrorKind::Target,
+        Error::new(
+            ErrorKind::Target,
             format!("target '{}': {e}", path.display()),
         )
     })?;

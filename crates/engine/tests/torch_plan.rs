@@ -1,6 +1,6 @@
 //! The torch-engine adapter on real files: Python configs parsed by returnn-config, safetensors
-//! and TF bundles on disk, a `.pt` through the reader trait, paths against an explicit base
-//! directory.
+//! and TF bundles on disk, `.pt` files written by torch-pt's writer and read by its reader,
+//! paths against an explicit base directory.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -13,10 +13,9 @@ use std::path::Path;
 
 use engine::torch_plan::{
     check_get_model, load_engine, load_torch_targets, plan_torch_config, torch_targets_from_json,
-    LoadEngine, PtFile, PtReader, TorchPlanRequest,
+    LoadEngine, TorchPlanRequest,
 };
-use param_map::torch::{StoredDict, StoredValue, TorchError, TorchParam, TorchStatus};
-use param_map::{Array, MapError};
+use param_map::torch::{TorchParam, TorchStatus};
 use returnn_config::Config;
 use safetensors::tensor::TensorView;
 use safetensors::Dtype;
@@ -103,7 +102,7 @@ fn t_file_1_2_safetensors_main_and_prefixed_preload_relative_to_the_base() {
         base: d,
         params: params(&[("enc.w", &[2]), ("lm.w", &[2])]),
         module_class: None,
-        pt: None,
+        fresh: false,
     })
     .unwrap();
     assert_eq!(
@@ -138,7 +137,7 @@ fn t_ckey_2_default_checkpoint_key_on_safetensors_is_a_key_error() {
         base: d,
         params: params(&[("w", &[1])]),
         module_class: None,
-        pt: None,
+        fresh: false,
     })
     .err()
     .unwrap();
@@ -146,39 +145,23 @@ fn t_ckey_2_default_checkpoint_key_on_safetensors_is_a_key_error() {
     assert!(e.message().starts_with("KeyError: 'model' ("), "{e}");
 }
 
-struct FakePt(StoredDict);
-impl PtFile for FakePt {
-    fn root(&self) -> &StoredDict {
-        &self.0
-    }
-    fn read(&self, path: &[String]) -> Result<Array, MapError> {
-        assert_eq!(path, ["model".to_string(), "w".to_string()]);
-        Array::from_f32(vec![1], &[7.0])
-    }
-}
-struct FakeReader;
-impl PtReader for FakeReader {
-    fn open(&self, _path: &Path, _file: &str) -> Result<Box<dyn PtFile>, TorchError> {
-        let state = StoredDict {
-            entries: vec![(
-                "w".into(),
-                StoredValue::Tensor {
-                    dtype: DType::Float32,
-                    shape: vec![1],
-                },
-            )],
-            metadata: None,
-            ordered: true,
-        };
-        Ok(Box::new(FakePt(StoredDict {
-            entries: vec![
-                ("model".into(), StoredValue::Dict(state)),
-                ("epoch".into(), StoredValue::Int(2)),
-            ],
-            metadata: None,
-            ordered: false,
-        })))
-    }
+/// A RETURNN `.pt` (`{"model": {"w": [7.0]}, "epoch": 2, "step": 4, ...}`) by torch-pt's writer.
+fn write_pt(path: &Path) {
+    let meta = torch_pt::ReturnnMeta {
+        epoch: 2,
+        step: 4,
+        effective_learning_rate: None,
+        returnn_version: "test".into(),
+    };
+    let mut w = torch_pt::StateDictWriter::create(path, torch_pt::Layout::Returnn(meta)).unwrap();
+    w.add(
+        "w",
+        torch_pt::DType::F32,
+        &[1],
+        &mut f32_bytes(&[7.0]).as_slice(),
+    )
+    .unwrap();
+    w.commit().unwrap();
 }
 
 #[test]
@@ -186,37 +169,43 @@ fn t_file_3_opt_1_existing_epochs_need_the_optimizer_file_pt_through_the_reader(
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     std::fs::create_dir_all(d.join("net-model")).unwrap();
-    std::fs::write(d.join("net-model/network.001.pt"), b"pt").unwrap();
+    write_pt(&d.join("net-model/network.001.pt"));
     std::fs::write(d.join("net-model/network.001.opt.pt"), b"opt").unwrap();
     let c = config(
         d,
         "backend = 'torch'\ntask = 'train'\nmodel = 'net-model/network'",
     );
-    let req = |pt: Option<&'static dyn PtReader>| TorchPlanRequest {
+    let req = || TorchPlanRequest {
         config: &c,
         base: d,
         params: params(&[("w", &[1])]),
         module_class: None,
-        pt,
+        fresh: false,
     };
-    // no reader: a clear "unsupported"
-    let e = plan_torch_config(req(None)).err().unwrap();
-    assert_eq!(e.label(), "unsupported");
-    let plan = plan_torch_config(req(Some(&FakeReader))).unwrap();
+    let plan = plan_torch_config(req()).unwrap();
     assert_eq!(
         plan.main_checkpoint.as_deref(),
         Some("net-model/network.001.pt")
     );
     assert_eq!(plan.plan.epoch, 1);
+    // T-STEP-1: the stored step 4 is 3 after loading, plus one in training
+    assert_eq!((plan.epoch, plan.step), (Some(2), Some(4)));
     assert_eq!(values(&plan)[0].2, vec![7.0]);
+    // fresh: the run's own files are its output, so nothing loads
+    let fresh = plan_torch_config(TorchPlanRequest {
+        fresh: true,
+        ..req()
+    })
+    .unwrap();
+    assert_eq!(fresh.main_checkpoint, None);
     // without the .opt.pt the epoch does not count as existing for training: nothing loads
     std::fs::remove_file(d.join("net-model/network.001.opt.pt")).unwrap();
-    let plan = plan_torch_config(req(Some(&FakeReader))).unwrap();
+    let plan = plan_torch_config(req()).unwrap();
     assert_eq!(plan.main_checkpoint, None);
     assert_eq!(plan.plan.params[0].status, TorchStatus::RandomInit);
     // T-OPT-1: `load` of an epoch-5 file in training continues at epoch 6 and then opens
     // <model>.005.opt.pt, which does not exist
-    std::fs::write(d.join("conv.005.pt"), b"pt").unwrap();
+    write_pt(&d.join("conv.005.pt"));
     let c2 = config(
         d,
         "backend = 'torch'\ntask = 'train'\nmodel = 'net-model/network'\nload = 'conv.005.pt'",
@@ -226,7 +215,7 @@ fn t_file_3_opt_1_existing_epochs_need_the_optimizer_file_pt_through_the_reader(
         base: d,
         params: params(&[("w", &[1])]),
         module_class: None,
-        pt: Some(&FakeReader),
+        fresh: false,
     })
     .err()
     .unwrap();
@@ -262,7 +251,7 @@ fn f_order_1_opt_1_rf_model_on_the_tf_engine_preloads_in_training() {
         base: d,
         params: params(&[("enc.w", &[2]), ("lm.w", &[2])]),
         module_class: None,
-        pt: None,
+        fresh: false,
     })
     .unwrap();
     assert_eq!(
@@ -283,7 +272,7 @@ fn f_order_1_opt_1_rf_model_on_the_tf_engine_preloads_in_training() {
         base: d,
         params: params(&[("enc.w", &[2]), ("lm.w", &[2])]),
         module_class: None,
-        pt: None,
+        fresh: false,
     })
     .err()
     .unwrap();
@@ -330,7 +319,7 @@ fn json_targets_carry_the_flags() {
         &f,
         &[("b", vec![2], vec![1.0, 2.0]), ("a", vec![], vec![3.0])],
     );
-    let p = load_torch_targets(&f, None).unwrap();
+    let p = load_torch_targets(&f).unwrap().params;
     let names: Vec<(&str, &[u64])> = p
         .iter()
         .map(|x| (x.name.as_str(), x.shape.as_slice()))
@@ -339,5 +328,115 @@ fn json_targets_carry_the_flags() {
     assert!(names.contains(&("b", &[2][..])) && names.contains(&("a", &[][..])));
     let j = dir.path().join("t.json");
     std::fs::write(&j, t).unwrap();
-    assert_eq!(load_torch_targets(&j, None).unwrap().len(), 2);
+    assert_eq!(load_torch_targets(&j).unwrap().params.len(), 2);
+}
+
+#[test]
+fn t_epoch_1_resolve_reads_the_stored_epoch_when_the_name_has_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_pt(&d.join("conv.pt"));
+    config(d, "backend = 'torch'\ntask = 'forward'\nload = 'conv.pt'");
+    let req = engine::resolve::ResolveRequest {
+        config: engine::config::ConfigRequest::file(d.join("returnn.config"), vec![], d),
+    };
+    let r = engine::resolve::run(&req).unwrap();
+    assert_eq!((r.epoch, r.checkpoint_epoch), (None, Some(2)));
+    assert_eq!(r.model.as_deref(), Some("conv"));
+    assert!(
+        r.notes.iter().any(|n| n.starts_with("resolve: ")),
+        "{:?}",
+        r.notes
+    );
+    // the plan agrees: the engine's epoch is the stored one (not training: no increment)
+    let p = engine::plan::run(&engine::plan::PlanRequest {
+        config: req.config.clone(),
+        target: d.join("conv.pt"),
+        fresh: None,
+    })
+    .unwrap();
+    assert_eq!(p.engine, Some("torch"));
+    assert_eq!(p.epoch, Some(Some(2)));
+    // step: stored 4, minus one outside training
+    assert_eq!(p.step, Some(Some(3)));
+    assert_eq!(p.variables["w"].status, "loaded");
+    // a file that is no .pt: no epoch, a note, no error (selection does not open files)
+    std::fs::write(d.join("conv.pt"), b"not a zip").unwrap();
+    let r = engine::resolve::run(&req).unwrap();
+    assert_eq!(r.checkpoint_epoch, None);
+    assert!(
+        r.notes.iter().any(|n| n.contains("could not be read")),
+        "{:?}",
+        r.notes
+    );
+}
+
+#[test]
+fn load_writes_the_module_as_pt_with_casts_and_refuses_tf_outputs_for_torch() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_pt(&d.join("conv.pt"));
+    // torch counts the tied name v as missing (its own key is absent): declared random here,
+    // it still holds w's value (one tensor)
+    config(
+        d,
+        "backend = 'torch'\ntask = 'forward'\nload = 'conv.pt'\n\
+         preload_from_files = {'x': {'filename': None, 'pattern': 'v'}}",
+    );
+    // the module holds w as float64 and a tied copy v
+    std::fs::write(
+        d.join("t.json"),
+        br#"{"variables": [{"name": "w", "shape": [1], "dtype": "float64"},
+                           {"name": "v", "shape": [1], "dtype": "float64", "tied_to": "w"}]}"#,
+    )
+    .unwrap();
+    let plan = engine::plan::PlanRequest {
+        config: engine::config::ConfigRequest::file(d.join("returnn.config"), vec![], d),
+        target: d.join("t.json"),
+        fresh: None,
+    };
+    let p = engine::plan::run(&plan).unwrap();
+    assert_eq!(p.variables["w"].cast, Some(Some("float32->float64".into())));
+    assert_eq!(p.variables["v"].rule.as_deref(), Some("tied"));
+    let out = d.join("o.pt");
+    let r = engine::load::run(
+        &engine::load::LoadRequest {
+            plan: plan.clone(),
+            out: out.clone(),
+            force: false,
+        },
+        &engine::NoProgress,
+    )
+    .unwrap();
+    assert_eq!(r.written, 2);
+    let f = torch_pt::PtFile::open(&out).unwrap();
+    let sd = f.state_dict().unwrap();
+    assert_eq!(sd.under.as_deref(), Some("model"));
+    let w = sd.get("w").unwrap();
+    assert_eq!(w.info.dtype, torch_pt::DType::F64);
+    assert_eq!(f.read(w).unwrap(), 7.0f64.to_le_bytes().to_vec());
+    // one storage under two names
+    assert_eq!(sd.get("v").unwrap().info.storage.key, w.info.storage.key);
+    assert_eq!(f.returnn_scalars().epoch, Some(2));
+    // an existing output needs force; a TF prefix is refused for the PyTorch engine
+    let again = engine::load::run(
+        &engine::load::LoadRequest {
+            plan: plan.clone(),
+            out: out.clone(),
+            force: false,
+        },
+        &engine::NoProgress,
+    );
+    assert!(again.is_err());
+    let e = engine::load::run(
+        &engine::load::LoadRequest {
+            plan,
+            out: d.join("prefix"),
+            force: false,
+        },
+        &engine::NoProgress,
+    )
+    .unwrap_err();
+    assert_eq!(e.label(), "invalid_argument");
+    assert!(!d.join("prefix.index").exists());
 }

@@ -271,9 +271,13 @@ fn epoch_data(v: &Expr, epoch: Epoch, warnings: &mut Vec<String>) -> Result<Epoc
                     _ => return Err("error dict key is not a string".into()),
                 };
                 let Some((x, _)) = number(v) else {
-                    warnings.push(format!(
-                        "epoch {epoch}: score {key:?} is not a number; ignored"
-                    ));
+                    // `:meta:` entries are no scores (docs/returnn-engine.md §12): RETURNN's
+                    // PyTorch engine stores strings and None there (host, device, versions).
+                    if !key.starts_with(":meta:") {
+                        warnings.push(format!(
+                            "epoch {epoch}: score {key:?} is not a number; ignored"
+                        ));
+                    }
                     continue;
                 };
                 let (list, name) = match key.strip_prefix(":meta:") {

@@ -346,3 +346,19 @@ fn best_epoch_key_pitfall_train_score_only() {
     assert_eq!(last, 2);
     assert_eq!(lr.get_error_key(last, &[]).as_deref(), Some("train_score"));
 }
+
+/// docs/returnn-engine.md §12: `:meta:` entries are no scores; the PyTorch engine stores
+/// strings and None there (the fixture returnn_torch_train's file), which are no warnings,
+/// while a non-number score still is one.
+#[test]
+fn meta_entries_that_are_not_numbers_are_silently_no_scores() {
+    let text = "{\n1: EpochData(learningRate=0.01, error={\n':meta:device': 'cpu',\n\
+                ':meta:distributed': None,\n':meta:global_train_step': 0,\n\
+                'dev_loss_ce': 2.5,\n'odd': 'x',\n}),\n}\n";
+    let lr = model_files::LrFile::parse(text, std::path::Path::new("newbob.data")).unwrap();
+    let d = &lr.epochs[&1];
+    assert_eq!(d.scores, vec![("dev_loss_ce".to_string(), 2.5)]);
+    assert_eq!(d.meta, vec![("global_train_step".to_string(), 0.0)]);
+    assert_eq!(lr.warnings.len(), 1, "{:?}", lr.warnings);
+    assert!(lr.warnings[0].contains("\"odd\""), "{:?}", lr.warnings);
+}

@@ -1,7 +1,7 @@
 //! `returnn-ckpt load CONFIG --target TARGET --out OUT [++key value]...`: computes the plan
 //! (exactly what `plan` shows), then writes exactly the loaded variables (`engine::load`):
-//! `OUT.safetensors`, or a TF checkpoint prefix. The output appears atomically, only if every
-//! value was computed.
+//! `OUT.safetensors`, `OUT.pt` (the torch engines), or a TF checkpoint prefix. The output
+//! appears atomically, only if every value was computed.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,7 +16,7 @@ pub struct Args {
     /// The same arguments as `plan`
     #[command(flatten)]
     pub plan: PlanArgs,
-    /// Output: FILE.safetensors, or a TF checkpoint prefix
+    /// Output: FILE.safetensors, FILE.pt (backend = "torch"), or a TF checkpoint prefix
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Replace an existing output

@@ -22,10 +22,14 @@ pub struct ResolveRequest {
 }
 
 /// The answer. JSON (stable): `{"epoch", "model", "start_epoch", "existing": {"N": path},
-/// "notes": [..]}`.
+/// "notes": [..]}`; for the PyTorch engine, when the selected file's name gives no epoch,
+/// also `"checkpoint_epoch"` after `"epoch"`: the epoch `_load_model` takes instead
+/// (`ckpt["epoch"]`, else the start epoch, else 1; T-EPOCH-1).
 #[derive(Clone, Debug, Serialize)]
 pub struct ResolveReport {
     pub epoch: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkpoint_epoch: Option<u64>,
     pub model: Option<String>,
     pub start_epoch: Option<u64>,
     pub existing: BTreeMap<u64, String>,
@@ -75,8 +79,19 @@ pub fn run_loaded(loaded: &LoadedConfig) -> Result<ResolveReport> {
     if sel.existing.is_empty() {
         notes.extend(config::models_beside_config_note(loaded));
     }
+    let mut checkpoint_epoch = None;
+    if model_files::Engine::from_config(config)? == model_files::Engine::Torch
+        && sel.epoch.is_none()
+    {
+        if let Some(m) = sel.model.as_deref().filter(|m| !m.is_empty()) {
+            let (e, note) = torch_checkpoint_epoch(&loaded.base_dir, m, sel.start_epoch);
+            checkpoint_epoch = e;
+            notes.push(note);
+        }
+    }
     Ok(ResolveReport {
         epoch: sel.epoch,
+        checkpoint_epoch,
         model: sel.model,
         start_epoch: sel.start_epoch,
         existing: sel.existing,
@@ -84,4 +99,45 @@ pub fn run_loaded(loaded: &LoadedConfig) -> Result<ResolveReport> {
         task: sel.task,
         init_note,
     })
+}
+
+/// T-EPOCH-1 (`_load_model`, engine.py 1347-1352): the file it opens (`<model>.pt`, else the
+/// name as given) and, when the name gives no epoch, `ckpt.get("epoch", start_epoch or 1)`,
+/// read with torch-pt (a `.safetensors` file holds no epoch). A file that cannot be read gives
+/// no epoch and a note: model selection itself does not open the file. The notes start with
+/// `resolve: ` (they are not RETURNN log lines).
+fn torch_checkpoint_epoch(
+    base: &std::path::Path,
+    model: &str,
+    start_epoch: Option<u64>,
+) -> (Option<u64>, String) {
+    let with = format!("{model}.pt");
+    let file = if crate::paths::resolve(base, &with).exists() {
+        with
+    } else {
+        model.to_string()
+    };
+    let fallback = start_epoch.unwrap_or(1);
+    if file.ends_with(".safetensors") {
+        return (
+            Some(fallback),
+            format!("resolve: {file} stores no epoch; RETURNN's PyTorch engine continues with epoch {fallback} (the start epoch, else 1)"),
+        );
+    }
+    match torch_pt::PtFile::open(crate::paths::resolve(base, &file)) {
+        Ok(f) => match f.returnn_scalars().epoch {
+            Some(e) if e >= 0 => (
+                Some(e as u64),
+                format!("resolve: the file name gives no epoch; {file} stores epoch {e}, which RETURNN's PyTorch engine takes"),
+            ),
+            _ => (
+                Some(fallback),
+                format!("resolve: neither the file name nor {file} gives an epoch; RETURNN's PyTorch engine uses {fallback} (the start epoch, else 1)"),
+            ),
+        },
+        Err(e) => (
+            None,
+            format!("resolve: the file name gives no epoch, and {file} could not be read for its stored epoch: {e}"),
+        ),
+    }
 }

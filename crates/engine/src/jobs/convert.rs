@@ -307,8 +307,17 @@ pub fn run(req: &ConvertRequest, progress: &dyn Progress) -> Result<ConvertRepor
             })
         }
         ConvertTo::Safetensors => {
+            // the keys a TF checkpoint's conversion writes (`convert::to_safetensors`), from a
+            // `.pt` input's scalars, so that a conversion back to `.pt` keeps them
             let mut md = BTreeMap::new();
             md.insert("source".to_string(), input.shown());
+            let stored = input.returnn_scalars().unwrap_or_default();
+            if let Some(e) = stored.epoch {
+                md.insert("epoch".to_string(), e.to_string());
+            }
+            if let Some(s) = stored.step {
+                md.insert("global_step".to_string(), s.to_string());
+            }
             write_safetensors(&input, &plan, &req.out, md, &mut tick)?;
             None
         }

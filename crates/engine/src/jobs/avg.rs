@@ -126,6 +126,24 @@ pub fn run(req: &AvgRequest, progress: &dyn Progress) -> Result<AvgReport> {
     })
 }
 
+/// float32 to float16 bits as torch's `c10::Half` rounds (nearest even; a NaN becomes the
+/// quiet NaN of its sign, payload dropped).
+fn to_f16(x: f32) -> u16 {
+    if x.is_nan() {
+        return if x.is_sign_negative() { 0xFE00 } else { 0x7E00 };
+    }
+    half::f16::from_f32(x).to_bits()
+}
+
+/// float32 to bfloat16 bits as torch's `c10::BFloat16` rounds (nearest even; every NaN becomes
+/// `0x7FC0`).
+fn to_bf16(x: f32) -> u16 {
+    if x.is_nan() {
+        return 0x7FC0;
+    }
+    half::bf16::from_f32(x).to_bits()
+}
+
 /// The running sum of one float tensor, in its dtype as torch computes `+=` and `/=` on CPU.
 enum Acc {
     F32(Vec<f32>),
@@ -188,8 +206,7 @@ impl Acc {
                     if first {
                         v.push(x);
                     } else if let Some(a) = v.get_mut(at + i) {
-                        let s = f16::from_bits(*a).to_f32() + f16::from_bits(x).to_f32();
-                        *a = f16::from_f32(s).to_bits();
+                        *a = to_f16(f16::from_bits(*a).to_f32() + f16::from_bits(x).to_f32());
                     }
                 }
             }
@@ -199,8 +216,7 @@ impl Acc {
                     if first {
                         v.push(x);
                     } else if let Some(a) = v.get_mut(at + i) {
-                        let s = bf16::from_bits(*a).to_f32() + bf16::from_bits(x).to_f32();
-                        *a = bf16::from_f32(s).to_bits();
+                        *a = to_bf16(bf16::from_bits(*a).to_f32() + bf16::from_bits(x).to_f32());
                     }
                 }
             }
@@ -236,16 +252,16 @@ impl Acc {
             Acc::F16(v) => {
                 let d = n as f32;
                 for a in v {
-                    let q = f16::from_f32(f16::from_bits(a).to_f32() / d);
-                    buf.extend_from_slice(&q.to_bits().to_le_bytes());
+                    let q = to_f16(f16::from_bits(a).to_f32() / d);
+                    buf.extend_from_slice(&q.to_le_bytes());
                     flush(&mut buf, false)?;
                 }
             }
             Acc::Bf16(v) => {
                 let d = n as f32;
                 for a in v {
-                    let q = bf16::from_f32(bf16::from_bits(a).to_f32() / d);
-                    buf.extend_from_slice(&q.to_bits().to_le_bytes());
+                    let q = to_bf16(bf16::from_bits(a).to_f32() / d);
+                    buf.extend_from_slice(&q.to_le_bytes());
                     flush(&mut buf, false)?;
                 }
             }

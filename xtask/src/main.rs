@@ -31,6 +31,7 @@ mod bench;
 mod fuzz;
 mod mapping_oracle;
 mod port_oracle;
+mod pt_faces_oracle;
 mod pt_oracle;
 mod returnn_oracle;
 mod torch_oracle;
@@ -59,6 +60,7 @@ const USAGE: &str = "usage: cargo xtask <task>
   bench [--sizes 1,4] [--runs N] [--many N] [--no-tf]   jobs vs I/O floors and TF-Python (release)
   wild [DIR]                                        every checkpoint of the wild corpus vs TensorFlow's reader
   pt-oracle [--cases N] [--seed S] [--keep]        torch-pt against real torch (both directions)
+  pt-faces-oracle [--cases N] [--seed S] [--keep]  .pt outputs of convert/avg vs torch, TF and RETURNN
   wheel                                             build the returnn_ckpt abi3 wheel into target/wheels/
   pytest [PYTEST ARGS]                              the Python package's tests against real TensorFlow
   bench-py [--size-mb M] [--runs N]                 returnn_ckpt vs tf.train.load_checkpoint (1 GiB)";
@@ -75,6 +77,9 @@ fn main() -> ExitCode {
         Some("wild") => ensure_venv().and_then(|v| wild::run(&root(), &v.python, &args[1..])),
         Some("pt-oracle") => {
             ensure_venv().and_then(|v| pt_oracle::run(&root(), &v.python, &args[1..]))
+        }
+        Some("pt-faces-oracle") => {
+            ensure_venv().and_then(|v| pt_faces_oracle::run(&root(), &v.python, &args[1..]))
         }
         Some("mapping-oracle") => {
             ensure_venv().and_then(|v| mapping_oracle::run(&root(), &v.python, &args[1..]))

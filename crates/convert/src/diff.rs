@@ -218,6 +218,68 @@ fn compare_bytes(dtype: DType, x: &[u8], y: &[u8], atol: f64, rtol: f64, s: &mut
     st
 }
 
+/// The comparison of some elements of one tensor (see [`compare_elements`]); results of parts
+/// of a tensor merge into the tensor's result in any order.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ElementDiff {
+    /// Elements that differ beyond the tolerance.
+    pub count: u64,
+    /// The largest `|a − b|`, if any finite difference was seen.
+    pub max_abs: Option<f64>,
+    /// The largest `|a − b| / |b|` over `b ≠ 0`, if any.
+    pub max_rel: Option<f64>,
+}
+
+impl ElementDiff {
+    /// Adds the result of other elements of the same tensor.
+    pub fn merge(&mut self, o: &ElementDiff) {
+        let mut s = Stats {
+            count: self.count,
+            max_abs: self.max_abs,
+            max_rel: self.max_rel,
+        };
+        s.merge(&Stats {
+            count: o.count,
+            max_abs: o.max_abs,
+            max_rel: o.max_rel,
+        });
+        *self = ElementDiff {
+            count: s.count,
+            max_abs: s.max_abs,
+            max_rel: s.max_rel,
+        };
+    }
+}
+
+/// Compares the little-endian bytes `x` and `y` of the same elements of a tensor of `dtype`
+/// (equal lengths, whole elements) by the rule of the module docs: the comparison [`diff`] makes,
+/// for callers that pair tensors of other formats (`.pt`, safetensors) themselves.
+pub fn compare_elements(dtype: DType, x: &[u8], y: &[u8], atol: f64, rtol: f64) -> ElementDiff {
+    let s = compare_bytes(dtype, x, y, atol, rtol, &mut Scratch::default());
+    ElementDiff {
+        count: s.count,
+        max_abs: s.max_abs,
+        max_rel: s.max_rel,
+    }
+}
+
+/// [`compare_elements`] for whole tensors as tf-bundle reads them (string tensors compare
+/// element bytes exactly; a string against a numeric tensor differs in one element).
+pub fn compare_data(
+    dtype: DType,
+    a: &TensorData,
+    b: &TensorData,
+    atol: f64,
+    rtol: f64,
+) -> ElementDiff {
+    let s = compare(dtype, a, b, atol, rtol);
+    ElementDiff {
+        count: s.count,
+        max_abs: s.max_abs,
+        max_rel: s.max_rel,
+    }
+}
+
 fn compare(dtype: DType, a: &TensorData, b: &TensorData, atol: f64, rtol: f64) -> Stats {
     match (a, b) {
         (TensorData::Bytes(x), TensorData::Bytes(y)) => {

@@ -67,8 +67,42 @@ pub fn read_header(file: &mut File, path: &Path) -> Result<Header, Error> {
     let mut header = vec![0u8; n as usize];
     file.read_exact(&mut header)
         .map_err(|e| Error::io(e, path))?;
+    parse_header(&header, n, file_len, &bad)
+}
+
+/// [`read_header`] over a positioned byte source (`path` names it in errors): the same checks
+/// (the 8-byte length against the file and [`MAX_HEADER_SIZE`] before anything is allocated,
+/// the header parsed and validated by the `safetensors` crate, the data ending exactly at the
+/// end of the source), with no cursor.
+pub fn read_header_at(src: &dyn ReadAt, path: &Path) -> Result<Header, Error> {
+    let bad = |m: String| Error::new(ErrorKind::Safetensors(m)).with_path(path);
+    let file_len = src.size();
+    let mut n8 = [0u8; 8];
+    if file_len < 8 {
+        return Err(bad(format!(
+            "file of {file_len} bytes is too short for a header"
+        )));
+    }
+    src.read_exact_at(0, &mut n8)
+        .map_err(|e| Error::io(e, path))?;
+    let n = u64::from_le_bytes(n8);
+    if n > MAX_HEADER_SIZE as u64 || n.saturating_add(8) > file_len {
+        return Err(bad(format!(
+            "header length {n} is invalid for a file of {file_len} bytes"
+        )));
+    }
+    let header = ckpt_io::read_vec(src, 8, n).map_err(|e| bad(format!("reading the header: {e}")))?;
+    parse_header(&header, n, file_len, &bad)
+}
+
+fn parse_header(
+    header: &[u8],
+    n: u64,
+    file_len: u64,
+    bad: &dyn Fn(String) -> Error,
+) -> Result<Header, Error> {
     let meta: Metadata =
-        serde_json::from_slice(&header).map_err(|e| bad(format!("invalid header: {e}")))?;
+        serde_json::from_slice(header).map_err(|e| bad(format!("invalid header: {e}")))?;
     let data_start = 8 + n;
     if data_start.checked_add(meta.data_len() as u64) != Some(file_len) {
         return Err(bad(format!(

@@ -26,6 +26,8 @@ pub enum ErrorKind {
     Read(tf_bundle::ErrorCode),
     /// A conversion, average or comparison failed (convert's kind).
     Convert(convert::ErrorCode),
+    /// Reading or writing a PyTorch `.pt` file failed (torch-pt's kind).
+    Pt(torch_pt::ErrorKind),
     /// A config value has a type the engine cannot use (`config_value`).
     ConfigValue,
     /// No model and no training start epoch: RETURNN's "There was also no model found which we
@@ -110,6 +112,7 @@ impl ErrorKind {
             | ErrorKind::PreloadFilename => Outcome::Negative,
             ErrorKind::Read(_)
             | ErrorKind::Convert(_)
+            | ErrorKind::Pt(_)
             | ErrorKind::Target
             | ErrorKind::Unsupported
             | ErrorKind::Output
@@ -131,6 +134,7 @@ impl ErrorKind {
             ErrorKind::Torch(k) => k.label(),
             ErrorKind::Read(k) => k.label(),
             ErrorKind::Convert(k) => k.label(),
+            ErrorKind::Pt(k) => k.label(),
             ErrorKind::ConfigValue => "config_value",
             ErrorKind::NoModel => "no_model",
             ErrorKind::NoEpoch => "no_epoch",
@@ -318,6 +322,19 @@ impl From<tf_bundle::Error> for Error {
 impl From<convert::Error> for Error {
     fn from(e: convert::Error) -> Error {
         let mut out = Error::new(ErrorKind::Convert(e.kind().code()), e.to_string());
+        if let Some(p) = e.path() {
+            out = out.with_path(p);
+        }
+        if let Some(k) = e.key() {
+            out = out.with_key(k);
+        }
+        out.with_source(e)
+    }
+}
+
+impl From<torch_pt::Error> for Error {
+    fn from(e: torch_pt::Error) -> Error {
+        let mut out = Error::new(ErrorKind::Pt(e.kind()), e.to_string());
         if let Some(p) = e.path() {
             out = out.with_path(p);
         }

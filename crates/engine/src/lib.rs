@@ -22,6 +22,7 @@
 
 pub mod config;
 pub mod error;
+pub mod inputs;
 pub mod jobs;
 pub mod netdict;
 pub mod output;

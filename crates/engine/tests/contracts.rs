@@ -184,6 +184,7 @@ fn plan_and_diff_reports_are_the_cli_json() {
             b: fx("returnn_preload/net-model/network.001"),
             atol: 0.0,
             rtol: 0.0,
+            rename: Vec::new(),
         },
         &NoProgress,
     )

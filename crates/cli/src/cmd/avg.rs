@@ -1,5 +1,7 @@
 //! `returnn-ckpt avg PATH... --out OUT`: the element-wise mean of the floating-point tensors of
-//! several checkpoints, written as a TF bundle at the prefix OUT (`engine::avg`).
+//! several checkpoints, written as a TF bundle at the prefix OUT, or of several RETURNN `.pt`
+//! checkpoints as RETURNN's `tools/torch_avg_checkpoints.py` does, written as the `.pt` file OUT
+//! (`engine::avg`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,10 +11,12 @@ use crate::progress::Bar;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The checkpoints to average (prefixes, PREFIX.index, directories with a `checkpoint` file).
+    /// The checkpoints to average (prefixes, PREFIX.index, directories with a `checkpoint` file),
+    /// or RETURNN PyTorch-engine `.pt` files.
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
-    /// Output bundle prefix (`OUT.index`, `OUT.data-00000-of-00001`).
+    /// Output: a bundle prefix (`OUT.index`, `OUT.data-00000-of-00001`) for TF inputs, a `.pt`
+    /// file for `.pt` inputs.
     #[arg(long)]
     pub out: PathBuf,
     /// Average a tensor missing from some inputs over the inputs that have it.
@@ -22,7 +26,8 @@ pub struct Args {
     #[arg(long)]
     pub force: bool,
     /// Machine-readable output: `{"out", "inputs", "averaged", "copied_from_last", "partial":
-    /// [{"name", "inputs"}], "notes"}`.
+    /// [{"name", "inputs"}], "metadata"? (`.pt`: epoch, step, effective_learning_rate,
+    /// returnn_version written), "notes"}`.
     #[arg(long)]
     pub json: bool,
 }

@@ -1,5 +1,7 @@
 //! `returnn-ckpt convert PATH OUT`: a TF checkpoint to `.safetensors`, or with `--to tf` to one
-//! V2 bundle, or a `.safetensors` file back to a TF bundle prefix (`engine::convert`).
+//! V2 bundle, or a `.safetensors` file back to a TF bundle prefix; any input (TF, `.pt`,
+//! `.safetensors`) to a RETURNN PyTorch-engine `.pt` (`OUT.pt` or `--to pt`), and a `.pt` to
+//! safetensors or TF (`engine::convert`).
 //!
 //! Skipped tensors get one line each on stderr (`skipped NAME (DTYPE): REASON`); `--strict`
 //! turns any skip into an error before anything is written. The output appears atomically; an
@@ -11,6 +13,7 @@ use std::process::ExitCode;
 
 use engine::convert::{ConvertRequest, ConvertTo, Strings as StringsPolicy};
 
+use crate::args::WorkDir;
 use crate::out::{fail, plural, print_json, print_notes, print_out, Fail};
 use crate::progress::Bar;
 
@@ -23,6 +26,9 @@ pub enum To {
     /// `.safetensors` file (the way back) or from a TF checkpoint (V1 or multi-shard to one
     /// V2 bundle, with --include/--exclude/--rename/--no-optimizer).
     Tf,
+    /// A RETURNN PyTorch-engine checkpoint `{"model", "epoch", "step",
+    /// "effective_learning_rate", "returnn_version"}` (default when OUT ends in `.pt`).
+    Pt,
 }
 
 /// What `--strings` does with string tensors.
@@ -37,13 +43,32 @@ pub enum Strings {
 #[derive(clap::Args)]
 pub struct Args {
     /// Input: a checkpoint (prefix, PREFIX.index, directory with a `checkpoint` file, V1 file),
-    /// or a `.safetensors` file (converted to a TF bundle).
+    /// a `.safetensors` file (converted to a TF bundle by default) or a PyTorch `.pt` file.
     pub path: PathBuf,
-    /// Output: a `.safetensors` file, or with `--to tf` a bundle prefix.
+    /// Output: a `.safetensors` file, a `.pt` file, or with `--to tf` a bundle prefix.
     pub out: PathBuf,
-    /// Output format (default: tf if PATH ends in `.safetensors`, else safetensors).
+    /// Output format (default: pt if OUT ends in `.pt`, safetensors if it ends in
+    /// `.safetensors`, else tf if PATH ends in `.safetensors`, else safetensors).
     #[arg(long, value_enum)]
     pub to: Option<To>,
+    /// `.pt` output: the `epoch` entry (default: the input's file name as RETURNN reads it,
+    /// else the epoch the input stores, else 1).
+    #[arg(long, value_name = "N")]
+    pub epoch: Option<i64>,
+    /// `.pt` output: the `step` entry (default: the input's step or `global_step`, else 0).
+    #[arg(long, value_name = "N")]
+    pub step: Option<i64>,
+    /// `.pt` output: the run's learning-rate file (`newbob.data`); its learning rate of the
+    /// epoch becomes `effective_learning_rate`.
+    #[arg(long, value_name = "FILE")]
+    pub lr_file: Option<PathBuf>,
+    /// `.pt` output: the run's config, whose `learning_rate_file` gives
+    /// `effective_learning_rate` (paths in it resolve against -C DIR, default the current
+    /// directory).
+    #[arg(long, value_name = "CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub workdir: WorkDir,
     /// Fail instead of skipping tensors the output cannot hold.
     #[arg(long)]
     pub strict: bool,
@@ -95,6 +120,7 @@ pub fn run(args: Args, quiet: bool) -> Result<ExitCode, Fail> {
         to: args.to.map(|t| match t {
             To::Safetensors => ConvertTo::Safetensors,
             To::Tf => ConvertTo::Tf,
+            To::Pt => ConvertTo::Pt,
         }),
         strict: args.strict,
         strings: match args.strings {
@@ -110,6 +136,16 @@ pub fn run(args: Args, quiet: bool) -> Result<ExitCode, Fail> {
         mmap: args.mmap,
         skip_unreadable: args.skip_unreadable,
         allow_empty: args.allow_empty,
+        epoch: args.epoch,
+        step: args.step,
+        lr_file: args.lr_file,
+        config: args.config.map(|c| {
+            engine::config::ConfigRequest::file(
+                args.workdir.command_line_path(&c),
+                Vec::new(),
+                args.workdir.base(),
+            )
+        }),
     };
     let bar = Bar::new(quiet);
     let r = engine::convert::run(&req, &bar).map_err(fail(json))?;
@@ -119,6 +155,17 @@ pub fn run(args: Args, quiet: bool) -> Result<ExitCode, Fail> {
     }
     print_notes(&r.notes, false);
     print_skipped(&r.skipped);
+    if let Some(m) = &r.metadata {
+        let lr = m
+            .effective_learning_rate
+            .map_or_else(|| "None".to_string(), |v| engine::py_float_repr(v.0));
+        eprintln!(
+            "note: epoch {}, step {}, effective_learning_rate {lr}, returnn_version {}",
+            m.epoch.unwrap_or_default(),
+            m.step.unwrap_or_default(),
+            m.returnn_version.as_deref().unwrap_or("")
+        );
+    }
     let skipped = if r.skipped.is_empty() {
         String::new()
     } else {

@@ -1,6 +1,7 @@
-//! `returnn-ckpt diff A B [--json] [--atol X] [--rtol Y]`: tensors only in A or only in B,
-//! dtype and shape changes, and value differences (`engine::diff`). Exit 0 when equal within
-//! the tolerance, 1 otherwise.
+//! `returnn-ckpt diff A B [--json] [--atol X] [--rtol Y] [--rename REGEX=REPL]`: tensors only
+//! in A or only in B, dtype and shape changes, and value differences (`engine::diff`). A and B
+//! are TF checkpoints, `.pt` or `.safetensors` files in any combination; `--rename` maps A's
+//! names before matching. Exit 0 when equal within the tolerance, 1 otherwise.
 //!
 //! `--json` prints one object: `{"a", "b", "atol", "rtol", "equal", "only_in_a": [name],
 //! "only_in_b": [name], "dtype_changed": [{"name", "a", "b"}], "shape_changed": [{"name", "a",
@@ -16,10 +17,15 @@ use crate::progress::Bar;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// First checkpoint.
+    /// First checkpoint (TF checkpoint, `.pt` or `.safetensors`).
     pub a: PathBuf,
-    /// Second checkpoint.
+    /// Second checkpoint (TF checkpoint, `.pt` or `.safetensors`).
     pub b: PathBuf,
+    /// Rename A's tensors before matching them with B's: REGEX=REPLACEMENT, all matches, `$1`
+    /// for groups (repeatable, applied in order) — the rules given to `convert --rename`, so
+    /// `diff SRC OUT --rename R` checks `convert SRC OUT --rename R`.
+    #[arg(long, value_name = "REGEX=REPLACEMENT")]
+    pub rename: Vec<String>,
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
@@ -43,6 +49,7 @@ pub fn run(args: Args, quiet: bool) -> Result<ExitCode, Fail> {
             b: args.b,
             atol: args.atol,
             rtol: args.rtol,
+            rename: args.rename,
         },
         &bar,
     )

@@ -1,4 +1,5 @@
-//! `returnn-ckpt inspect`: list a checkpoint's tensors like TF's `inspect_checkpoint`
+//! `returnn-ckpt inspect`: list the tensors of a checkpoint, a `.pt` or a `.safetensors` file
+//! like TF's `inspect_checkpoint`
 //! (`name (dtype) [shape]`), with optional stats (min, max, mean, stddev, rms), values, sha256
 //! digests, TF2 object names, or the JSON of the stable contract (`engine::inspect`).
 //!
@@ -19,7 +20,8 @@ use crate::progress::Bar;
 #[derive(clap::Args)]
 pub struct Args {
     /// Checkpoint: a prefix, PREFIX.index/.meta/.data-*, a directory with a `checkpoint` file,
-    /// or a V1 file / glob.
+    /// a V1 file / glob, a PyTorch `.pt` file (its state dict; RETURNN's scalar entries under
+    /// "metadata") or a `.safetensors` file.
     pub path: PathBuf,
     /// Add min/max/mean/stddev/rms per numeric tensor (reads every tensor).
     #[arg(long)]
@@ -68,6 +70,17 @@ pub fn run(args: Args, quiet: bool) -> Result<ExitCode, Fail> {
     } else {
         print_notes(&report.notes, false);
         let mut s = String::new();
+        if let Some(m) = &report.metadata {
+            let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+            let _ = writeln!(
+                s,
+                "# epoch {}, step {}, effective_learning_rate {}, returnn_version {}",
+                opt(m.epoch.map(|e| e.to_string())),
+                opt(m.step.map(|e| e.to_string())),
+                opt(m.effective_learning_rate.map(|v| engine::py_float_repr(v.0))),
+                opt(m.returnn_version.clone())
+            );
+        }
         for r in &report.tensors {
             human_row(&mut s, r);
         }

@@ -1,5 +1,5 @@
 //! `returnn-ckpt verify`: read every tensor and check every CRC and structural rule of a
-//! checkpoint (`engine::verify`). Exit 0 when all is well; otherwise 1 with one line per
+//! checkpoint, a `.pt` file or a `.safetensors` file (`engine::verify`). Exit 0 when all is well; otherwise 1 with one line per
 //! problem naming the file, the key and what is wrong.
 
 use std::path::PathBuf;
@@ -11,7 +11,7 @@ use crate::progress::Bar;
 #[derive(clap::Args)]
 pub struct Args {
     /// Checkpoint: a prefix, PREFIX.index/.meta/.data-*, a directory with a `checkpoint` file,
-    /// or a V1 file / glob.
+    /// a V1 file / glob, a PyTorch `.pt` file or a `.safetensors` file.
     pub path: PathBuf,
     /// Memory-map the data shards instead of positioned reads (explicit opt-in). Risk: if
     /// another process truncates a shard while it is mapped, this process dies with SIGBUS
@@ -48,12 +48,15 @@ pub fn run(args: Args, quiet: bool) -> Result<ExitCode, Fail> {
         eprintln!("problem[{}]: {}", p.kind, p.message);
     }
     if r.ok {
+        let shards = r
+            .num_shards
+            .map(|n| format!(", {}", plural(n as usize, "shard", "shards")))
+            .unwrap_or_default();
         print_out(&format!(
-            "{}: ok ({}, format {}, {})\n",
+            "{}: ok ({}, format {}{shards})\n",
             r.path,
             plural(r.tensors, "tensor", "tensors"),
             r.format,
-            plural(r.num_shards as usize, "shard", "shards")
         ));
     } else {
         print_out(&format!(

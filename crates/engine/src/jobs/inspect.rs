@@ -2,18 +2,25 @@
 //! optional statistics (like RETURNN's `tf_inspect_checkpoint.py`: min, max, mean, stddev,
 //! rms), sha256 digests, TF2 object names, or the values of chosen tensors.
 //!
+//! The input may be a TF checkpoint, a PyTorch `.pt` file or a `.safetensors` file
+//! ([`crate::inputs`]): a `.pt` lists its state dict under its keys (each row's `path` is the
+//! tensor's dotted path in the loaded object, e.g. `model.lstm.weight_ih_l0`) and adds RETURNN's
+//! scalar entries under `metadata`; a safetensors file adds its `__metadata__` under
+//! `safetensors_metadata`.
+//!
 //! Stats are defined for float16/bfloat16/float32/float64, float8, all integer dtypes and
 //! bool (as 0/1), and for quantized dtypes over their raw integer storage; complex and string
 //! tensors have none. NaN propagates as in numpy. A tensor that cannot be read is reported in
 //! its row (`error`), and [`InspectReport::failed`] says so.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 use serde::{Serialize, Serializer};
-use tf_bundle::{Checkpoint, OpenOptions, Tensor, TensorData, TensorInfo};
+use tf_bundle::{Tensor, TensorData, TensorInfo};
 
 use crate::error::{Error, Result};
+use crate::inputs::{Input, InputOptions};
 use crate::progress::Progress;
 
 /// What to inspect.
@@ -86,6 +93,10 @@ impl From<Stats> for StatsJson {
 #[derive(Clone, Debug, Serialize)]
 pub struct TensorRow {
     pub name: String,
+    /// `.pt` only: the tensor's dotted path in the loaded object (`model.<key>` in RETURNN's
+    /// layout).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
     pub dtype: String,
     pub shape: Vec<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -100,14 +111,41 @@ pub struct TensorRow {
     pub full_name: Option<String>,
 }
 
-/// The listing. JSON (stable): `{"path", "format", "num_shards", "endianness", "tensors":
-/// [..]}`, tensors sorted by name.
+/// RETURNN's scalar entries of a `.pt` file (null when absent).
+#[derive(Clone, Debug, Serialize)]
+pub struct PtMetadata {
+    pub epoch: Option<i64>,
+    pub step: Option<i64>,
+    pub effective_learning_rate: Option<JsonFloat>,
+    pub returnn_version: Option<String>,
+}
+
+impl From<torch_pt::ReturnnScalars> for PtMetadata {
+    fn from(s: torch_pt::ReturnnScalars) -> PtMetadata {
+        PtMetadata {
+            epoch: s.epoch,
+            step: s.step,
+            effective_learning_rate: s.effective_learning_rate.map(JsonFloat),
+            returnn_version: s.returnn_version,
+        }
+    }
+}
+
+/// The listing. JSON (stable): `{"path", "format", "num_shards", "endianness", "metadata"?,
+/// "safetensors_metadata"?, "tensors": [..], "notes"}`, tensors sorted by name. `format` is
+/// `v2`/`v1` (TF), `pt` or `safetensors`; `num_shards` is null for `.pt` and safetensors;
+/// `metadata` only for `.pt` (RETURNN's `epoch`, `step`, `effective_learning_rate`,
+/// `returnn_version`, each null when absent), `safetensors_metadata` only for safetensors.
 #[derive(Clone, Debug, Serialize)]
 pub struct InspectReport {
     pub path: String,
     pub format: String,
-    pub num_shards: u32,
+    pub num_shards: Option<u32>,
     pub endianness: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<PtMetadata>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub safetensors_metadata: Option<BTreeMap<String, String>>,
     pub tensors: Vec<TensorRow>,
     /// What opening noticed (the checkpoint read instead of a `.meta` file or a `checkpoint`
     /// state file, a stale absolute path in a state file).
@@ -121,52 +159,54 @@ impl InspectReport {
     }
 }
 
-/// Opens a checkpoint for a job (errors read `cannot open checkpoint PATH: ...`).
-pub(crate) fn open(path: &std::path::Path, mmap: bool) -> Result<Checkpoint> {
-    Checkpoint::open_with(
-        path,
-        &OpenOptions {
-            mmap,
-            ..OpenOptions::default()
-        },
-    )
-    .map_err(Error::from)
+/// Opens any input for a job (see [`crate::inputs`]).
+pub(crate) fn open_input(path: &std::path::Path, mmap: bool) -> Result<Input> {
+    Input::open(path, &InputOptions { mmap })
 }
 
 /// Lists the checkpoint.
 pub fn run(req: &InspectRequest, progress: &dyn Progress) -> Result<InspectReport> {
-    let ck = open(&req.path, req.mmap)?;
-    let objects: HashMap<String, tf_bundle::object_graph::ObjectName> = if req.object_names {
-        tf_bundle::object_graph::from_checkpoint(&ck)
-            .map_err(|e| {
-                let msg = format!("{e}");
-                Error::from(e).map_message(|_| msg)
-            })?
-            .unwrap_or_default()
-            .into_iter()
-            .map(|o| (o.checkpoint_key.clone(), o))
-            .collect()
-    } else {
-        HashMap::new()
-    };
+    let input = open_input(&req.path, req.mmap)?;
+    let mut notes = input.notes().to_vec();
+    let objects: HashMap<String, tf_bundle::object_graph::ObjectName> =
+        match (req.object_names, input.checkpoint()) {
+            (true, Some(ck)) => tf_bundle::object_graph::from_checkpoint(ck)
+                .map_err(|e| {
+                    let msg = format!("{e}");
+                    Error::from(e).map_message(|_| msg)
+                })?
+                .unwrap_or_default()
+                .into_iter()
+                .map(|o| (o.checkpoint_key.clone(), o))
+                .collect(),
+            (true, None) => {
+                notes.push(format!(
+                    "--object-names: a {} file has no TF2 object graph",
+                    input.format_name()
+                ));
+                HashMap::new()
+            }
+            _ => HashMap::new(),
+        };
     let want = tf_bundle::scan::Want {
         stats: req.stats,
         digest: req.digest,
     };
     let scanned = if want.stats || want.digest {
-        progress.begin("inspect", tf_bundle::scan::total_bytes(&ck));
+        progress.begin("inspect", input.total_bytes());
         let advance = |n: u64| progress.advance(n);
-        let r = tf_bundle::scan::scan_all(&ck, want, tf_bundle::par::Jobs::default(), &advance);
+        let r = input.scan(want, &advance);
         progress.end();
         r
     } else {
         Vec::new()
     };
     let mut rows: Vec<TensorRow> = Vec::new();
-    for (i, info) in ck.tensors().iter().enumerate() {
+    for (i, info) in input.tensors().iter().enumerate() {
         let obj = objects.get(&info.name);
         let mut row = TensorRow {
             name: info.name.clone(),
+            path: input.pt_tensor(&info.name).map(|t| t.path.to_string()),
             dtype: info.dtype.name().to_string(),
             shape: info.shape.clone(),
             sha256: None,
@@ -185,9 +225,10 @@ pub fn run(req: &InspectRequest, progress: &dyn Progress) -> Result<InspectRepor
         }
         rows.push(row);
     }
-    for p in ck.problems() {
+    for p in input.problems() {
         rows.push(TensorRow {
             name: p.name.clone(),
+            path: None,
             dtype: "unknown".into(),
             shape: Vec::new(),
             sha256: None,
@@ -199,12 +240,14 @@ pub fn run(req: &InspectRequest, progress: &dyn Progress) -> Result<InspectRepor
     }
     rows.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(InspectReport {
-        path: ck.prefix().display().to_string(),
-        format: ck.format().to_string(),
-        num_shards: ck.num_shards(),
-        endianness: ck.endianness().to_string(),
+        path: input.shown(),
+        format: input.format_name(),
+        num_shards: input.num_shards(),
+        endianness: input.endianness(),
+        metadata: input.returnn_scalars().map(PtMetadata::from),
+        safetensors_metadata: input.safetensors_metadata().cloned(),
         tensors: rows,
-        notes: ck.notes().to_vec(),
+        notes,
     })
 }
 
@@ -346,10 +389,10 @@ impl ValuesReport {
 
 /// Reads the requested tensors' values.
 pub fn values(req: &ValuesRequest) -> Result<ValuesReport> {
-    let ck = open(&req.path, req.mmap)?;
+    let input = open_input(&req.path, req.mmap)?;
     let mut out = Vec::new();
     for name in &req.tensors {
-        let entry = match (ck.get(name), ck.read(name)) {
+        let entry = match (input.get(name), input.read(name)) {
             (Some(info), Ok(t)) => {
                 let mut v = tensor_values(info, &t, req.digest);
                 v.json_limit = (!req.all).then_some(VALUES_LIMIT);
@@ -367,9 +410,9 @@ pub fn values(req: &ValuesRequest) -> Result<ValuesReport> {
         out.push(entry);
     }
     Ok(ValuesReport {
-        path: ck.prefix().display().to_string(),
+        path: input.shown(),
         tensors: out,
-        notes: ck.notes().to_vec(),
+        notes: input.notes().to_vec(),
     })
 }
 

@@ -1,11 +1,14 @@
-//! `verify`: reads every tensor and checks every CRC and structural rule of a checkpoint.
+//! `verify`: reads every tensor and checks every CRC and structural rule of a checkpoint — a TF
+//! checkpoint, a `.pt` file (the ZIP and pickle structure at open, every record's CRC-32) or a
+//! `.safetensors` file (the header's structure at open; the format has no checksums, so every
+//! tensor's bytes are read to find truncation and I/O errors).
 
 use std::path::PathBuf;
 
 use serde::Serialize;
 
 use crate::error::Result;
-use crate::jobs::inspect::open;
+use crate::jobs::inspect::open_input;
 use crate::progress::Progress;
 
 /// What to verify.
@@ -34,7 +37,8 @@ pub struct Problem {
 pub struct VerifyReport {
     pub path: String,
     pub format: String,
-    pub num_shards: u32,
+    /// Null for `.pt` and safetensors files.
+    pub num_shards: Option<u32>,
     pub tensors: usize,
     pub ok: bool,
     pub problems: Vec<Problem>,
@@ -44,30 +48,30 @@ pub struct VerifyReport {
 
 /// Verifies the checkpoint.
 pub fn run(req: &VerifyRequest, progress: &dyn Progress) -> Result<VerifyReport> {
-    let ck = open(&req.path, req.mmap)?;
-    progress.begin("verify", tf_bundle::scan::total_bytes(&ck));
+    let input = open_input(&req.path, req.mmap)?;
+    progress.begin("verify", input.total_bytes());
     let advance = |n: u64| progress.advance(n);
-    let errors = tf_bundle::verify::verify_all(&ck, tf_bundle::par::Jobs::default(), &advance);
+    let errors = input.verify(&advance);
     progress.end();
     let problems = group_missing_files(errors);
     Ok(VerifyReport {
-        path: ck.prefix().display().to_string(),
-        format: ck.format().to_string(),
-        num_shards: ck.num_shards(),
-        tensors: ck.tensors().len(),
+        path: input.shown(),
+        format: input.format_name(),
+        num_shards: input.num_shards(),
+        tensors: input.tensors().len(),
         ok: problems.is_empty(),
         problems,
-        notes: ck.notes().to_vec(),
+        notes: input.notes().to_vec(),
     })
 }
 
 /// One problem per error, except that the tensors of a missing data file are one problem
 /// (naming how many and which), not one line each.
-fn group_missing_files(errors: Vec<tf_bundle::Error>) -> Vec<Problem> {
+fn group_missing_files(errors: Vec<crate::Error>) -> Vec<Problem> {
     let mut out: Vec<Problem> = Vec::new();
     let mut missing: Vec<(String, Vec<String>)> = Vec::new();
     for e in errors {
-        if e.kind().code() == tf_bundle::ErrorCode::MissingFile {
+        if e.kind() == crate::ErrorKind::Read(tf_bundle::ErrorCode::MissingFile) {
             let path = e
                 .path()
                 .map(|p| p.display().to_string())
@@ -79,7 +83,7 @@ fn group_missing_files(errors: Vec<tf_bundle::Error>) -> Vec<Problem> {
                     missing.push((path, vec![key]));
                     // keep the place of the first one
                     out.push(Problem {
-                        kind: e.kind().label(),
+                        kind: e.label(),
                         path: e.path().map(|p| p.display().to_string()),
                         key: None,
                         message: String::new(),
@@ -89,7 +93,7 @@ fn group_missing_files(errors: Vec<tf_bundle::Error>) -> Vec<Problem> {
             continue;
         }
         out.push(Problem {
-            kind: e.kind().label(),
+            kind: e.label(),
             path: e.path().map(|p| p.display().to_string()),
             key: e.key().map(str::to_string),
             message: e.to_string(),

@@ -54,8 +54,11 @@ fn read_json(p: &Path) -> Result<J> {
     serde_json::from_slice(&b).with_context(|| format!("parsing {}", p.display()))
 }
 
-/// The fixture checkpoints: (path to open, is a `.pt` model file).
-fn fixture_checkpoints(root: &Path) -> Result<Vec<(std::path::PathBuf, bool)>> {
+/// The fixture checkpoints: (path to open, is a `.pt` model file, manifest sha256 by tensor
+/// name: for tensors TensorFlow's own readers cannot assemble, the generator's digest).
+type Fixture = (std::path::PathBuf, bool, J);
+
+fn fixture_checkpoints(root: &Path) -> Result<Vec<Fixture>> {
     let mut out = Vec::new();
     let mut dirs: Vec<_> = std::fs::read_dir(root.join("fixtures"))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -70,7 +73,13 @@ fn fixture_checkpoints(root: &Path) -> Result<Vec<(std::path::PathBuf, bool)>> {
             if pt && prefix.ends_with(".opt.pt") {
                 continue;
             }
-            out.push((dir.join(prefix), pt));
+            let mut shas = serde_json::Map::new();
+            for t in c["tensors"].as_array().into_iter().flatten() {
+                if let (Some(n), Some(h)) = (t["name"].as_str(), t["sha256"].as_str()) {
+                    shas.insert(n.to_string(), J::String(h.to_string()));
+                }
+            }
+            out.push((dir.join(prefix), pt, J::Object(shas)));
         }
     }
     Ok(out)
@@ -107,7 +116,7 @@ pub fn run(root: &Path, python: &Path, args: &[String]) -> Result<()> {
 
     // 1. every fixture checkpoint to .pt
     let mut items = Vec::new();
-    for (i, (src, is_pt)) in fixture_checkpoints(root)?.into_iter().enumerate() {
+    for (i, (src, is_pt, shas)) in fixture_checkpoints(root)?.into_iter().enumerate() {
         let out = work.join(format!("fx_{i:03}.pt"));
         let mut req = engine::convert::ConvertRequest::new(&src, &out);
         req.skip_unreadable = true;
@@ -138,6 +147,7 @@ pub fn run(root: &Path, python: &Path, args: &[String]) -> Result<()> {
             "skipped": r.skipped.iter().map(|s| s.name.clone()).collect::<Vec<_>>(),
             "epoch": meta.epoch,
             "step": meta.step,
+            "manifest_sha256": shas,
         }));
     }
     let list = work.join("converted.json");

@@ -430,6 +430,21 @@ fn plan_any(input: &Input, req: &ConvertRequest, selection: &Selection, to: Conv
             });
             continue;
         }
+        if info.sliced {
+            // a partitioned tensor whose slices do not cover it cannot be assembled (TF cannot
+            // either): find out now, before the output is created
+            if let Err(e) = input.read_to(&src, &mut std::io::sink()) {
+                if e.label() == "slices" && req.skip_unreadable {
+                    skipped.push(SkippedTensor {
+                        name: src.clone(),
+                        dtype: Some(info.dtype.to_string()),
+                        reason: format!("cannot be assembled: {e}"),
+                    });
+                    continue;
+                }
+                return Err(unreadable_hint_engine(e));
+            }
+        }
         let nbytes = info.nbytes().unwrap_or(0);
         let mut tied_to = None;
         if let (ConvertTo::Pt, Some(t)) = (to, input.pt_tensor(&src)) {
@@ -711,6 +726,15 @@ fn unreadable_hint(e: convert::Error) -> Error {
     let read = matches!(e.kind(), convert::ErrorKind::Read(_));
     let e = Error::from(e);
     if read {
+        e.with_hint("TensorFlow cannot read this tensor either; pass --skip-unreadable to convert the others")
+    } else {
+        e
+    }
+}
+
+/// [`unreadable_hint`] for a read error of the library layer.
+fn unreadable_hint_engine(e: Error) -> Error {
+    if matches!(e.kind(), ErrorKind::Read(_)) {
         e.with_hint("TensorFlow cannot read this tensor either; pass --skip-unreadable to convert the others")
     } else {
         e

@@ -90,7 +90,11 @@ fn collect(v: &J, what: &str, problems: &mut Vec<String>) {
     if let Some(rs) = v["results"].as_array() {
         for r in rs {
             for p in r["problems"].as_array().into_iter().flatten() {
-                problems.push(format!("{what}: {}: {}", r["pt"].as_str().unwrap_or(&r["case"].to_string()), p));
+                problems.push(format!(
+                    "{what}: {}: {}",
+                    r["pt"].as_str().unwrap_or(&r["case"].to_string()),
+                    p
+                ));
             }
         }
     }
@@ -151,7 +155,10 @@ pub fn run(root: &Path, python: &Path, args: &[String]) -> Result<()> {
         }));
     }
     let list = work.join("converted.json");
-    std::fs::write(&list, serde_json::to_vec_pretty(&json!({ "items": items }))?)?;
+    std::fs::write(
+        &list,
+        serde_json::to_vec_pretty(&json!({ "items": items }))?,
+    )?;
     let res = work.join("converted.result.json");
     super::run(
         Command::new(python)
@@ -213,7 +220,12 @@ pub fn run(root: &Path, python: &Path, args: &[String]) -> Result<()> {
             .arg("avg-cases")
             .arg("--out")
             .arg(&avg)
-            .args(["--cases", &o.cases.to_string(), "--seed", &o.seed.to_string()]),
+            .args([
+                "--cases",
+                &o.cases.to_string(),
+                "--seed",
+                &o.seed.to_string(),
+            ]),
     )
     .context("pt_faces.py avg-cases")?;
     for i in 0..o.cases {

@@ -91,7 +91,8 @@ pub fn read_header_at(src: &dyn ReadAt, path: &Path) -> Result<Header, Error> {
             "header length {n} is invalid for a file of {file_len} bytes"
         )));
     }
-    let header = ckpt_io::read_vec(src, 8, n).map_err(|e| bad(format!("reading the header: {e}")))?;
+    let header =
+        ckpt_io::read_vec(src, 8, n).map_err(|e| bad(format!("reading the header: {e}")))?;
     parse_header(&header, n, file_len, &bad)
 }
 

@@ -72,6 +72,11 @@ def convert(
     out: _Path,
     *,
     to: Optional[str] = None,
+    epoch: Optional[int] = None,
+    step: Optional[int] = None,
+    lr_file: Optional[_Path] = None,
+    config: Optional[_Config] = None,
+    cwd: Optional[_Path] = None,
     strict: bool = False,
     strings: str = "skip",
     include: Optional[Sequence[str]] = None,
@@ -99,6 +104,7 @@ def diff(
     *,
     atol: float = 0.0,
     rtol: float = 0.0,
+    rename: Optional[Sequence[str]] = None,
     progress: _Progress = None,
 ) -> Dict[str, Any]: ...
 def resolve(

@@ -257,6 +257,36 @@ def test_convert_every_fixture(twins, case, ckpt):
     # and back: safetensors -> TF bundle (where the first conversion wrote one)
     if (twins[0] / st).exists():
         twin(twins, ["convert", st, f"out/{slug(ckpt)}-back"], returnn_ckpt.convert, st, f"out/{slug(ckpt)}-back")
+    # a RETURNN PyTorch-engine checkpoint, with the entries given and taken from the input
+    pt = f"out/{slug(ckpt)}.pt"
+    twin(twins, ["convert", ckpt, pt, "--skip-unreadable"], returnn_ckpt.convert, ckpt, pt, skip_unreadable=True)
+    twin(
+        twins,
+        ["convert", ckpt, pt, "--force", "--to", "pt", "--epoch", "7", "--step", "99", "--skip-unreadable"],
+        returnn_ckpt.convert,
+        ckpt,
+        pt,
+        force=True,
+        to="pt",
+        epoch=7,
+        step=99,
+        skip_unreadable=True,
+    )
+    if (twins[0] / pt).exists():
+        twin(twins, ["diff", ckpt, pt], returnn_ckpt.diff, ckpt, pt)
+        twin(twins, ["inspect", pt], returnn_ckpt.inspect, pt)
+
+
+def test_diff_with_rename():
+    nat = "returnn_train_nativelstm/net-model/network."
+    args = ["--rename", "^fw0/=lstm/", "--rename", "/W$=/weight"]
+    _, d = same(["diff", nat + "002", nat + "003", *args], returnn_ckpt.diff, nat + "002", nat + "003",
+                rename=["^fw0/=lstm/", "/W$=/weight"])
+    # A's tensors whose new names B lacks are listed under their own names
+    assert d["only_in_a"] == ["fw0/rec/W", "fw0/rec/W_re", "fw0/rec/b", "hid/W", "output/W"], d["only_in_a"]
+    code, e = same(["diff", nat + "002", nat + "003", "--rename", "(=x"], returnn_ckpt.diff, nat + "002",
+                   nat + "003", rename=["(=x"])
+    assert code == 2 and isinstance(e, returnn_ckpt.Error)
 
 
 def test_convert_options_and_errors(twins):

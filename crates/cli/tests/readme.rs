@@ -110,7 +110,9 @@ fn lines_match(shown: &[String], actual: &[&str]) -> bool {
             (0..=actual.len()).any(|skip| lines_match(&shown[1..], &actual[skip..]))
         }
         Some(s) => {
-            !actual.is_empty() && line_matches(s, actual[0]) && lines_match(&shown[1..], &actual[1..])
+            !actual.is_empty()
+                && line_matches(s, actual[0])
+                && lines_match(&shown[1..], &actual[1..])
         }
     }
 }
@@ -137,7 +139,11 @@ fn copy_dir(from: &Path, to: &Path) {
 fn readme_console_examples_print_what_they_show() {
     let text = std::fs::read_to_string(root().join("README.md")).unwrap();
     let blocks = console_blocks(&text);
-    assert!(blocks.len() >= 5, "README.md has {} console blocks", blocks.len());
+    assert!(
+        blocks.len() >= 5,
+        "README.md has {} console blocks",
+        blocks.len()
+    );
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_returnn-ckpt"));
     let path = format!(
         "{}:{}",
@@ -195,7 +201,10 @@ fn the_matcher_can_fail() {
     assert!(!lines_match(&s(&["x [..] z"]), &["x y y"]));
     assert!(lines_match(&s(&["[..]ok"]), &["path: ok"]));
     assert!(!lines_match(&s(&["a[..]a"]), &["a"]));
-    assert_eq!(expected_exit("returnn-ckpt diff a b   # exit 1: they differ"), 1);
+    assert_eq!(
+        expected_exit("returnn-ckpt diff a b   # exit 1: they differ"),
+        1
+    );
     assert_eq!(expected_exit("returnn-ckpt inspect x"), 0);
     let blocks = console_blocks("```console\n$ a\nout\n$ b # exit 2\n```\n```sh\n$ c\n```\n");
     assert_eq!(blocks.len(), 1);

@@ -410,21 +410,31 @@ pub fn verify(
 /// --json`: `{"out", "format", "tensors", "bytes", "skipped": [{"name", "dtype", "reason"}],
 /// "notes"}`.
 ///
-/// `to`: `"safetensors"`, `"tf"` or None (tf if `path` ends in `.safetensors`, else
-/// safetensors). `include` / `exclude`: regexes (any of them); `rename`: `"REGEX=REPLACEMENT"`
+/// `to`: `"safetensors"`, `"tf"`, `"pt"` or None (pt if `out` ends in `.pt`, safetensors if
+/// it ends in `.safetensors`, else tf if `path` ends in `.safetensors`, else safetensors).
+/// `path` may be a TF checkpoint, a `.safetensors` or a RETURNN PyTorch `.pt` file. A `.pt`
+/// output has RETURNN's layout: `epoch` (default: from the input's file name, else the epoch
+/// it stores, else 1), `step` (default: the input's step or `global_step`, else 0),
+/// `effective_learning_rate` from `lr_file` or the `config`'s `learning_rate_file` (a path
+/// or dict; its paths resolve against `cwd`). `include` / `exclude`: regexes (any of them); `rename`: `"REGEX=REPLACEMENT"`
 /// strings applied in order; `no_optimizer` drops optimizer state; `strings`: `"skip"` or
 /// `"metadata"`; `strict` fails instead of skipping; `float8` maps float8 to safetensors F8_*;
 /// `skip_unreadable` leaves out tensors that cannot be read; `allow_empty` writes even when
 /// the filters leave nothing; `force` replaces an existing output. The output appears
 /// atomically.
 #[pyfunction]
-#[pyo3(signature = (path, out, *, to = None, strict = false, strings = "skip", include = None, exclude = None, rename = None, no_optimizer = false, float8 = false, force = false, skip_unreadable = false, allow_empty = false, mmap = false, progress = None))]
+#[pyo3(signature = (path, out, *, to = None, epoch = None, step = None, lr_file = None, config = None, cwd = None, strict = false, strings = "skip", include = None, exclude = None, rename = None, no_optimizer = false, float8 = false, force = false, skip_unreadable = false, allow_empty = false, mmap = false, progress = None))]
 #[allow(clippy::too_many_arguments)]
 pub fn convert(
     py: Python<'_>,
     path: PathBuf,
     out: PathBuf,
     to: Option<&str>,
+    epoch: Option<i64>,
+    step: Option<i64>,
+    lr_file: Option<PathBuf>,
+    config: Option<&Bound<'_, PyAny>>,
+    cwd: Option<PathBuf>,
     strict: bool,
     strings: &str,
     include: Option<Vec<String>>,
@@ -439,16 +449,18 @@ pub fn convert(
     progress: Option<Py<PyAny>>,
 ) -> PyResult<Py<PyAny>> {
     use engine::convert::{ConvertTo, Strings};
+    let dir = WorkDir::new(py, cwd)?;
     let to = match to {
         None => None,
         Some("safetensors") => Some(ConvertTo::Safetensors),
         Some("tf") => Some(ConvertTo::Tf),
-        Some(other) => {
-            return Err(error::usage(
-                py,
-                format!("invalid value {other:?} for to: expected \"safetensors\", \"tf\" or None"),
-            ))
-        }
+        Some("pt") => Some(ConvertTo::Pt),
+        Some(other) => return Err(error::usage(
+            py,
+            format!(
+                "invalid value {other:?} for to: expected \"safetensors\", \"tf\", \"pt\" or None"
+            ),
+        )),
     };
     let strings = match strings {
         "skip" => Strings::Skip,
@@ -473,7 +485,14 @@ pub fn convert(
         mmap,
         skip_unreadable,
         allow_empty,
-        ..engine::convert::ConvertRequest::new(path, out)
+        epoch,
+        step,
+        lr_file: lr_file.map(|p| dir.arg_path(p)),
+        config: match config {
+            Some(c) => Some(config_request(py, c, None, &dir)?),
+            None => None,
+        },
+        ..engine::convert::ConvertRequest::new(dir.arg_path(path), dir.arg_path(out))
     };
     run_job(py, progress, move |p| engine::convert::run(&req, p))
 }
@@ -513,18 +532,27 @@ pub fn avg(
 /// `{"a", "b", "atol", "rtol", "equal", "only_in_a", "only_in_b", "dtype_changed",
 /// "shape_changed", "value_changed", "compared"}` (`a`/`b` the checkpoint prefixes as
 /// opened). Elements differ when `|a - b| > atol + rtol * |b|`; differences are in the dict
-/// (`"equal": False`), not raised.
+/// (`"equal": False`), not raised. A and B may be TF checkpoints, `.pt` or `.safetensors`
+/// files; `rename`: `["REGEX=REPLACEMENT", ...]` applied to A's names before matching, as
+/// `--rename` (e.g. a TF checkpoint against its PyTorch port).
 #[pyfunction]
-#[pyo3(signature = (a, b, *, atol = 0.0, rtol = 0.0, progress = None))]
+#[pyo3(signature = (a, b, *, atol = 0.0, rtol = 0.0, rename = None, progress = None))]
 pub fn diff(
     py: Python<'_>,
     a: PathBuf,
     b: PathBuf,
     atol: f64,
     rtol: f64,
+    rename: Option<Vec<String>>,
     progress: Option<Py<PyAny>>,
 ) -> PyResult<Py<PyAny>> {
-    let req = engine::diff::DiffRequest { a, b, atol, rtol };
+    let req = engine::diff::DiffRequest {
+        a,
+        b,
+        atol,
+        rtol,
+        rename: rename.unwrap_or_default(),
+    };
     run_job(py, progress, move |p| engine::diff::run(&req, p))
 }
 

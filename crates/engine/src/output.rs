@@ -1,7 +1,8 @@
 //! The output layer: the one place that decides whether an output may be written — an
 //! existing output is refused unless the request says `force`, an output that is a file of an
 //! input checkpoint is refused always — and the file names a TF bundle output occupies.
-//! Writing itself is atomic in the sinks (`ckpt_io::AtomicFile`).
+//! Writing itself is atomic in the sinks (`ckpt_io::AtomicFile`); [`abandon_outputs`] removes
+//! every unfinished output when the process is interrupted.
 
 use std::path::{Path, PathBuf};
 
@@ -61,6 +62,13 @@ pub fn check_output(out: &Path, form: OutputForm, files: &[PathBuf], force: bool
         .with_hint(format!("create it first (mkdir -p {})", parent.display())));
     }
     check_new(files, force)
+}
+
+/// Deletes every unfinished output of this process (the live temp files of the atomic writers,
+/// a bundle's data file whose index is not written yet) and makes every later create or commit
+/// fail, for a face that ends the process on SIGINT/SIGTERM. Returns the paths deleted.
+pub fn abandon_outputs() -> Vec<PathBuf> {
+    ckpt_io::abandon_outputs()
 }
 
 /// Refuses to replace an existing output unless `force`.

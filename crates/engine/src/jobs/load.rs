@@ -54,6 +54,11 @@ fn out_err(e: impl std::fmt::Display) -> Error {
     Error::new(ErrorKind::Output, e.to_string())
 }
 
+/// A writer's error, with its cause (and the hint for a full disk, no permission, ...).
+fn write_err<E: std::error::Error + Send + Sync + 'static>(e: E) -> Error {
+    Error::new(ErrorKind::Output, e.to_string()).with_output_cause(e)
+}
+
 /// Writes the loaded variables of `ep` to `out`; returns how many.
 pub fn write(ep: &EnginePlan, out: &Path, progress: &dyn Progress) -> Result<usize> {
     let decl: Vec<(String, tf_bundle::DType, Vec<u64>)> = ep
@@ -89,22 +94,22 @@ fn write_to(
         }
         let mut meta = BTreeMap::new();
         meta.insert("producer".to_string(), "returnn-ckpt load".to_string());
-        let mut w = convert::SafetensorsWriter::create(out, decl, meta).map_err(out_err)?;
+        let mut w = convert::SafetensorsWriter::create(out, decl, meta).map_err(write_err)?;
         ep.for_each_value(&mut |a, v| {
-            w.write_next(&a.var, &v.data).map_err(out_err)?;
+            w.write_next(&a.var, &v.data).map_err(write_err)?;
             progress.advance(v.data.len() as u64);
             Ok(())
         })?;
-        w.finish().map_err(out_err)?;
+        w.finish().map_err(write_err)?;
     } else {
-        let mut w = tf_bundle::write::BundleWriter::create(out).map_err(out_err)?;
+        let mut w = tf_bundle::write::BundleWriter::create(out).map_err(write_err)?;
         ep.for_each_value(&mut |a, v| {
             w.add_bytes(&a.var, v.dtype, &v.shape, &v.data)
-                .map_err(out_err)?;
+                .map_err(write_err)?;
             progress.advance(v.data.len() as u64);
             Ok(())
         })?;
-        w.finish().map_err(out_err)?;
+        w.finish().map_err(write_err)?;
     }
     Ok(())
 }

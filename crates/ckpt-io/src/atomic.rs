@@ -29,7 +29,8 @@ static LIVE: Mutex<Live> = Mutex::new(Live {
 fn live() -> MutexGuard<'static, Live> {
     // A panic while holding the lock leaves the map consistent (every operation on it is one
     // insert or remove), so a poisoned lock is still usable.
-    LIVE.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    LIVE.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn interrupted() -> io::Error {

@@ -46,6 +46,33 @@ pub fn check_output(out: &Path, form: OutputForm, files: &[PathBuf], force: bool
         .with_path(out)
         .with_hint(format!("pass {example}")));
     }
+    if form == OutputForm::Prefix {
+        let name = out
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let file_like = [".safetensors", ".pt", ".index", ".meta"]
+            .iter()
+            .find(|e| name.ends_with(*e))
+            .map(|e| e.to_string())
+            .or_else(|| name.contains(".data-").then(|| ".data-*".to_string()));
+        if let Some(ext) = file_like {
+            let stem = name.split(".data-").next().unwrap_or(&name);
+            let stem = stem.strip_suffix(ext.as_str()).unwrap_or(stem);
+            let bundle = out.with_file_name(stem);
+            return Err(Error::new(
+                ErrorKind::Output,
+                format!(
+                    "{shown} would be the prefix of a TF bundle ({shown}.index, {shown}.data-00000-of-00001), but it ends in {ext}"
+                ),
+            )
+            .with_path(out)
+            .with_hint(format!(
+                "pass a prefix without extension: {}",
+                bundle.display()
+            )));
+        }
+    }
     let parent = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -141,6 +168,38 @@ mod tests {
         assert!(!is_checkpoint_file(&p, &d.join("model.ckpt.safetensors")));
         assert!(!is_checkpoint_file(&p, &d.join("model.ckpt2.index")));
         assert!(!is_checkpoint_file(&p, &d.join("other.index")));
+    }
+
+    #[test]
+    fn a_prefix_with_a_file_extension_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, ok) in [
+            ("model", true),
+            ("model.ckpt", true),
+            ("network.003", true),
+            ("model.safetensors", false),
+            ("model.pt", false),
+            ("model.index", false),
+            ("model.meta", false),
+            ("model.data-00000-of-00001", false),
+        ] {
+            let out = dir.path().join(name);
+            let r = check_output(&out, OutputForm::Prefix, &bundle_files(&out), false);
+            assert_eq!(r.is_ok(), ok, "{name}: {r:?}");
+            if let Err(e) = r {
+                assert_eq!(e.kind(), ErrorKind::Output);
+                let hint = e.hint().unwrap();
+                assert!(hint.ends_with("/model"), "{name}: {hint}");
+            }
+            // As a file output the same names are fine.
+            let r = check_output(
+                &out,
+                OutputForm::File(".safetensors"),
+                std::slice::from_ref(&out),
+                false,
+            );
+            assert!(r.is_ok(), "{name}: {r:?}");
+        }
     }
 
     #[test]

@@ -17,7 +17,7 @@ use crate::progress::Bar;
 /// Output format of `convert`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum To {
-    /// A `.safetensors` file (default unless PATH is a `.safetensors` file).
+    /// A `.safetensors` file (default if OUT ends in `.safetensors` or PATH does not).
     Safetensors,
     /// A TF bundle: OUT is a prefix (`OUT.index`, `OUT.data-00000-of-00001`). From a
     /// `.safetensors` file (the way back) or from a TF checkpoint (V1 or multi-shard to one
@@ -41,7 +41,8 @@ pub struct Args {
     pub path: PathBuf,
     /// Output: a `.safetensors` file, or with `--to tf` a bundle prefix.
     pub out: PathBuf,
-    /// Output format (default: tf if PATH ends in `.safetensors`, else safetensors).
+    /// Output format (default: safetensors if OUT ends in `.safetensors`, else tf if PATH does,
+    /// else safetensors).
     #[arg(long, value_enum)]
     pub to: Option<To>,
     /// Fail instead of skipping tensors the output cannot hold.

@@ -116,11 +116,34 @@ fn is_safetensors(p: &std::path::Path) -> bool {
 /// Converts.
 pub fn run(req: &ConvertRequest, progress: &dyn Progress) -> Result<ConvertReport> {
     let selection = Selection::new(&req.include, &req.exclude, &req.rename, req.no_optimizer)?;
-    let to = req.to.unwrap_or(if is_safetensors(&req.path) {
-        ConvertTo::Tf
-    } else {
-        ConvertTo::Safetensors
-    });
+    // An output named `.safetensors` means safetensors; otherwise a `.safetensors` input goes
+    // back to a TF bundle and a checkpoint to safetensors.
+    let to = req
+        .to
+        .unwrap_or(if is_safetensors(&req.out) || !is_safetensors(&req.path) {
+            ConvertTo::Safetensors
+        } else {
+            ConvertTo::Tf
+        });
+    if to == ConvertTo::Safetensors && is_safetensors(&req.path) {
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            format!(
+                "{} is already a safetensors file: convert turns it into a TF bundle, not into another safetensors file",
+                req.path.display()
+            ),
+        )
+        .with_path(&req.path)
+        .with_hint(format!(
+            "to write a TF bundle, pass a prefix without extension as the output (e.g. {}){}",
+            req.out.with_extension("").display(),
+            if req.to.is_some() {
+                " and no --to safetensors"
+            } else {
+                ""
+            }
+        )));
+    }
     let (form, files) = match to {
         ConvertTo::Tf => (OutputForm::Prefix, bundle_files(&req.out)),
         ConvertTo::Safetensors => (OutputForm::File(".safetensors"), vec![req.out.clone()]),

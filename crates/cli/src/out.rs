@@ -93,14 +93,20 @@ fn paint(on: bool, code: &str, text: &str) -> String {
     }
 }
 
-/// Notes for people (stderr, only without `--json`, where they are part of the document).
+/// Notes for people (stderr, only without `--json`, where they are part of the document):
+/// `note: ...`, or `warning: ...` for a note that is RETURNN's warning.
 pub fn print_notes(notes: &[String], json: bool) {
     if json {
         return;
     }
     let c = stderr_colors();
     for n in notes {
-        eprintln!("{} {n}", paint(c, "1;36", "note:"));
+        if let Some(w) = n.strip_prefix("warning: ") {
+            eprintln!("{} {w}", paint(c, "1;33", "warning:"));
+        } else {
+            let n = n.strip_prefix("note: ").unwrap_or(n);
+            eprintln!("{} {n}", paint(c, "1;36", "note:"));
+        }
     }
 }
 

@@ -112,7 +112,7 @@ pub fn run(args: Args, quiet: bool) -> Result<ExitCode, Fail> {
         skip_unreadable: args.skip_unreadable,
         allow_empty: args.allow_empty,
     };
-    let bar = Bar::new(quiet);
+    let bar = Bar::new(quiet || args.json);
     let r = engine::convert::run(&req, &bar).map_err(fail(json))?;
     if json {
         print_json(&r);

@@ -194,6 +194,7 @@ fn the_cli_is_a_thin_face() {
         "serde_json",
         "anyhow",
         "indicatif",
+        "signal-hook",
     ];
     let mut found = Vec::new();
     for line in deps.lines().map(str::trim) {

@@ -1,8 +1,99 @@
 //! Atomic output files: a temp file in the destination directory, fsync, rename.
+//!
+//! Every live temp file is also listed in a process-wide registry, so that a face that
+//! catches SIGINT/SIGTERM (the CLI's signal thread) can remove them before it exits:
+//! [`abandon_outputs`] closes the registry (no new temp file, no commit after it) and deletes
+//! every listed file. A commit holds the registry's lock across its rename, so an output is
+//! either complete at its final name or gone, never half renamed.
 
+use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+/// The live temp files (and pending outputs, see [`PendingOutput`]) of this process.
+struct Live {
+    paths: BTreeMap<u64, PathBuf>,
+    next: u64,
+    /// Set by [`abandon_outputs`]: the process is ending; nothing may be created or committed.
+    closed: bool,
+}
+
+static LIVE: Mutex<Live> = Mutex::new(Live {
+    paths: BTreeMap::new(),
+    next: 0,
+    closed: false,
+});
+
+fn live() -> MutexGuard<'static, Live> {
+    // A panic while holding the lock leaves the map consistent (every operation on it is one
+    // insert or remove), so a poisoned lock is still usable.
+    LIVE.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn interrupted() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Interrupted,
+        "the process is being interrupted: outputs are abandoned",
+    )
+}
+
+impl Live {
+    fn register(&mut self, p: &Path) -> u64 {
+        self.next += 1;
+        self.paths.insert(self.next, p.to_path_buf());
+        self.next
+    }
+}
+
+/// Abandons every unfinished output of this process: deletes the live temp files of all
+/// [`AtomicFile`]s and the [`PendingOutput`]s, and closes the registry so that no temp file is
+/// created and nothing is committed after this call (those calls fail with
+/// [`io::ErrorKind::Interrupted`]). Returns the paths deleted. Meant for a signal-handling
+/// thread right before the process exits; it blocks while a commit is renaming.
+pub fn abandon_outputs() -> Vec<PathBuf> {
+    let mut g = live();
+    g.closed = true;
+    let paths = std::mem::take(&mut g.paths);
+    paths
+        .into_values()
+        .filter(|p| fs::remove_file(p).is_ok())
+        .collect()
+}
+
+/// The number of live temp files and pending outputs (for tests and diagnostics).
+pub fn live_outputs() -> usize {
+    live().paths.len()
+}
+
+/// A file already at its final name that is only valid together with another one still being
+/// written (a bundle's data file before its index): [`abandon_outputs`] deletes it until this
+/// guard is dropped.
+#[derive(Debug)]
+pub struct PendingOutput {
+    id: u64,
+}
+
+impl PendingOutput {
+    /// Lists `path` for deletion on [`abandon_outputs`] (fails if outputs were abandoned).
+    pub fn new(path: impl AsRef<Path>) -> io::Result<PendingOutput> {
+        let mut g = live();
+        if g.closed {
+            return Err(interrupted());
+        }
+        Ok(PendingOutput {
+            id: g.register(path.as_ref()),
+        })
+    }
+}
+
+impl Drop for PendingOutput {
+    fn drop(&mut self) {
+        live().paths.remove(&self.id);
+    }
+}
 
 /// How the temporary file next to the destination is named.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -27,6 +118,8 @@ pub struct AtomicFile {
     dest: PathBuf,
     tmp: PathBuf,
     file: Option<File>,
+    /// The temp file's entry in the registry of live outputs.
+    id: u64,
 }
 
 fn parent_dir(p: &Path) -> &Path {
@@ -67,6 +160,11 @@ impl AtomicFile {
                 TempStyle::TfTempstate => format!("{base}.tempstate{}", h.finish()),
             };
             let tmp = dir.join(name);
+            // The lock is held from the creation on, so an abandon cannot miss this file.
+            let mut g = live();
+            if g.closed {
+                return Err(interrupted());
+            }
             match OpenOptions::new()
                 .read(true)
                 .write(true)
@@ -74,11 +172,13 @@ impl AtomicFile {
                 .open(&tmp)
             {
                 Ok(file) => {
+                    let id = g.register(&tmp);
                     return Ok(AtomicFile {
                         dest,
                         tmp,
                         file: Some(file),
-                    })
+                        id,
+                    });
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some(e),
                 Err(e) => return Err(e),
@@ -112,10 +212,21 @@ impl AtomicFile {
             .ok_or_else(|| io::Error::other("the atomic file is already closed"))?;
         let done = file.flush().and_then(|()| file.sync_all()).and_then(|()| {
             drop(file);
-            fs::rename(&self.tmp, &self.dest)
+            let mut g = live();
+            let renamed = if g.closed {
+                Err(interrupted())
+            } else {
+                fs::rename(&self.tmp, &self.dest)
+            };
+            if renamed.is_ok() {
+                g.paths.remove(&self.id);
+            }
+            renamed
         });
         if let Err(e) = done {
+            let mut g = live();
             let _ = fs::remove_file(&self.tmp);
+            g.paths.remove(&self.id);
             return Err(e);
         }
         if let Ok(d) = File::open(parent_dir(&self.dest)) {
@@ -143,7 +254,9 @@ impl Seek for AtomicFile {
 impl Drop for AtomicFile {
     fn drop(&mut self) {
         if self.file.take().is_some() {
+            let mut g = live();
             let _ = fs::remove_file(&self.tmp);
+            g.paths.remove(&self.id);
         }
     }
 }

@@ -5,7 +5,8 @@
 //! files ([`FileSource`], `pread`), in-memory bytes and (feature `mmap`, an explicit opt-in)
 //! memory maps ([`MmapSource`]), a bounded read helper ([`read_vec`]) that never allocates more
 //! than the source holds, [`AtomicFile`], the one way an output file is written: a temp
-//! file in the destination directory, fsync, rename, and [`copy_range`], the zero-copy
+//! file in the destination directory, fsync, rename (every live temp file listed, so that
+//! [`abandon_outputs`] can remove them when the process is interrupted), and [`copy_range`], the zero-copy
 //! transfer between files (`copy_file_range`, with a buffered fallback).
 //!
 //! It never parses a format, never knows a checkpoint, never prints and never reads the
@@ -18,7 +19,7 @@ mod atomic;
 mod copy;
 mod read;
 
-pub use atomic::{AtomicFile, TempStyle};
+pub use atomic::{abandon_outputs, live_outputs, AtomicFile, PendingOutput, TempStyle};
 pub use copy::{copy_range, is_unsupported, CopyMode, CopyStats};
 #[cfg(feature = "mmap")]
 pub use read::MmapSource;

@@ -5,8 +5,9 @@
 //! reports this crate prints (`--json` is exactly their `serde_json`); it never parses a file
 //! format or implements a RETURNN rule itself, and no subcommand module uses another.
 //!
-//! Exit codes: 0 success; 1 the command ran and found a problem (a RETURNN error, a corrupt
-//! tensor, differing checkpoints, ...); 2 bad usage (clap).
+//! Exit codes: 0 success; 1 the answer is negative (RETURNN would raise, problems found,
+//! checkpoints differ); 2 the tool could not answer (usage, unreadable input, I/O); 128 + N
+//! when interrupted by signal N (130 SIGINT, 143 SIGTERM), after removing unfinished outputs.
 // The face: printing is its job.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -19,6 +20,7 @@ mod cmd;
 mod out;
 mod plan_view;
 mod progress;
+mod signals;
 
 #[derive(Parser)]
 #[command(name = "returnn-ckpt", version, about, long_about = None)]
@@ -59,6 +61,7 @@ enum Command {
 fn main() -> ExitCode {
     quiet_on_broken_pipe();
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    signals::install(argv.iter().any(|a| a == "--json"));
     let cli = match Cli::try_parse_from(&argv) {
         Ok(c) => c,
         Err(e) => return usage_error(e, &argv),

@@ -8,6 +8,7 @@
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Serialize;
 
@@ -41,12 +42,40 @@ pub fn print_out(text: &str) {
     let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
+/// Set once the command's JSON document is on stdout (under the stdout lock), so that an
+/// interrupt arriving later does not print a second one.
+static DOCUMENT_PRINTED: AtomicBool = AtomicBool::new(false);
+
 /// A report as the one JSON document of the command.
 pub fn print_json(v: &impl Serialize) {
     match serde_json::to_string_pretty(v) {
-        Ok(s) => print_out(&(s + "\n")),
+        Ok(s) => {
+            let mut out = std::io::stdout().lock();
+            let _ = out
+                .write_all((s + "\n").as_bytes())
+                .and_then(|()| out.flush());
+            DOCUMENT_PRINTED.store(true, Ordering::SeqCst);
+        }
         Err(e) => eprintln!("error: cannot serialise the report: {e}"),
     }
+}
+
+/// Shows the error of an interrupt (from the signal thread): the JSON error document unless
+/// the command's document is out already, or `error[interrupted]: ...` on stderr (on a
+/// terminal, after clearing the progress bar's line).
+pub fn report_interrupt(e: &engine::Error, json: bool) {
+    if json {
+        // The stdout lock is reentrant: held across the check and the print.
+        let _out = std::io::stdout().lock();
+        if !DOCUMENT_PRINTED.load(Ordering::SeqCst) {
+            print_error(e, true);
+        }
+        return;
+    }
+    if std::io::stderr().is_terminal() {
+        eprint!("\r\x1b[2K");
+    }
+    print_error(e, false);
 }
 
 /// Whether stderr gets colours (a terminal, `NO_COLOR` unset, `TERM` not `dumb`).
@@ -64,14 +93,20 @@ fn paint(on: bool, code: &str, text: &str) -> String {
     }
 }
 
-/// Notes for people (stderr, only without `--json`, where they are part of the document).
+/// Notes for people (stderr, only without `--json`, where they are part of the document):
+/// `note: ...`, or `warning: ...` for a note that is RETURNN's warning.
 pub fn print_notes(notes: &[String], json: bool) {
     if json {
         return;
     }
     let c = stderr_colors();
     for n in notes {
-        eprintln!("{} {n}", paint(c, "1;36", "note:"));
+        if let Some(w) = n.strip_prefix("warning: ") {
+            eprintln!("{} {w}", paint(c, "1;33", "warning:"));
+        } else {
+            let n = n.strip_prefix("note: ").unwrap_or(n);
+            eprintln!("{} {n}", paint(c, "1;36", "note:"));
+        }
     }
 }
 
@@ -99,8 +134,12 @@ pub fn exit_code(e: &engine::Error) -> u8 {
 
 /// Shows a failure and returns its exit code.
 pub fn report(f: &Fail) -> ExitCode {
-    let e = &f.error;
-    if f.json {
+    print_error(&f.error, f.json);
+    ExitCode::from(exit_code(&f.error))
+}
+
+fn print_error(e: &engine::Error, json: bool) {
+    if json {
         print_json(&ErrorDoc {
             error: ErrorBody {
                 kind: e.label(),
@@ -121,7 +160,6 @@ pub fn report(f: &Fail) -> ExitCode {
             eprintln!("  {} {h}", paint(c, "1;32", "hint:"));
         }
     }
-    ExitCode::from(exit_code(e))
 }
 
 /// `n thing` / `n things`.

@@ -1,4 +1,5 @@
-//! The progress bar: bytes, rate and ETA on stderr, only on a terminal, never with `--quiet`,
+//! The progress bar: bytes, rate and ETA on stderr, only on a terminal, never with `--quiet`
+//! or `--json` (the callers pass `quiet || json`),
 //! and only once the work has run for about a second (`RETURNN_CKPT_PROGRESS_DELAY_MS`
 //! changes that delay, for the pseudo-terminal test).
 
@@ -17,7 +18,8 @@ pub struct Bar {
 }
 
 impl Bar {
-    /// A hidden bar (shown later if the work is slow, stderr is a terminal and not `quiet`).
+    /// A hidden bar (shown later if the work is slow, stderr is a terminal and not `quiet`,
+    /// which the commands also set for `--json`).
     pub fn new(quiet: bool) -> Bar {
         let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::hidden());
         if let Ok(style) = ProgressStyle::with_template(
@@ -43,6 +45,9 @@ impl Bar {
         };
         if !st.1 && self.enabled && st.0.elapsed() >= self.delay {
             self.bar.set_draw_target(ProgressDrawTarget::stderr());
+            // Drawn at once: otherwise the first draw waits for the next advance or tick, and a
+            // short job ends before either.
+            self.bar.tick();
             self.bar.enable_steady_tick(Duration::from_millis(250));
             st.1 = true;
         }

@@ -183,3 +183,104 @@ fn same_dir(a: &std::path::Path, b: &std::path::Path) -> bool {
         _ => false,
     }
 }
+
+/// Keys RETURNN reads only as a typed value set by a Python config (`typed_value`,
+/// `get_of_type`), and what it expects there. Given as text (a `++key value` override for a
+/// key the config file does not set, or a line-based config), RETURNN ignores them silently.
+const TYPED_ONLY: &[(&str, &str)] = &[
+    (
+        "cleanup_old_models",
+        "dict (its options; as text only its truthiness counts)",
+    ),
+    ("preload_from_files", "dict"),
+    ("network", "dict"),
+    ("get_model", "function"),
+];
+
+/// Notes for the keys of [`TYPED_ONLY`] that are set only as text: RETURNN ignores them, and
+/// the user probably did not mean that.
+pub fn ignored_override_notes(loaded: &LoadedConfig) -> Vec<String> {
+    let c = &loaded.config;
+    TYPED_ONLY
+        .iter()
+        .filter(|(k, _)| !c.is_typed(k))
+        .filter_map(|(k, what)| {
+            let text = c.get_text(k)?.join(",");
+            Some(format!(
+                "{k} is the string '{text}' (a `++{k}` override is a string unless the config file sets {k} itself): RETURNN reads {k} only as a {what} and ignores this value; set it in the config file"
+            ))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn loaded(text: &str, overrides: &[&str]) -> LoadedConfig {
+        let req = ConfigRequest {
+            config: ConfigInput::Text {
+                text: text.to_string(),
+                filename: "returnn.config".to_string(),
+            },
+            overrides: overrides.iter().map(|s| s.to_string()).collect(),
+            base_dir: PathBuf::new(),
+        };
+        load(&req).unwrap()
+    }
+
+    /// Which text values RETURNN ignores: one row per case (config, overrides, keys noted).
+    #[test]
+    fn ignored_overrides_are_noted() {
+        let py = "#!rnn.py\nmodel = 'net-model/network'\n";
+        let py_with =
+            "#!rnn.py\ncleanup_old_models = {'keep_last_n': 3}\npreload_from_files = {}\n";
+        let rows: &[(&str, &[&str], &[&str])] = &[
+            (py, &[], &[]),
+            (
+                py,
+                &["++cleanup_old_models", "{'keep_last_n': 1}"],
+                &["cleanup_old_models"],
+            ),
+            (
+                py,
+                &["++preload_from_files", "{}", "++network", "{}"],
+                &["preload_from_files", "network"],
+            ),
+            (py, &["++get_model", "x"], &["get_model"]),
+            (py, &["++learning_rate_file", "lr.data"], &[]),
+            // The config file types the key: the override is evaluated as a literal and used.
+            (
+                py_with,
+                &["++cleanup_old_models", "{'keep_last_n': 1}"],
+                &[],
+            ),
+            (
+                py_with,
+                &["++preload_from_files", "{'a': {'filename': 'x'}}"],
+                &[],
+            ),
+            // A line-based config cannot give a dict either.
+            (
+                "cleanup_old_models {'keep_last_n':1}\n",
+                &[],
+                &["cleanup_old_models"],
+            ),
+        ];
+        for (text, overrides, want) in rows {
+            let notes = ignored_override_notes(&loaded(text, overrides));
+            let got: Vec<&str> = notes.iter().map(|n| n.split(' ').next().unwrap()).collect();
+            let mut want = want.to_vec();
+            want.sort();
+            let mut got_sorted = got.clone();
+            got_sorted.sort();
+            assert_eq!(got_sorted, want, "{text:?} {overrides:?}: {notes:?}");
+            for n in &notes {
+                assert!(
+                    n.contains("RETURNN reads") && n.contains("ignores this value"),
+                    "{n}"
+                );
+            }
+        }
+    }
+}

@@ -59,6 +59,9 @@ pub enum ErrorKind {
     NoGetModel,
     /// `get_model` is a literal, which RETURNN then calls: a `TypeError`.
     GetModelNotCallable,
+    /// The process was interrupted (SIGINT, SIGTERM, SIGHUP); its unfinished outputs were
+    /// removed ([`crate::output::abandon_outputs`]).
+    Interrupted,
 }
 
 /// What an error means for the caller: the exit code of the CLI (1 or 2).
@@ -88,6 +91,7 @@ impl ErrorKind {
         ErrorKind::Usage,
         ErrorKind::NoGetModel,
         ErrorKind::GetModelNotCallable,
+        ErrorKind::Interrupted,
     ];
 
     /// Whether this is RETURNN's answer (it would raise) or a failure to answer.
@@ -121,7 +125,8 @@ impl ErrorKind {
             | ErrorKind::NoScores
             | ErrorKind::DeleteFailed
             | ErrorKind::InvalidArgument
-            | ErrorKind::Usage => Outcome::Failed,
+            | ErrorKind::Usage
+            | ErrorKind::Interrupted => Outcome::Failed,
         }
     }
 
@@ -150,6 +155,7 @@ impl ErrorKind {
             ErrorKind::Usage => "usage",
             ErrorKind::NoGetModel => "no_get_model",
             ErrorKind::GetModelNotCallable => "get_model_not_callable",
+            ErrorKind::Interrupted => "interrupted",
         }
     }
 }
@@ -271,6 +277,69 @@ impl std::error::Error for Error {
     }
 }
 
+/// The I/O error inside `e`, if any: its cause chain, and the writers' errors that carry one
+/// inline (tf-bundle's `WriteError`).
+fn find_io<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a std::io::Error> {
+    let mut cur = Some(e);
+    while let Some(c) = cur {
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            return Some(io);
+        }
+        let write = c.downcast_ref::<tf_bundle::write::WriteError>();
+        if let Some(tf_bundle::write::WriteErrorKind::Io(io)) = write.map(|w| w.kind()) {
+            return Some(io);
+        }
+        cur = c.source();
+    }
+    None
+}
+
+/// A hint for an I/O failure a user can act on (a full disk, a file size limit, no
+/// permission, a read-only filesystem), naming `path`'s directory.
+fn io_hint(io: &std::io::Error, path: Option<&Path>) -> Option<String> {
+    let dir = path
+        .and_then(Path::parent)
+        .filter(|d| !d.as_os_str().is_empty())
+        .map_or_else(
+            || "the current directory".to_string(),
+            |d| d.display().to_string(),
+        );
+    match io.raw_os_error() {
+        Some(28) => Some(format!(
+            "the disk holding {dir} is full: free some space (nothing was written)"
+        )),
+        Some(27) => Some(
+            "a file size limit (ulimit -f) stopped the write: raise it (nothing was written)"
+                .to_string(),
+        ),
+        Some(13) | Some(1) => Some(format!(
+            "no permission to write in {dir}: choose another output directory"
+        )),
+        Some(30) => Some(format!(
+            "{dir} is on a read-only filesystem: choose another output directory"
+        )),
+        _ => None,
+    }
+}
+
+impl Error {
+    /// Attaches `cause` as the source, with the hint of [`io_hint`] if it has one.
+    pub(crate) fn with_output_cause(
+        self,
+        cause: impl std::error::Error + Send + Sync + 'static,
+    ) -> Error {
+        self.with_io_hint(&cause).with_source(cause)
+    }
+
+    /// Adds the hint of [`io_hint`] for an output error `cause` (no-op if there is none).
+    fn with_io_hint(self, cause: &(dyn std::error::Error + 'static)) -> Error {
+        match find_io(cause).and_then(|io| io_hint(io, self.path())) {
+            Some(h) => self.with_hint(h),
+            None => self,
+        }
+    }
+}
+
 impl From<param_map::MapError> for Error {
     fn from(e: param_map::MapError) -> Error {
         let mut out = Error::new(ErrorKind::Map(*e.kind()), e.to_string());
@@ -328,7 +397,7 @@ impl From<convert::Error> for Error {
         if let Some(k) = e.key() {
             out = out.with_key(k);
         }
-        out.with_source(e)
+        out.with_io_hint(&e).with_source(e)
     }
 }
 
@@ -351,7 +420,7 @@ impl From<tf_bundle::write::WriteError> for Error {
         if let Some(k) = e.key() {
             out = out.with_key(k);
         }
-        out.with_source(e)
+        out.with_io_hint(&e).with_source(e)
     }
 }
 

@@ -1,7 +1,8 @@
 //! The output layer: the one place that decides whether an output may be written — an
 //! existing output is refused unless the request says `force`, an output that is a file of an
 //! input checkpoint is refused always — and the file names a TF bundle output occupies.
-//! Writing itself is atomic in the sinks (`ckpt_io::AtomicFile`).
+//! Writing itself is atomic in the sinks (`ckpt_io::AtomicFile`); [`abandon_outputs`] removes
+//! every unfinished output when the process is interrupted.
 
 use std::path::{Path, PathBuf};
 
@@ -45,6 +46,33 @@ pub fn check_output(out: &Path, form: OutputForm, files: &[PathBuf], force: bool
         .with_path(out)
         .with_hint(format!("pass {example}")));
     }
+    if form == OutputForm::Prefix {
+        let name = out
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let file_like = [".safetensors", ".pt", ".index", ".meta"]
+            .iter()
+            .find(|e| name.ends_with(*e))
+            .map(|e| e.to_string())
+            .or_else(|| name.contains(".data-").then(|| ".data-*".to_string()));
+        if let Some(ext) = file_like {
+            let stem = name.split(".data-").next().unwrap_or(&name);
+            let stem = stem.strip_suffix(ext.as_str()).unwrap_or(stem);
+            let bundle = out.with_file_name(stem);
+            return Err(Error::new(
+                ErrorKind::Output,
+                format!(
+                    "{shown} would be the prefix of a TF bundle ({shown}.index, {shown}.data-00000-of-00001), but it ends in {ext}"
+                ),
+            )
+            .with_path(out)
+            .with_hint(format!(
+                "pass a prefix without extension: {}",
+                bundle.display()
+            )));
+        }
+    }
     let parent = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -61,6 +89,13 @@ pub fn check_output(out: &Path, form: OutputForm, files: &[PathBuf], force: bool
         .with_hint(format!("create it first (mkdir -p {})", parent.display())));
     }
     check_new(files, force)
+}
+
+/// Deletes every unfinished output of this process (the live temp files of the atomic writers,
+/// a bundle's data file whose index is not written yet) and makes every later create or commit
+/// fail, for a face that ends the process on SIGINT/SIGTERM. Returns the paths deleted.
+pub fn abandon_outputs() -> Vec<PathBuf> {
+    ckpt_io::abandon_outputs()
 }
 
 /// Refuses to replace an existing output unless `force`.
@@ -133,6 +168,38 @@ mod tests {
         assert!(!is_checkpoint_file(&p, &d.join("model.ckpt.safetensors")));
         assert!(!is_checkpoint_file(&p, &d.join("model.ckpt2.index")));
         assert!(!is_checkpoint_file(&p, &d.join("other.index")));
+    }
+
+    #[test]
+    fn a_prefix_with_a_file_extension_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, ok) in [
+            ("model", true),
+            ("model.ckpt", true),
+            ("network.003", true),
+            ("model.safetensors", false),
+            ("model.pt", false),
+            ("model.index", false),
+            ("model.meta", false),
+            ("model.data-00000-of-00001", false),
+        ] {
+            let out = dir.path().join(name);
+            let r = check_output(&out, OutputForm::Prefix, &bundle_files(&out), false);
+            assert_eq!(r.is_ok(), ok, "{name}: {r:?}");
+            if let Err(e) = r {
+                assert_eq!(e.kind(), ErrorKind::Output);
+                let hint = e.hint().unwrap();
+                assert!(hint.ends_with("/model"), "{name}: {hint}");
+            }
+            // As a file output the same names are fine.
+            let r = check_output(
+                &out,
+                OutputForm::File(".safetensors"),
+                std::slice::from_ref(&out),
+                false,
+            );
+            assert!(r.is_ok(), "{name}: {r:?}");
+        }
     }
 
     #[test]

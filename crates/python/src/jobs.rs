@@ -455,12 +455,14 @@ pub fn convert(
         Some("safetensors") => Some(ConvertTo::Safetensors),
         Some("tf") => Some(ConvertTo::Tf),
         Some("pt") => Some(ConvertTo::Pt),
-        Some(other) => return Err(error::usage(
-            py,
-            format!(
+        Some(other) => {
+            return Err(error::usage(
+                py,
+                format!(
                 "invalid value {other:?} for to: expected \"safetensors\", \"tf\", \"pt\" or None"
             ),
-        )),
+            ))
+        }
     };
     let strings = match strings {
         "skip" => Strings::Skip,

@@ -218,7 +218,12 @@ impl Checkpoint {
                 Checkpoint::from_bundle(prefix, b)
             }
             path::Resolved::V1 { pattern, files } => {
-                let v = v1::V1Checkpoint::open(&files)?;
+                let v = v1::V1Checkpoint::open(&files).map_err(|e| {
+                    match files.first().and_then(|f| path::not_a_table_hint(f)) {
+                        Some(h) if e.kind().code() == ErrorCode::Corrupt => e.with_hint(h),
+                        _ => e,
+                    }
+                })?;
                 Checkpoint::from_v1(pattern, v)
             }
         };

@@ -225,6 +225,50 @@ fn resolve_inner(path: &Path, notes: &mut Vec<String>) -> Result<Resolved> {
     Err(not_found(path))
 }
 
+/// What a file that is not a table (a V1 checkpoint) most likely is, from its first bytes,
+/// for the hint of a "not an sstable" error: a `.meta` graph, a safetensors file, a ZIP
+/// archive (PyTorch's `.pt`), a text file.
+pub(crate) fn not_a_table_hint(path: &Path) -> Option<String> {
+    use std::io::Read;
+    let mut head = [0u8; 64];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| f.read(&mut head))
+        .ok()?;
+    let head = &head[..n];
+    let name = path.file_name()?.to_string_lossy();
+    if name.ends_with(".meta") {
+        return Some(format!(
+            "{name} is a MetaGraphDef (the graph, not the values), and no checkpoint is beside it"
+        ));
+    }
+    if head.len() >= 9 && head[8] == b'{' {
+        return Some(format!(
+            "{name} is a safetensors file, not a TensorFlow checkpoint"
+        ));
+    }
+    if head.starts_with(b"PK\x03\x04") {
+        return Some(format!(
+            "{name} is a ZIP archive (as PyTorch's torch.save writes), not a TensorFlow checkpoint"
+        ));
+    }
+    // UTF-8 (a character cut at the end of the 64 bytes is fine) without control characters.
+    let utf8 = match std::str::from_utf8(head) {
+        Ok(t) => Some(t),
+        Err(e) if e.error_len().is_none() => std::str::from_utf8(&head[..e.valid_up_to()]).ok(),
+        Err(_) => None,
+    };
+    let text = utf8.is_some_and(|t| {
+        t.chars()
+            .all(|c| !c.is_control() || c.is_ascii_whitespace())
+    });
+    if text && !head.is_empty() {
+        return Some(format!(
+            "{name} is a text file, not a TensorFlow checkpoint"
+        ));
+    }
+    None
+}
+
 /// The name a resolution reads (for notes).
 fn resolved_name(r: &Resolved) -> &Path {
     match r {
@@ -433,6 +477,42 @@ fn class_match(pat: &[u8], p: usize, c: u8) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn files_that_are_not_tables_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut st = 2u64.to_le_bytes().to_vec();
+        st.extend_from_slice(b"{}");
+        let rows: &[(&str, &[u8], Option<&str>)] = &[
+            (
+                "returnn.config",
+                b"#!rnn.py\ntask = 'train'\n",
+                Some("a text file"),
+            ),
+            (
+                "cut.txt",
+                "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\u{e4}".as_bytes(),
+                Some("a text file"),
+            ),
+            ("m.safetensors", &st, Some("a safetensors file")),
+            ("m.pt", b"PK\x03\x04\x00\x00", Some("a ZIP archive")),
+            ("m.meta", b"\x0a\x02\x08\x01", Some("a MetaGraphDef")),
+            ("m.bin", b"\x00\x01\x02\x03", None),
+            ("empty", b"", None),
+        ];
+        for (name, bytes, want) in rows {
+            let p = dir.path().join(name);
+            std::fs::write(&p, bytes).unwrap();
+            let got = not_a_table_hint(&p);
+            match want {
+                Some(w) => {
+                    let g = got.unwrap_or_default();
+                    assert!(g.starts_with(&format!("{name} is {w}")), "{name}: {g}");
+                }
+                None => assert_eq!(got, None, "{name}"),
+            }
+        }
+    }
 
     #[test]
     fn suffixes() {

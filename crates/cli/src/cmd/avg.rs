@@ -33,7 +33,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args, quiet: bool) -> Result<ExitCode, Fail> {
-    let bar = Bar::new(quiet);
+    let bar = Bar::new(quiet || args.json);
     let json = args.json;
     let r = engine::avg::run(
         &engine::avg::AvgRequest {

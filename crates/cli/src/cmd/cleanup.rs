@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::args::{load_config_call, Own, WorkDir};
-use crate::out::{fail, print_json, print_out, Fail};
+use crate::out::{fail, print_json, print_notes, print_out, Fail};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -66,5 +66,6 @@ pub fn run(args: Args) -> Result<ExitCode, Fail> {
         s.push('\n');
     }
     print_out(&s);
+    print_notes(&r.notes, false);
     Ok(ExitCode::SUCCESS)
 }

@@ -20,7 +20,7 @@ use crate::progress::Bar;
 /// Output format of `convert`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum To {
-    /// A `.safetensors` file (default unless PATH is a `.safetensors` file).
+    /// A `.safetensors` file (default if OUT ends in `.safetensors` or PATH does not).
     Safetensors,
     /// A TF bundle: OUT is a prefix (`OUT.index`, `OUT.data-00000-of-00001`). From a
     /// `.safetensors` file (the way back) or from a TF checkpoint (V1 or multi-shard to one
@@ -147,7 +147,7 @@ pub fn run(args: Args, quiet: bool) -> Result<ExitCode, Fail> {
             )
         }),
     };
-    let bar = Bar::new(quiet);
+    let bar = Bar::new(quiet || args.json);
     let r = engine::convert::run(&req, &bar).map_err(fail(json))?;
     if json {
         print_json(&r);

@@ -42,7 +42,7 @@ fn fmt_opt(v: Option<f64>) -> String {
 }
 
 pub fn run(args: Args, quiet: bool) -> Result<ExitCode, Fail> {
-    let bar = Bar::new(quiet);
+    let bar = Bar::new(quiet || args.json);
     let d = engine::diff::run(
         &engine::diff::DiffRequest {
             a: args.a,

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use engine::epochs::EpochsReport;
 
 use crate::args::{load_config_call, Own, WorkDir};
-use crate::out::{fail, print_json, print_out, Fail};
+use crate::out::{fail, print_json, print_notes, print_out, Fail};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -54,6 +54,7 @@ pub fn run(args: Args) -> Result<ExitCode, Fail> {
         print_json(&out);
     } else {
         print_out(&human(&out));
+        print_notes(&out.notes, false);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -110,9 +111,6 @@ fn human(out: &EpochsReport) -> String {
             b.path,
             engine::py_float_repr(b.value)
         ));
-    }
-    for n in &out.notes {
-        s.push_str(&format!("note: {n}\n"));
     }
     s
 }

@@ -53,7 +53,7 @@ pub fn run(args: Args, quiet: bool) -> Result<ExitCode, Fail> {
     if !args.tensors.is_empty() {
         return print_values(&args);
     }
-    let bar = Bar::new(quiet);
+    let bar = Bar::new(quiet || args.json);
     let report = engine::inspect::run(
         &InspectRequest {
             path: args.path.clone(),

@@ -37,7 +37,7 @@ pub fn run(args: Args, quiet: bool) -> Result<ExitCode, Fail> {
         out: call.dir.command_line_path(&out),
         force: args.force || call.force,
     };
-    let bar = Bar::new(quiet || call.quiet);
+    let bar = Bar::new(quiet || call.quiet || call.json);
     let mut r = engine::load::run(&req, &bar).map_err(fail(call.json))?;
     r.out = out.display().to_string();
     if call.json {

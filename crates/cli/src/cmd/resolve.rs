@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use engine::resolve::ResolveReport;
 
 use crate::args::{load_config_call, Own, WorkDir};
-use crate::out::{fail, print_json, print_out, Fail};
+use crate::out::{fail, print_json, print_notes, print_out, Fail};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -46,6 +46,8 @@ pub fn run(args: Args) -> Result<ExitCode, Fail> {
         print_json(&report);
     } else {
         print_out(&human(&report));
+        print_notes(report.init_note.as_slice(), false);
+        print_notes(&report.notes, false);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -72,14 +74,6 @@ fn human(r: &ResolveReport) -> String {
     }
     if let Some(st) = r.start_epoch {
         s.push_str(&format!("training starts at epoch {st}\n"));
-    }
-    if let Some(n) = &r.init_note {
-        s.push_str(n);
-        s.push('\n');
-    }
-    for n in &r.notes {
-        s.push_str(n);
-        s.push('\n');
     }
     s
 }

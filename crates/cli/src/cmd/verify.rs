@@ -25,7 +25,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args, quiet: bool) -> Result<ExitCode, Fail> {
-    let bar = Bar::new(quiet);
+    let bar = Bar::new(quiet || args.json);
     let r = engine::verify::run(
         &engine::verify::VerifyRequest {
             path: args.path,

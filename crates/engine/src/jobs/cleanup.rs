@@ -32,7 +32,8 @@ pub struct CleanupFile {
 }
 
 /// The answer. JSON (stable): `{"stored", "keep", "delete", "files": {"N": [{"path",
-/// "bytes"}]}, "bytes", "applied", "log"}`.
+/// "bytes"}]}, "bytes", "applied", "log", "notes"}` (`log`: RETURNN's messages; `notes`: ours,
+/// where RETURNN would silently do something the user probably did not mean).
 #[derive(Clone, Debug, Serialize)]
 pub struct CleanupReport {
     pub stored: Vec<u64>,
@@ -42,6 +43,7 @@ pub struct CleanupReport {
     pub bytes: u64,
     pub applied: bool,
     pub log: Vec<String>,
+    pub notes: Vec<String>,
 }
 
 /// Loads the config and plans (and with `apply` performs) the cleanup.
@@ -66,12 +68,13 @@ pub fn run_loaded(loaded: &LoadedConfig, apply: bool) -> Result<CleanupReport> {
         .flat_map(|v| v.iter().map(|(_, b)| *b))
         .sum();
     let mut log = plan.log.clone();
+    let mut notes = config::ignored_override_notes(loaded);
     if existing.is_empty() {
-        log.extend(config::models_beside_config_note(loaded));
+        notes.extend(config::models_beside_config_note(loaded));
     }
     if let Some(returnn_config::Value::Str(v)) = config.get("cleanup_old_models") {
-        log.push(format!(
-            "cleanup_old_models is the string {v:?}: RETURNN reads it only as a dict and ignores it (a `++cleanup_old_models` override is always a string; set the dict in the config file)"
+        notes.push(format!(
+            "cleanup_old_models is the string {v:?}: RETURNN reads it only as a dict and ignores it (the config file sets it as a string, so a `++cleanup_old_models` override stays one; set the dict in the config file)"
         ));
     }
     let mut applied = false;
@@ -106,6 +109,7 @@ pub fn run_loaded(loaded: &LoadedConfig, apply: bool) -> Result<CleanupReport> {
         bytes,
         applied,
         log,
+        notes,
     })
 }
 

@@ -130,7 +130,7 @@ pub fn run_loaded(loaded: &LoadedConfig, best: Option<String>) -> Result<EpochsR
     };
     let existing = get_existing_models(config, &fs, backend, task == "train")?;
     let (lr_path, lr) = load_lr_file(config, &fs)?;
-    let mut notes = Vec::new();
+    let mut notes = config::ignored_override_notes(loaded);
     if existing.is_empty() {
         notes.extend(config::models_beside_config_note(loaded));
     }

@@ -102,6 +102,11 @@ fn sink_of(out: &Path) -> Sink {
     }
 }
 
+/// A writer's error, with its cause (and the hint for a full disk, no permission, ...).
+fn write_err<E: std::error::Error + Send + Sync + 'static>(e: E) -> Error {
+    Error::new(ErrorKind::Output, e.to_string()).with_output_cause(e)
+}
+
 /// Writes the loaded variables of a TF net-dict plan to `out`; returns how many.
 pub fn write(ep: &EnginePlan, out: &Path, progress: &dyn Progress) -> Result<usize> {
     let decl: Vec<(String, tf_bundle::DType, Vec<u64>)> = ep
@@ -137,7 +142,7 @@ fn safetensors_writer(
     }
     let mut meta = BTreeMap::new();
     meta.insert("producer".to_string(), "returnn-ckpt load".to_string());
-    convert::SafetensorsWriter::create(out, decl, meta).map_err(out_err)
+    convert::SafetensorsWriter::create(out, decl, meta).map_err(write_err)
 }
 
 fn write_to(
@@ -149,20 +154,20 @@ fn write_to(
     if sink_of(out) == Sink::Safetensors {
         let mut w = safetensors_writer(out, decl)?;
         ep.for_each_value(&mut |a, v| {
-            w.write_next(&a.var, &v.data).map_err(out_err)?;
+            w.write_next(&a.var, &v.data).map_err(write_err)?;
             progress.advance(v.data.len() as u64);
             Ok(())
         })?;
-        w.finish().map_err(out_err)?;
+        w.finish().map_err(write_err)?;
     } else {
-        let mut w = tf_bundle::write::BundleWriter::create(out).map_err(out_err)?;
+        let mut w = tf_bundle::write::BundleWriter::create(out).map_err(write_err)?;
         ep.for_each_value(&mut |a, v| {
             w.add_bytes(&a.var, v.dtype, &v.shape, &v.data)
-                .map_err(out_err)?;
+                .map_err(write_err)?;
             progress.advance(v.data.len() as u64);
             Ok(())
         })?;
-        w.finish().map_err(out_err)?;
+        w.finish().map_err(write_err)?;
     }
     Ok(())
 }
@@ -205,11 +210,11 @@ fn write_torch_to(
         Sink::Safetensors => {
             let mut w = safetensors_writer(out, decl)?;
             tp.for_each_value(&mut |a, v| {
-                w.write_next(&a.param, &v.data).map_err(out_err)?;
+                w.write_next(&a.param, &v.data).map_err(write_err)?;
                 progress.advance(v.data.len() as u64);
                 Ok(())
             })?;
-            w.finish().map_err(out_err)?;
+            w.finish().map_err(write_err)?;
         }
         Sink::Pt => {
             if let Some((name, d, _)) = decl.iter().find(|(_, d, _)| to_pt_dtype(*d).is_none()) {
@@ -227,7 +232,7 @@ fn write_torch_to(
                 returnn_version: format!("returnn-ckpt {}", env!("CARGO_PKG_VERSION")),
             };
             let mut w = torch_pt::StateDictWriter::create(out, torch_pt::Layout::Returnn(meta))
-                .map_err(out_err)?;
+                .map_err(write_err)?;
             let params: BTreeMap<&str, &param_map::torch::TorchParam> = tp
                 .plan
                 .params
@@ -244,7 +249,7 @@ fn write_torch_to(
                 if let Some((s, shape)) = storages.get(&root) {
                     if *shape == v.shape {
                         w.add_view(&a.param, s, &v.shape, None, 0)
-                            .map_err(out_err)?;
+                            .map_err(write_err)?;
                         progress.advance(v.data.len() as u64);
                         return Ok(());
                     }
@@ -253,22 +258,22 @@ fn write_torch_to(
                     .ok_or_else(|| out_err(format!("dtype {} of '{}'", v.dtype, a.param)))?;
                 let s = w
                     .add(&a.param, dtype, &v.shape, &mut v.data.as_slice())
-                    .map_err(out_err)?;
+                    .map_err(write_err)?;
                 storages.entry(root).or_insert((s, v.shape.clone()));
                 progress.advance(v.data.len() as u64);
                 Ok(())
             })?;
-            w.commit().map_err(out_err)?;
+            w.commit().map_err(write_err)?;
         }
         Sink::Bundle => {
-            let mut w = tf_bundle::write::BundleWriter::create(out).map_err(out_err)?;
+            let mut w = tf_bundle::write::BundleWriter::create(out).map_err(write_err)?;
             tp.for_each_value(&mut |a, v| {
                 w.add_bytes(&a.param, v.dtype, &v.shape, &v.data)
-                    .map_err(out_err)?;
+                    .map_err(write_err)?;
                 progress.advance(v.data.len() as u64);
                 Ok(())
             })?;
-            w.finish().map_err(out_err)?;
+            w.finish().map_err(write_err)?;
         }
     }
     Ok(())

@@ -76,6 +76,7 @@ pub fn run_loaded(loaded: &LoadedConfig) -> Result<ResolveReport> {
         None
     };
     let mut notes = sel.notes;
+    notes.extend(config::ignored_override_notes(loaded));
     if sel.existing.is_empty() {
         notes.extend(config::models_beside_config_note(loaded));
     }

@@ -618,7 +618,14 @@ impl BundleWriter {
             Err(e) => return Err(io_err(e, &index_path)),
         }
         data.commit().map_err(|e| io_err(e, &data_path))?;
-        if let Err(e) = index_file.commit() {
+        // Until the index is in place, an interrupted process (ckpt_io::abandon_outputs)
+        // removes the data file too.
+        let committed = ckpt_io::PendingOutput::new(&data_path).and_then(|pending| {
+            let r = index_file.commit();
+            drop(pending);
+            r
+        });
+        if let Err(e) = committed {
             let _ = fs::remove_file(&data_path);
             return Err(io_err(e, &index_path));
         }

@@ -195,6 +195,7 @@ fn the_cli_is_a_thin_face() {
         "anyhow",
         "indicatif",
         "signal-hook",
+        "mimalloc",
     ];
     let mut found = Vec::new();
     for line in deps.lines().map(str::trim) {

@@ -90,6 +90,8 @@ pub struct Input {
     src: Src,
     /// The path given (for `.pt` and safetensors; TF inputs show their prefix).
     path: PathBuf,
+    /// The listing of a `.pt` or safetensors input (empty for TF: the checkpoint's own listing
+    /// and lookup serve, so opening copies nothing per tensor).
     tensors: Vec<TensorInfo>,
     index: HashMap<String, usize>,
     notes: Vec<String>,
@@ -100,7 +102,7 @@ impl std::fmt::Debug for Input {
         f.debug_struct("Input")
             .field("path", &self.path)
             .field("format", &self.format())
-            .field("tensors", &self.tensors.len())
+            .field("tensors", &self.tensors().len())
             .finish()
     }
 }
@@ -224,9 +226,8 @@ impl Input {
 
     /// An input over an already opened TF checkpoint.
     pub fn from_checkpoint(ck: Checkpoint) -> Input {
-        let tensors = ck.tensors().to_vec();
         let notes = ck.notes().to_vec();
-        Input::build(Src::Tf(Box::new(ck)), PathBuf::new(), tensors, notes)
+        Input::build(Src::Tf(Box::new(ck)), PathBuf::new(), Vec::new(), notes)
     }
 
     fn build(src: Src, path: PathBuf, tensors: Vec<TensorInfo>, notes: Vec<String>) -> Input {
@@ -423,12 +424,18 @@ impl Input {
 
     /// The listed tensors, in the file's order.
     pub fn tensors(&self) -> &[TensorInfo] {
-        &self.tensors
+        match &self.src {
+            Src::Tf(ck) => ck.tensors(),
+            _ => &self.tensors,
+        }
     }
 
     /// The tensor `name`.
     pub fn get(&self, name: &str) -> Option<&TensorInfo> {
-        self.index.get(name).map(|&i| &self.tensors[i])
+        match &self.src {
+            Src::Tf(ck) => ck.get(name),
+            _ => self.index.get(name).map(|&i| &self.tensors[i]),
+        }
     }
 
     /// Entries that cannot be described (TF only).
@@ -487,9 +494,14 @@ impl Input {
     /// record's CRC-32) before the call returns successfully; on an error `sink` may hold
     /// unverified bytes. String tensors (TF) are an error: they have no raw bytes.
     pub fn read_to(&self, name: &str, sink: &mut dyn Write) -> Result<u64> {
-        let i = *self.index.get(name).ok_or_else(|| self.not_found(name))?;
+        let i = match &self.src {
+            Src::Tf(ck) if ck.get(name).is_some() => return Ok(ck.read_raw_to(name, sink)?),
+            Src::Tf(_) => None,
+            _ => self.index.get(name).copied(),
+        }
+        .ok_or_else(|| self.not_found(name))?;
         match &self.src {
-            Src::Tf(ck) => Ok(ck.read_raw_to(name, sink)?),
+            Src::Tf(_) => Err(self.not_found(name)),
             Src::Pt { file, tensors, .. } => Ok(file.read_to(&tensors[i], sink)?),
             Src::Safetensors(s) => {
                 let (off, len) = s.spans[i];

@@ -601,9 +601,10 @@ impl Input {
 #[cfg(feature = "mmap")]
 fn open_source(path: &Path, mmap: bool) -> Result<Box<dyn ReadAt>> {
     if mmap {
-        return Ok(Box::new(ckpt_io::MmapSource::open(path).map_err(|e| {
-            st_io(path, "memory-mapping the file", e)
-        })?));
+        return Ok(Box::new(
+            ckpt_io::MmapSource::open(path)
+                .map_err(|e| st_io(path, "memory-mapping the file", e))?,
+        ));
     }
     Ok(Box::new(
         ckpt_io::FileSource::open(path).map_err(|e| st_io(path, "opening the file", e))?,

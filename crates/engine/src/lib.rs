@@ -27,6 +27,7 @@ pub mod jobs;
 pub mod netdict;
 pub mod output;
 pub mod paths;
+pub mod plot;
 pub mod progress;
 pub mod source;
 pub mod targets;

@@ -77,7 +77,9 @@ pub fn run(args: Args, quiet: bool) -> Result<ExitCode, Fail> {
                 "# epoch {}, step {}, effective_learning_rate {}, returnn_version {}",
                 opt(m.epoch.map(|e| e.to_string())),
                 opt(m.step.map(|e| e.to_string())),
-                opt(m.effective_learning_rate.map(|v| engine::py_float_repr(v.0))),
+                opt(m
+                    .effective_learning_rate
+                    .map(|v| engine::py_float_repr(v.0))),
                 opt(m.returnn_version.clone())
             );
         }

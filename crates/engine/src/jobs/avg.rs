@@ -70,7 +70,12 @@ pub fn run(req: &AvgRequest, progress: &dyn Progress) -> Result<AvgReport> {
         .iter()
         .filter(|p| crate::inputs::format_of(p) == InputFormat::Pt)
         .count();
-    if pts > 0 || req.paths.iter().any(|p| crate::inputs::format_of(p) != InputFormat::Tf) {
+    if pts > 0
+        || req
+            .paths
+            .iter()
+            .any(|p| crate::inputs::format_of(p) != InputFormat::Tf)
+    {
         if pts != req.paths.len() {
             return Err(Error::new(
                 ErrorKind::InvalidArgument,
@@ -331,7 +336,10 @@ fn run_pt(req: &AvgRequest, progress: &dyn Progress) -> Result<AvgReport> {
     let outputs = vec![req.out.clone()];
     check_output(&req.out, OutputForm::File(".pt"), &outputs, req.force)?;
     if req.paths.is_empty() {
-        return Err(Error::new(ErrorKind::InvalidArgument, "avg needs at least one input"));
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            "avg needs at least one input",
+        ));
     }
     let mut inputs = Vec::with_capacity(req.paths.len());
     let mut notes = Vec::new();
@@ -339,7 +347,11 @@ fn run_pt(req: &AvgRequest, progress: &dyn Progress) -> Result<AvgReport> {
         if same_file(p, &req.out) || *p == req.out {
             return Err(Error::new(
                 ErrorKind::InvalidArgument,
-                format!("--out {} would overwrite the input {}", req.out.display(), p.display()),
+                format!(
+                    "--out {} would overwrite the input {}",
+                    req.out.display(),
+                    p.display()
+                ),
             )
             .with_path(&req.out)
             .with_hint("choose another output file"));
@@ -356,7 +368,12 @@ fn run_pt(req: &AvgRequest, progress: &dyn Progress) -> Result<AvgReport> {
             .with_path(p)
             .with_hint("an optimizer file (.opt.pt) cannot be averaged; pass the model files"));
         }
-        notes.extend(input.notes().iter().map(|n| format!("{}: {n}", input.shown())));
+        notes.extend(
+            input
+                .notes()
+                .iter()
+                .map(|n| format!("{}: {n}", input.shown())),
+        );
         inputs.push(input);
     }
     // the output's tensors in first-appearance order (the tool's dict insertion order)
@@ -463,7 +480,10 @@ fn run_pt(req: &AvgRequest, progress: &dyn Progress) -> Result<AvgReport> {
         if let Some(x) = st {
             step = Some(step.map_or(x, |m: i64| m.max(x)));
         }
-        for (k, list) in [("merged_epochs", &mut merged_epochs), ("merged_steps", &mut merged_steps)] {
+        for (k, list) in [
+            ("merged_epochs", &mut merged_epochs),
+            ("merged_steps", &mut merged_steps),
+        ] {
             if let Some(Value::List(items)) = get(k) {
                 list.extend(items.iter().cloned());
             }
@@ -471,8 +491,10 @@ fn run_pt(req: &AvgRequest, progress: &dyn Progress) -> Result<AvgReport> {
         merged_epochs.push(get("epoch").cloned().unwrap_or(Value::None));
         merged_steps.push(get("step").cloned().unwrap_or(Value::None));
         for (k, v) in file.scalars() {
-            if matches!(k.as_str(), "model" | "epoch" | "step" | "merged_epochs" | "merged_steps")
-                || rest.iter().any(|(r, _)| *r == k)
+            if matches!(
+                k.as_str(),
+                "model" | "epoch" | "step" | "merged_epochs" | "merged_steps"
+            ) || rest.iter().any(|(r, _)| *r == k)
             {
                 continue;
             }
@@ -485,7 +507,10 @@ fn run_pt(req: &AvgRequest, progress: &dyn Progress) -> Result<AvgReport> {
                         && !v.is_scalar()
                         && !matches!(k.as_str(), "merged_epochs" | "merged_steps")
                     {
-                        let n = format!("top-level entry '{k}' of {} is not a plain value: not copied", input.shown());
+                        let n = format!(
+                            "top-level entry '{k}' of {} is not a plain value: not copied",
+                            input.shown()
+                        );
                         if !notes.contains(&n) {
                             notes.push(n);
                         }
@@ -601,7 +626,9 @@ fn write_pt_average(
                 .map_err(|e| Error::from(e).with_key(&s.name))?
             }
             None => {
-                let Some(&last) = s.holders.last() else { continue };
+                let Some(&last) = s.holders.last() else {
+                    continue;
+                };
                 let mut err = None;
                 let st = w.add_storage_with(dt, numel, &mut |out| {
                     inputs[last].read_to(&s.name, out).map(|_| ()).map_err(|e| {
@@ -624,4 +651,3 @@ fn write_pt_average(
     }
     Ok(((model, w), averaged, copied))
 }
-

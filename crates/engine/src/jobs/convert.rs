@@ -369,7 +369,12 @@ struct Plan {
 
 /// What a conversion from any input through [`Input::read_to`] writes (computed before the
 /// output is created: with `strict` a skip is an error and nothing is written).
-fn plan_any(input: &Input, req: &ConvertRequest, selection: &Selection, to: ConvertTo) -> Result<Plan> {
+fn plan_any(
+    input: &Input,
+    req: &ConvertRequest,
+    selection: &Selection,
+    to: ConvertTo,
+) -> Result<Plan> {
     let mut skipped = Vec::new();
     for p in input.problems() {
         if selection.selects(&p.name) {
@@ -391,7 +396,9 @@ fn plan_any(input: &Input, req: &ConvertRequest, selection: &Selection, to: Conv
     // (storage key, offset, shape, stride) -> output name of its first tensor
     let mut storages: HashMap<(String, u64, Vec<u64>, Vec<u64>), String> = HashMap::new();
     for (src, out) in pairs {
-        let Some(info) = input.get(&src) else { continue };
+        let Some(info) = input.get(&src) else {
+            continue;
+        };
         let reason = match to {
             ConvertTo::Pt if info.dtype == DType::String => {
                 Some("string tensor: torch has no string dtype".to_string())
@@ -476,7 +483,11 @@ fn plan_any(input: &Input, req: &ConvertRequest, selection: &Selection, to: Conv
 }
 
 /// The RETURNN scalar entries of a `.pt` output (see the module docs).
-fn pt_metadata(input: &Input, req: &ConvertRequest, notes: &mut Vec<String>) -> Result<torch_pt::ReturnnMeta> {
+fn pt_metadata(
+    input: &Input,
+    req: &ConvertRequest,
+    notes: &mut Vec<String>,
+) -> Result<torch_pt::ReturnnMeta> {
     let stored = input.returnn_scalars().unwrap_or_default();
     let st_meta = |k: &str| {
         input
@@ -524,9 +535,7 @@ fn pt_metadata(input: &Input, req: &ConvertRequest, notes: &mut Vec<String>) -> 
                 .or_else(|| scalar_int(input, "global_step"))
                 .or_else(|| st_meta("global_step"));
             if s.is_none() {
-                notes.push(
-                    "step 0: the input has no global_step (--step N sets one)".to_string(),
-                );
+                notes.push("step 0: the input has no global_step (--step N sets one)".to_string());
             }
             s.unwrap_or(0)
         }
@@ -621,7 +630,12 @@ fn learning_rate_file(req: &ConvertRequest) -> Result<Option<(String, LrFile)>> 
 struct Captured(Option<Error>);
 
 impl Captured {
-    fn read(&mut self, input: &Input, src: &str, w: &mut dyn std::io::Write) -> std::io::Result<u64> {
+    fn read(
+        &mut self,
+        input: &Input,
+        src: &str,
+        w: &mut dyn std::io::Write,
+    ) -> std::io::Result<u64> {
         match input.read_to(src, w) {
             Ok(n) => Ok(n),
             Err(e) => {
@@ -679,7 +693,8 @@ fn write_safetensors(
         .map(|t| (t.out.clone(), t.dtype, t.shape.clone()))
         .collect();
     let mut w = convert::SafetensorsWriter::create(out, decl, metadata)?;
-    let by_out: HashMap<&str, &Planned> = plan.tensors.iter().map(|t| (t.out.as_str(), t)).collect();
+    let by_out: HashMap<&str, &Planned> =
+        plan.tensors.iter().map(|t| (t.out.as_str(), t)).collect();
     let order: Vec<String> = w.order().map(str::to_owned).collect();
     for o in &order {
         let Some(t) = by_out.get(o.as_str()) else {

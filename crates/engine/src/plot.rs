@@ -141,7 +141,14 @@ pub fn write(
     best_key: Option<&str>,
     req: &PlotRequest,
 ) -> Result<PlotSummary> {
-    let format = format_of(&req.out)?;
+    let format = match format_of(&req.out) {
+        Ok(f) => f,
+        Err(e) => {
+            // A directory is named as such (check_output's error), not as a bad extension.
+            check_output(&req.out, OutputForm::File(".svg"), &[], true)?;
+            return Err(e);
+        }
+    };
     let ext = match format {
         Format::Svg => ".svg",
         Format::Png => ".png",

@@ -48,6 +48,8 @@ pub struct Trailing {
     pub resume: bool,
     pub force: bool,
     pub quiet: bool,
+    pub plot: Option<PathBuf>,
+    pub plot_size: Option<String>,
 }
 
 /// Our flags a command accepts after CONFIG.
@@ -64,6 +66,7 @@ pub enum Own {
     Resume,
     Force,
     Quiet,
+    Plot,
 }
 
 /// Splits the command's own flags (`own`) off the arguments after CONFIG; the rest is
@@ -118,6 +121,14 @@ pub fn split_trailing(args: &[String], own: &[Own]) -> Result<Trailing, String> 
             }
             "--out" if has(Own::Out) => {
                 t.out = Some(value(i, "--out")?.into());
+                i += usize::from(takes_next);
+            }
+            "--plot" if has(Own::Plot) => {
+                t.plot = Some(value(i, "--plot")?.into());
+                i += usize::from(takes_next);
+            }
+            "--plot-size" if has(Own::Plot) => {
+                t.plot_size = Some(value(i, "--plot-size")?);
                 i += usize::from(takes_next);
             }
             _ if a.starts_with("++") => {

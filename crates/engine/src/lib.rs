@@ -5,7 +5,8 @@
 //! `serde`-serialisable report whose JSON is the stable contract the CLI prints and the Python
 //! package returns, and a `run` function. It joins the crates below it: configs
 //! (`returnn-config`), RETURNN's file and selection rules (`model-files`), the mapping rules
-//! (`param-map`), the formats (`tf-bundle`) and the sinks (`convert`), and it owns the
+//! (`param-map`), the formats (`tf-bundle`), the sinks (`convert`) and the learning-rate
+//! picture ([`plot`], drawn by `lr-plot`), and it owns the
 //! policies that decide between them: which engine's loading rules apply, where a plan meets
 //! its output sink, the fresh/resume choice of `plan`, and the input/output overlap checks.
 //!
@@ -27,6 +28,7 @@ pub mod jobs;
 pub mod netdict;
 pub mod output;
 pub mod paths;
+pub mod plot;
 pub mod progress;
 pub mod source;
 pub mod targets;

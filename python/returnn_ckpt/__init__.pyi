@@ -2,7 +2,7 @@
 # Checked against the built module by python/tests/test_stubs.py.
 import os
 from types import TracebackType
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Type, Union
+from typing import Tuple, Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Type, Union
 
 import numpy
 
@@ -115,6 +115,9 @@ def epochs(
     config: _Config,
     *,
     best: Union[None, bool, str] = None,
+    plot: Optional[_Path] = None,
+    plot_size: Tuple[int, int] = (1024, 768),
+    force: bool = False,
     overrides: _Overrides = None,
     cwd: Optional[_Path] = None,
 ) -> Dict[str, Any]: ...

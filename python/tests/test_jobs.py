@@ -661,3 +661,22 @@ def test_bad_configs_agree_with_the_cli(tmp_path):
             _, r = same(args, fn, conf, run_in=run, **kw)
             kinds.add(r.kind if isinstance(r, returnn_ckpt.Error) else "ok")
     assert len(kinds) >= 3, kinds
+
+
+def test_epochs_plot(twins):
+    run = "returnn_train_nativelstm"
+    cli_dir, py_dir = twins
+    for pic, args, kw in [
+        ("out/curve.svg", [], {}),
+        ("out/curve.png", ["--plot-size", "640x480", "--best", "dev_error"], {"plot_size": (640, 480), "best": "dev_error"}),
+    ]:
+        _, d = twin(twins, ["epochs", f"{run}/returnn.config", "-C", run, "--plot", pic, *args], returnn_ckpt.epochs,
+                    f"{run}/returnn.config", cwd=run, plot=pic, **kw)
+        assert list(d)[-1] == "plot" and d["plot"].endswith(pic)  # absolute with -C, as the CLI shows it
+        assert (py_dir / pic).stat().st_size > 1000
+    # an existing picture is refused as by the CLI, and replaced with force
+    code, e = twin(twins, ["epochs", f"{run}/returnn.config", "-C", run, "--plot", "out/curve.svg"], returnn_ckpt.epochs,
+                   f"{run}/returnn.config", cwd=run, plot="out/curve.svg")
+    assert code == 2 and e.kind == "output"
+    twin(twins, ["epochs", f"{run}/returnn.config", "-C", run, "--plot", "out/curve.svg", "--force"], returnn_ckpt.epochs,
+         f"{run}/returnn.config", cwd=run, plot="out/curve.svg", force=True)

@@ -607,17 +607,23 @@ pub fn path(py: Python<'_>, paths: Vec<PathBuf>, cwd: Option<PathBuf>) -> PyResu
 }
 
 /// The existing epochs of the config's model with their files, learning rates and scores;
-/// the dict of `returnn-ckpt epochs CONFIG [--best [KEY]] --json`: `{"model", "final_epoch",
-/// "learning_rate_file", "epochs": [{"epoch", "path", "pretrain", "files", "learning_rate",
-/// "scores"}], "tf_checkpoint_state", "best"?, "notes"}`. `best=True` (or `""`) adds the best
-/// epoch by the default score key, `best="KEY"` by that key. `config`, `overrides`, `cwd`: as
-/// for `resolve`.
+/// the dict of `returnn-ckpt epochs CONFIG [--best [KEY]] [--plot FILE] --json`: `{"model",
+/// "final_epoch", "learning_rate_file", "epochs": [{"epoch", "path", "pretrain", "files",
+/// "learning_rate", "scores"}], "tf_checkpoint_state", "best"?, "notes", "plot"?}`.
+/// `best=True` (or `""`) adds the best epoch by the default score key, `best="KEY"` by that key.
+/// `plot="curve.svg"` (or `.png`) also draws the learning-rate-control file there (`plot_size`
+/// `(width, height)` in pixels, `force` replaces an existing picture), as `--plot`. `config`,
+/// `overrides`, `cwd`: as for `resolve`.
 #[pyfunction]
-#[pyo3(signature = (config, *, best = None, overrides = None, cwd = None))]
+#[pyo3(signature = (config, *, best = None, plot = None, plot_size = (1024, 768), force = false, overrides = None, cwd = None))]
+#[allow(clippy::too_many_arguments)]
 pub fn epochs(
     py: Python<'_>,
     config: &Bound<'_, PyAny>,
     best: Option<&Bound<'_, PyAny>>,
+    plot: Option<PathBuf>,
+    plot_size: (u32, u32),
+    force: bool,
     overrides: Option<&Bound<'_, PyAny>>,
     cwd: Option<PathBuf>,
 ) -> PyResult<Py<PyAny>> {
@@ -637,7 +643,32 @@ pub fn epochs(
         config: config_request(py, config, overrides, &dir)?,
         best,
     };
-    run_job(py, None, move |_| engine::epochs::run(&req))
+    let Some(plot) = plot else {
+        return run_job(py, None, move |_| engine::epochs::run(&req));
+    };
+    let plot_req = engine::plot::PlotRequest {
+        out: dir.arg_path(plot),
+        force,
+        width: plot_size.0,
+        height: plot_size.1,
+    };
+    run_job(py, None, move |_| {
+        let loaded = engine::config::load(&req.config)?;
+        let report = engine::epochs::run_loaded(&loaded, req.best.clone())?;
+        let drawn = engine::plot::write(&loaded, req.best.as_deref(), &plot_req)?;
+        Ok(EpochsWithPlot {
+            report,
+            plot: drawn.path,
+        })
+    })
+}
+
+/// `epochs` with `plot=`: the report and the picture's path, as `--plot` prints them.
+#[derive(serde::Serialize)]
+struct EpochsWithPlot {
+    #[serde(flatten)]
+    report: engine::epochs::EpochsReport,
+    plot: String,
 }
 
 /// Which epochs RETURNN's `cleanup_old_models` keeps and deletes, and the files concerned; the

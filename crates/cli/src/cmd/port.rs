@@ -160,22 +160,32 @@ pub fn run(args: Args, quiet: bool) -> Result<ExitCode, Fail> {
         print_out(&plan_text(plan));
         print_notes(&plan.notes, false);
     }
+    if !plan.ok {
+        if json && req.out.is_some() {
+            prepared.check().map_err(fail(json))?;
+        }
+        if json {
+            print_json(&PortReport {
+                plan: plan.clone(),
+                written: None,
+            });
+        } else {
+            print_issues(&plan.issues);
+            if let Some(o) = &args.out {
+                eprintln!("nothing was written to {}", o.display());
+            }
+        }
+        return Ok(ExitCode::from(NEGATIVE));
+    }
     let Some(out) = &req.out else {
         if json {
             print_json(&PortReport {
                 plan: plan.clone(),
                 written: None,
             });
-        } else if let Err(e) = prepared.check() {
-            crate::out::report(&Fail { error: e, json });
         }
-        return Ok(if plan.ok {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::from(NEGATIVE)
-        });
+        return Ok(ExitCode::SUCCESS);
     };
-    prepared.check().map_err(fail(json))?;
     let bar = Bar::new(quiet);
     let mut w = prepared.write(&req, out, &bar).map_err(fail(json))?;
     w.out = args
@@ -204,6 +214,34 @@ pub fn run(args: Args, quiet: bool) -> Result<ExitCode, Fail> {
         ));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Every issue as `error[kind]: message`, then one hint per kind.
+fn print_issues(issues: &[engine::port::PlanIssue]) {
+    let c = crate::out::stderr_colors();
+    let paint = |code: &str, t: &str| {
+        if c {
+            format!("\x1b[{code}m{t}\x1b[0m")
+        } else {
+            t.to_string()
+        }
+    };
+    let mut kinds = Vec::new();
+    for i in issues {
+        eprintln!(
+            "{} {}",
+            paint("1;31", &format!("error[{}]:", i.kind.label())),
+            i.message
+        );
+        if !kinds.contains(&i.kind) {
+            kinds.push(i.kind);
+        }
+    }
+    for k in kinds {
+        if let Some(h) = engine::port::issue_hint(k) {
+            eprintln!("  {} {h} ({})", paint("1;32", "hint:"), k.label());
+        }
+    }
 }
 
 fn port_style(torch: bool) -> engine::port::Style {

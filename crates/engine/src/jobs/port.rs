@@ -27,8 +27,8 @@ use std::path::{Path, PathBuf};
 
 /// The plan document's types (faces render them), from the `port` crate.
 pub use port::kinds::Origin;
-pub use port::{PlanIssue, PlannedLayer, PlannedParam, PortPlan, Style, TensorSpec};
-use port::{PortErrorKind, Rules};
+use port::Rules;
+pub use port::{PlanIssue, PlannedLayer, PlannedParam, PortErrorKind, PortPlan, Style, TensorSpec};
 use serde::Serialize;
 
 use crate::config::{self, ConfigRequest};
@@ -157,6 +157,9 @@ pub struct SuggestReport {
     pub rules: String,
     pub notes: Vec<String>,
 }
+
+/// The `.pt` epoch, step and layout written (all `None` for safetensors).
+type PtMeta = (Option<i64>, Option<i64>, Option<&'static str>);
 
 /// Everything read and planned, before anything is written.
 pub struct Prepared {
@@ -426,8 +429,8 @@ pub fn prepare(req: &PortRequest) -> Result<Prepared> {
     })
 }
 
-/// What to do about an issue of `kind`.
-fn issue_hint(kind: PortErrorKind) -> Option<&'static str> {
+/// What to do about a plan issue of `kind`.
+pub fn issue_hint(kind: PortErrorKind) -> Option<&'static str> {
     Some(match kind {
         PortErrorKind::UnmappedVariable => {
             "map it with a [[layer]] or [[var]] rule, or list it under [ignore] tf = [...]"
@@ -494,7 +497,7 @@ impl Prepared {
         }
         if let Some(h) = issue_hint(first.kind) {
             e = e.with_hint(if n > 1 {
-                format!("{h}; without --out the whole plan is shown (--json: its \"issues\")")
+                format!("{h}; the plan without --out lists every issue (--json: \"issues\")")
             } else {
                 h.to_string()
             });
@@ -593,7 +596,6 @@ impl Prepared {
             .map_err(|e| Error::from(e).with_path(&self.checkpoint))
     }
 
-    #[allow(clippy::type_complexity)]
     fn write_inner(
         &self,
         req: &PortRequest,
@@ -601,7 +603,7 @@ impl Prepared {
         form: &str,
         params: &[&port::PlannedParam],
         progress: &dyn Progress,
-    ) -> Result<(Option<i64>, Option<i64>, Option<&'static str>)> {
+    ) -> Result<PtMeta> {
         if form == "pt" {
             let (layout, meta) = match req.pt_layout {
                 PtLayout::Returnn => {
@@ -697,7 +699,12 @@ pub fn suggest(req: &SuggestRequest) -> Result<SuggestReport> {
             .with_path(out)
             .with_hint("pass --out rules.toml"));
         }
-        check_output(out, OutputForm::File(".toml"), &[out.clone()], req.force)?;
+        check_output(
+            out,
+            OutputForm::File(".toml"),
+            std::slice::from_ref(out),
+            req.force,
+        )?;
         if let Some(t) = req.target.as_deref().filter(|t| same_file(t, out)) {
             return Err(Error::new(
                 ErrorKind::InvalidArgument,

@@ -85,7 +85,8 @@ def gen_layers(rng, style, no_config):
             feat = n_out
         elif k == "conv2d":
             lay.update(n_in=feat, n_out=rng.randint(1, 6), kt=rng.choice([1, 3]), kf=rng.choice([1, 3]), with_bias=rng.random() < 0.7)
-            if rng.random() < 0.6:
+            # (RETURNN names the F axis by "dim:F" below: only when the channels differ)
+            if rng.random() < 0.6 and lay["n_out"] != feat:
                 # a second 2-D conv on the [T, F] x channels output, grouped (or depthwise)
                 c = lay["n_out"]
                 g = rng.choice(divisors(c))
@@ -720,7 +721,7 @@ def build_torch(case):
             tot = 2 * lay["key_total"] + lay["n_out"]
             m = torch.nn.Linear(lay["n_in"], tot, bias=False)
 
-            def f(x, m=m, lay=lay):
+            def f(x, m=m, lay=lay, tot=tot):
                 h, kt, v = lay["heads"], lay["key_total"], lay["n_out"]
                 qkv = m(x).reshape(x.shape[0], x.shape[1], h, tot // h).transpose(1, 2)  # B,h,T,.
                 q, k_, v_ = torch.split(qkv, [kt // h, kt // h, v // h], dim=-1)

@@ -84,7 +84,14 @@ def gen_layers(rng, style, no_config):
             lay.update(n_in=feat, n_out=n_out, k=rng.choice([1, 3, 5]), groups=groups, with_bias=rng.random() < 0.7)
             feat = n_out
         elif k == "conv2d":
-            lay.update(n_in=feat, n_out=rng.randint(1, 4), kt=rng.choice([1, 3]), kf=rng.choice([1, 3]), with_bias=rng.random() < 0.7)
+            lay.update(n_in=feat, n_out=rng.randint(1, 6), kt=rng.choice([1, 3]), kf=rng.choice([1, 3]), with_bias=rng.random() < 0.7)
+            # (RETURNN names the F axis by "dim:F" below: only when the channels differ)
+            if rng.random() < 0.6 and lay["n_out"] != feat:
+                # a second 2-D conv on the [T, F] x channels output, grouped (or depthwise)
+                c = lay["n_out"]
+                g = rng.choice(divisors(c))
+                layers.append(lay)
+                lay = {"kind": "conv2d_g", "f_dim": feat, "n_in": c, "groups": g, "n_out": g * rng.randint(1, 3), "kt": rng.choice([1, 3]), "kf": rng.choice([1, 3]), "with_bias": rng.random() < 0.7}
         elif k == "lstm":
             units = ["nativelstm2", "lstm", "lstmp", "lstmblock", "standardlstm", "basiclstm", "cudnn", "block"]
             unit = rng.choice(units)
@@ -142,6 +149,8 @@ def net_dict(first, layers):
             d = {"class": "conv", "from": prev, "filter_size": (lay["k"],), "padding": "same", "n_out": lay["n_out"], "groups": lay["groups"], "with_bias": lay["with_bias"]}
         elif k == "conv2d":
             d = {"class": "conv", "from": prev, "filter_size": (lay["kt"], lay["kf"]), "padding": "same", "n_out": lay["n_out"], "input_add_feature_dim": True, "with_bias": lay["with_bias"]}
+        elif k == "conv2d_g":
+            d = {"class": "conv", "from": prev, "filter_size": (lay["kt"], lay["kf"]), "padding": "same", "n_out": lay["n_out"], "groups": lay["groups"], "in_spatial_dims": ["T", "dim:%d" % lay["f_dim"]], "with_bias": lay["with_bias"]}
         elif k == "lstm":
             unit = lay["unit"]
             tf_unit = {"cudnn": "cudnnlstm", "block": "lstmblockfused", "proj": "standardlstm"}.get(unit, unit)
@@ -387,15 +396,30 @@ def gen(args):
         cases.append(fx)
     print("port-oracle gen: %d cases in %.1fs" % (len(cases), time.time() - t0), file=sys.stderr)
     # target lists need the RF / torch models
-    import torch  # noqa: F401
+    import torch
+
+    import safetensors.torch
 
     setup_rf()
-    for case in cases:
+    for i, case in enumerate(cases):
         model = build_model(case)
         sd = model.state_dict()
-        tl = [{"name": k, "dtype": str(v.dtype).replace("torch.", ""), "shape": list(v.shape)} for k, v in sd.items()]
-        with open(os.path.join(case["dir"], "target.json"), "w") as f:
-            json.dump({"variables": tl}, f, indent=1)
+        # the target in the three forms `port --target` reads, used in turn: the state dict
+        # saved by torch (.pt), by safetensors, or as a JSON list
+        form = ["pt", "safetensors", "json"][i % 3]
+        tpath = os.path.join(case["dir"], "target." + form)
+        if form == "pt":
+            torch.save(sd, tpath)
+        elif form == "safetensors":
+            safetensors.torch.save_file({k: v.detach().contiguous() for k, v in sd.items()}, tpath)
+        else:
+            tl = [{"name": k, "dtype": str(v.dtype).replace("torch.", ""), "shape": list(v.shape)} for k, v in sd.items()]
+            with open(tpath, "w") as f:
+                json.dump({"variables": tl}, f, indent=1)
+        case["target"] = tpath
+        # the .pt metadata: given explicitly in some cases, else the defaults (RETURNN reads them)
+        if i % 4 == 1:
+            case["epoch_step"] = [random.Random(i).randint(1, 50), random.Random(-i).randint(0, 10000)]
     with open(os.path.join(args.work, "cases.json"), "w") as f:
         json.dump({"seed": args.seed, "cases": cases}, f, indent=1)
 
@@ -433,6 +457,7 @@ def fixture_case(tf, args):
         "config": os.path.join(fdir, "returnn.config"),
         "rules": os.path.join(root, "examples/port-nativelstm/rules.toml"),
         "model_py": os.path.join(root, "examples/port-nativelstm/model.py"),
+        "returnn_config": os.path.join(root, "examples/port-nativelstm/forward.config"),
         "layers": [{"name": n} for n in names],
     }
     with open(os.path.join(d, "case.json"), "w") as f:
@@ -469,25 +494,42 @@ def get_path(root, path):
 
 
 class Built:
-    """A model (torch nn.Module: the RF module converted, or a plain torch module) plus the
-    function that runs it on the case input and returns every layer's output as numpy."""
+    """A model (the RF module, or a plain torch module: what a config's `get_model` returns)
+    plus the function that runs it on the case input and returns every layer's output as
+    numpy."""
 
-    def __init__(self, module, run):
-        self.module = module
+    def __init__(self, root, run):
+        self.root = root
         self.run = run
 
+    def pt_module(self):
+        """The torch module RETURNN's engine makes of `root` (RF modules are wrapped)."""
+        import returnn.frontend as rf
+
+        if isinstance(self.root, rf.Module):
+            from returnn.torch.frontend.bridge import rf_module_to_pt_module
+
+            return rf_module_to_pt_module(self.root)
+        return self.root
+
     def state_dict(self):
-        return self.module.state_dict()
+        return self.pt_module().state_dict()
+
+
+def example_module(case):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("port_example_model", case["model_py"])
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 def build_model(case):
     if case.get("fixture"):
-        import importlib.util
-
-        spec = importlib.util.spec_from_file_location("port_example_model", case["model_py"])
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-        return Built(mod.make_pt_module(), mod.run_pt_module)
+        mod = example_module(case)
+        model = mod.get_model()
+        return Built(model, lambda x: mod.forward(model, x))
     if case["style"] == "torch":
         return build_torch(case)
     return build_rf(case)
@@ -497,8 +539,6 @@ def build_rf(case):
     import torch
     import returnn.frontend as rf
     from returnn.tensor import Dim, Tensor
-    from returnn.torch.frontend.bridge import rf_module_to_pt_module
-
     first, layers = case["first"], case["layers"]
     root = rf.Module()
     batch = Dim(B, name="batch")
@@ -554,6 +594,17 @@ def build_rf(case):
                 return y.copy_transpose([batch, t2, f2, out]), None
 
             steps.append((lay["name"], f))
+            feat = out
+        elif k == "conv2d_g":
+            out = Dim(lay["n_out"], name=path + "-out")
+            m = rf.Conv2d(feat, out, filter_size=(lay["kt"], lay["kf"]), padding="same", groups=lay["groups"], with_bias=lay["with_bias"])
+
+            def f(x, t, m=m, feat=feat, out=out):
+                t_in, f_in = [d for d in x.dims if d not in (batch, feat)]
+                y, (t2, f2) = m(x, in_spatial_dims=[t_in, f_in])
+                return y.copy_transpose([batch, t2, f2, out]), None
+
+            steps.append((lay["name"], f))
         elif k == "lstm":
             out = Dim(lay["n_out"], name=path + "-out")
             m = rf.LSTM(feat, out)
@@ -590,7 +641,6 @@ def build_rf(case):
         else:
             raise ValueError(k)
         set_path(root, path, m, rf.Module)
-    pt = rf_module_to_pt_module(root)
 
     def run(x_np):
         sizes = Tensor("sizes", dims=[batch], dtype="int32", raw_tensor=torch.full((B,), T, dtype=torch.int32))
@@ -612,7 +662,7 @@ def build_rf(case):
                 outs[name] = y.raw_tensor.detach().cpu().numpy()
         return outs
 
-    return Built(pt, run)
+    return Built(root, run)
 
 
 def build_torch(case):
@@ -648,6 +698,9 @@ def build_torch(case):
         elif k == "conv2d":
             m = torch.nn.Conv2d(1, lay["n_out"], (lay["kt"], lay["kf"]), padding=(lay["kt"] // 2, lay["kf"] // 2), bias=lay["with_bias"])
             steps.append((lay["name"], lambda x, m=m: m(x.unsqueeze(1)).permute(0, 2, 3, 1)))
+        elif k == "conv2d_g":
+            m = torch.nn.Conv2d(lay["n_in"], lay["n_out"], (lay["kt"], lay["kf"]), padding=(lay["kt"] // 2, lay["kf"] // 2), groups=lay["groups"], bias=lay["with_bias"])
+            steps.append((lay["name"], lambda x, m=m: m(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)))
         elif k == "lstm":
             m = torch.nn.LSTM(lay["n_in"], lay["n_out"], batch_first=True, proj_size=lay.get("proj") or 0)
 
@@ -668,7 +721,7 @@ def build_torch(case):
             tot = 2 * lay["key_total"] + lay["n_out"]
             m = torch.nn.Linear(lay["n_in"], tot, bias=False)
 
-            def f(x, m=m, lay=lay):
+            def f(x, m=m, lay=lay, tot=tot):
                 h, kt, v = lay["heads"], lay["key_total"], lay["n_out"]
                 qkv = m(x).reshape(x.shape[0], x.shape[1], h, tot // h).transpose(1, 2)  # B,h,T,.
                 q, k_, v_ = torch.split(qkv, [kt // h, kt // h, v // h], dim=-1)
@@ -700,10 +753,19 @@ def build_torch(case):
 
 
 def check(args):
+    """Loads every ported .pt with RETURNN's PyTorch engine (`Engine._load_model`, `load` = the
+    file, `get_model` = the case's model) and compares the outputs with TF's."""
     import torch
-    import safetensors.torch
+    from returnn.config import Config
+    from returnn.log import log as returnn_log
+    from returnn.util.basic import BackendEngine
+
+    returnn_log.initialize(verbosity=[0])
+    BackendEngine.select_engine(engine=BackendEngine.Torch)
+    from returnn.torch.engine import Engine
 
     setup_rf()
+    engine = Engine(Config({"backend": "torch"}))
     with open(os.path.join(args.work, "cases.json")) as f:
         cases = json.load(f)["cases"]
     results = []
@@ -713,10 +775,40 @@ def check(args):
         d = case["dir"]
         res = {"dir": d, "layers": {}}
         try:
+            with open(os.path.join(d, "ported.json")) as f:
+                written = json.load(f)["written"]
+            pt_path = os.path.join(d, "ported.pt")
             model = build_model(case)
-            sd = safetensors.torch.load_file(os.path.join(d, "ported.safetensors"))
-            model.module.load_state_dict(sd, strict=True)
-            model.module.eval()
+            if case.get("fixture"):
+                # the example's own RETURNN config (forward.config: get_model from model.py)
+                sys.path.insert(0, os.path.dirname(case["model_py"]))
+                try:
+                    config = Config()
+                    config.load_file(case["returnn_config"])
+                finally:
+                    sys.path.pop(0)
+                config.set("load", pt_path)
+            else:
+                config = Config({"backend": "torch", "task": "forward", "load": pt_path, "device": "cpu"})
+                config.typed_dict["get_model"] = lambda **_kw: model.root
+            engine.config = config
+            engine.epoch = None
+            engine._start_epoch = None
+            engine._load_model()
+            if case.get("fixture"):
+                # the RF model the config's get_model returned, now holding the ported values
+                loaded = engine._orig_model
+                example = example_module(case)
+                model = Built(loaded, lambda x, m=loaded: example.forward(m, x))
+            # RETURNN read our metadata: epoch as stored, step - 1 (it undoes the increment)
+            if engine.epoch != written["epoch"] or engine.global_train_step != written["step"] - 1:
+                raise AssertionError("RETURNN read epoch %s, step %s; written: epoch %s, step %s" % (engine.epoch, engine.global_train_step + 1, written["epoch"], written["step"]))
+            # _load_model only prints unexpected keys: the file must hold exactly the module's
+            stored = set(torch.load(pt_path, weights_only=True)["model"])
+            have = set(engine.get_pt_model().state_dict())
+            if stored != have:
+                raise AssertionError("keys: extra %s, missing %s" % (sorted(stored - have), sorted(have - stored)))
+            engine.get_pt_model().eval()
             io = np.load(os.path.join(d, "io.npz"))
             outs = model.run(io["x"])
             worst = 0.0

@@ -1,19 +1,25 @@
 //! `cargo xtask port-oracle [--cases N] [--seed S] [--keep DIR]`: end-to-end oracle of the
-//! `port` crate against real RETURNN and torch.
+//! `port` command (issue 14) against real RETURNN and torch.
 //!
 //! 1. `tools/port-oracle/port_oracle.py gen` (one Python process, the pinned venv): real
 //!    RETURNN (TF net-dict engine, TF 2.21) builds random networks from the supported layers,
 //!    sets random parameters (random running statistics for batch norm), runs them on random
 //!    input and saves the checkpoint, the config's network dict, the input and every layer's
 //!    output; it also builds the equivalent RF model (RETURNN frontend, torch backend) or plain
-//!    torch model and writes its state-dict list as the target list. Plus the fixture case
-//!    `returnn_train_nativelstm` with `examples/port-nativelstm`.
-//! 2. Here, in process: per case the rules come from `port::suggest` (network dict + target
-//!    list; for the fixture: the example rules file), `port::plan` must be `ok` against the
-//!    target list, and every planned parameter is computed and written with
-//!    `convert::SafetensorsWriter`.
-//! 3. `port_oracle.py check`: each model loads the safetensors with strict `load_state_dict`,
-//!    runs the same input; every layer's output must agree with TF's to 1e-5 relative.
+//!    torch model and saves its state dict as the target, in turn as a `.pt` (`torch.save`), a
+//!    `.safetensors` file or a JSON list. Plus the fixture case `returnn_train_nativelstm`
+//!    with `examples/port-nativelstm`.
+//! 2. Here, through the real command (the debug `returnn-ckpt` binary, `--json`): per case
+//!    `port --suggest` (network dict + target) writes the rules, which must plan without
+//!    issues; `port --rules ... --target ... --out ported.pt` (some cases with `--epoch` /
+//!    `--step`) writes RETURNN's PyTorch checkpoint; the plan's explicit `[[var]]` form
+//!    (`explicit.toml`, no network dict) must plan the same parameters. For the fixture the
+//!    example's `rules.toml` is ported, and `--suggest` must give the same mapping.
+//! 3. `port_oracle.py check`: RETURNN's PyTorch engine loads each `ported.pt`
+//!    (`Engine._load_model` with `load` = the file; for the fixture the example's
+//!    `forward.config`), must read the written epoch and step and find exactly the module's
+//!    keys; the model then runs the same input, and every layer's output must agree with TF's
+//!    to 1e-5 relative.
 //!
 //! Prints counts and the largest difference; exits non-zero on any disagreement.
 
@@ -50,116 +56,224 @@ fn parse(args: &[String]) -> Result<Opts> {
     Ok(o)
 }
 
-fn read_targets(path: &Path) -> Result<Vec<port::TensorSpec>> {
-    let v: Value =
-        serde_json::from_slice(&std::fs::read(path).with_context(|| path.display().to_string())?)?;
-    let list = v["variables"].clone();
-    serde_json::from_value(list).with_context(|| format!("{}: target list", path.display()))
+/// Runs `returnn-ckpt ARGS --json`; returns the exit code and the one JSON document.
+fn cli(bin: &Path, args: &[String]) -> Result<(i32, Value)> {
+    let out = Command::new(bin)
+        .args(args)
+        .arg("--json")
+        .output()
+        .with_context(|| format!("running {}", bin.display()))?;
+    let code = out.status.code().unwrap_or(-1);
+    let doc: Value = serde_json::from_slice(&out.stdout).with_context(|| {
+        format!(
+            "returnn-ckpt {}: exit {code}, not one JSON document on stdout: {}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })?;
+    Ok((code, doc))
 }
 
-/// Ports one case into `<dir>/ported.safetensors`; returns the plan's issues (empty = ok).
-fn port_case(case: &Value) -> Result<Vec<String>> {
-    let dir = PathBuf::from(case["dir"].as_str().unwrap_or_default());
-    let fixture = case["fixture"].as_bool().unwrap_or(false);
-    let config_path = if fixture {
-        Some(PathBuf::from(case["config"].as_str().unwrap_or_default()))
-    } else {
-        Some(dir.join("config.json")).filter(|p| p.exists())
-    };
-    let net = match &config_path {
-        Some(p) => {
-            let cfg =
-                returnn_config::Config::load(p).map_err(|e| anyhow!("{}: {e}", p.display()))?;
-            Some(
-                port::NetworkDict::from_config(&cfg)
-                    .map_err(|e| anyhow!("{}: {e}", p.display()))?,
-            )
-        }
-        None => None,
-    };
-    let ckpt_path = if fixture {
-        PathBuf::from(case["checkpoint"].as_str().unwrap_or_default())
-    } else {
-        dir.join("model")
-    };
-    let ckpt = tf_bundle::Checkpoint::open(&ckpt_path)
-        .map_err(|e| anyhow!("{}: {e}", ckpt_path.display()))?;
-    let sources = port::plan::checkpoint_specs(&ckpt);
-    let targets = read_targets(&dir.join("target.json"))?;
-    let text = if fixture {
-        let p = PathBuf::from(case["rules"].as_str().unwrap_or_default());
-        std::fs::read_to_string(&p).with_context(|| p.display().to_string())?
-    } else {
-        port::suggest(
-            net.as_ref(),
-            &sources,
-            Some(&targets),
-            &port::SuggestOptions::default(),
-        )
-        .map_err(|e| anyhow!("suggest: {e}"))?
-    };
-    std::fs::write(dir.join("rules.toml"), &text)?;
-    let rules = port::Rules::from_toml(&text, "rules.toml").map_err(|e| anyhow!("{e}"))?;
-    let plan = port::plan(&rules, net.as_ref(), &sources, Some(&targets))
-        .map_err(|e| anyhow!("plan: {e}"))?;
-    std::fs::write(dir.join("plan.json"), serde_json::to_string_pretty(&plan)?)?;
-    if !plan.ok {
-        return Ok(plan
-            .issues
-            .iter()
-            .map(|i| format!("{}: {}", i.kind.label(), i.message))
-            .collect());
+/// What went wrong in a command's document: the plan's issues or the error.
+fn problems(code: i32, doc: &Value) -> Vec<String> {
+    if let Some(e) = doc.get("error") {
+        return vec![format!(
+            "exit {code}: [{}] {}",
+            e["kind"].as_str().unwrap_or_default(),
+            e["message"].as_str().unwrap_or_default()
+        )];
     }
-    // the same plan as explicit [[var]] rules (TOML round trip), without the network dict
+    let mut v: Vec<String> = doc["issues"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|i| {
+            format!(
+                "[{}] {}",
+                i["kind"].as_str().unwrap_or_default(),
+                i["message"].as_str().unwrap_or_default()
+            )
+        })
+        .collect();
+    if v.is_empty() {
+        v.push(format!("exit {code}"));
+    }
+    v
+}
+
+type ParamKey = Vec<(
+    String,
+    Vec<port::TensorSpec>,
+    Vec<port::Op>,
+    String,
+    Vec<u64>,
+)>;
+
+fn param_key(plan: &port::PortPlan) -> ParamKey {
+    plan.params
+        .iter()
+        .map(|x| {
+            (
+                x.target.clone(),
+                x.inputs.clone(),
+                x.transforms.clone(),
+                x.dtype.name().to_string(),
+                x.shape.clone(),
+            )
+        })
+        .collect()
+}
+
+fn plan_of(doc: &Value) -> Result<port::PortPlan> {
+    serde_json::from_value(doc.clone()).context("the report is not a plan document")
+}
+
+/// Ports one case with the real command into `<dir>/ported.pt` (report: `ported.json`);
+/// returns what went wrong (empty = ok).
+fn port_case(bin: &Path, case: &Value) -> Result<Vec<String>> {
+    let s = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    let dir = PathBuf::from(s(&case["dir"]));
+    let fixture = case["fixture"].as_bool().unwrap_or(false);
+    let config = if fixture {
+        Some(s(&case["config"]))
+    } else {
+        Some(dir.join("config.json"))
+            .filter(|p| p.exists())
+            .map(|p| p.display().to_string())
+    };
+    let ckpt = if fixture {
+        s(&case["checkpoint"])
+    } else {
+        dir.join("model").display().to_string()
+    };
+    let target = s(&case["target"]);
+    let with_config = |mut a: Vec<String>| {
+        if let Some(c) = &config {
+            a.extend(["--config".into(), c.clone()]);
+        }
+        a
+    };
+    // 1. the rules: `port --suggest` with the network dict and the target
+    let suggested = dir.join("rules.toml").display().to_string();
+    let (code, doc) = cli(
+        bin,
+        &with_config(vec![
+            "port".into(),
+            ckpt.clone(),
+            "--target".into(),
+            target.clone(),
+            "--suggest".into(),
+            "--out".into(),
+            suggested.clone(),
+            "--force".into(),
+        ]),
+    )?;
+    if code != 0 || doc["ok"] != Value::Bool(true) {
+        let mut p = problems(code, &doc);
+        p.insert(
+            0,
+            "port --suggest: the suggested rules do not port it".into(),
+        );
+        return Ok(p);
+    }
+    let rules = if fixture {
+        s(&case["rules"])
+    } else {
+        suggested.clone()
+    };
+    // 2. the port, into a .pt
+    let out = dir.join("ported.pt").display().to_string();
+    let mut args = with_config(vec![
+        "port".into(),
+        ckpt.clone(),
+        "--rules".into(),
+        rules,
+        "--target".into(),
+        target.clone(),
+        "--out".into(),
+        out,
+        "--force".into(),
+    ]);
+    if let Some([e, st]) = case["epoch_step"]
+        .as_array()
+        .map(|a| [a[0].clone(), a[1].clone()])
+    {
+        args.extend([
+            "--epoch".into(),
+            e.to_string(),
+            "--step".into(),
+            st.to_string(),
+        ]);
+    }
+    let (code, doc) = cli(bin, &args)?;
+    std::fs::write(dir.join("ported.json"), serde_json::to_string_pretty(&doc)?)?;
+    if code != 0 || doc["ok"] != Value::Bool(true) || !doc["written"].is_object() {
+        return Ok(problems(code, &doc));
+    }
+    let plan = plan_of(&doc)?;
+    if fixture {
+        // the example's rules file and `--suggest` give the same mapping
+        let (code, sdoc) = cli(
+            bin,
+            &with_config(vec![
+                "port".into(),
+                ckpt.clone(),
+                "--rules".into(),
+                suggested,
+                "--target".into(),
+                target.clone(),
+            ]),
+        )?;
+        if code != 0 || param_key(&plan_of(&sdoc)?) != param_key(&plan) {
+            return Ok(vec![
+                "the suggested rules map the fixture differently from the example's rules.toml"
+                    .into(),
+            ]);
+        }
+    }
+    // 3. the same plan as explicit [[var]] rules (TOML round trip), without the network dict
     let explicit = plan.to_explicit_rules();
     let etext = explicit.to_toml().map_err(|e| anyhow!("{e}"))?;
-    std::fs::write(dir.join("explicit.toml"), &etext)?;
-    let erules = port::Rules::from_toml(&etext, "explicit.toml").map_err(|e| anyhow!("{e}"))?;
-    let eplan = port::plan(&erules, None, &sources, Some(&targets)).map_err(|e| anyhow!("{e}"))?;
-    let key = |p: &port::PortPlan| {
-        p.params
-            .iter()
-            .map(|x| {
-                (
-                    x.target.clone(),
-                    x.inputs.clone(),
-                    x.transforms.clone(),
-                    x.dtype,
-                    x.shape.clone(),
-                )
-            })
-            .collect::<Vec<_>>()
-    };
-    if !eplan.ok || key(&eplan) != key(&plan) {
-        return Ok(vec![format!(
-            "the explicit [[var]] rules (explicit.toml) plan differently: ok {}, {:?}",
-            eplan.ok,
-            eplan.issues.iter().map(|i| &i.message).collect::<Vec<_>>()
-        )]);
+    let epath = dir.join("explicit.toml");
+    std::fs::write(&epath, &etext)?;
+    let (code, edoc) = cli(
+        bin,
+        &[
+            "port".into(),
+            ckpt,
+            "--rules".into(),
+            epath.display().to_string(),
+            "--target".into(),
+            target,
+        ],
+    )?;
+    if code != 0 || param_key(&plan_of(&edoc)?) != param_key(&plan) {
+        let mut p = problems(code, &edoc);
+        p.insert(
+            0,
+            "the explicit [[var]] rules (explicit.toml) plan differently".into(),
+        );
+        return Ok(p);
     }
-    let decl = plan
-        .params
-        .iter()
-        .map(|p| (p.target.clone(), p.dtype, p.shape.clone()))
-        .collect();
-    let out = dir.join("ported.safetensors");
-    let mut w = convert::SafetensorsWriter::create(&out, decl, BTreeMap::new())
-        .map_err(|e| anyhow!("{}: {e}", out.display()))?;
-    for p in &plan.params {
-        let a = p.compute(&ckpt).map_err(|e| anyhow!("{e}"))?;
-        w.write_next(&p.target, &a.data)
-            .map_err(|e| anyhow!("{e}"))?;
-    }
-    w.finish().map_err(|e| anyhow!("{e}"))?;
     Ok(vec![])
 }
 
 pub fn run(root: &Path, python: &Path, args: &[String]) -> Result<()> {
     let o = parse(args)?;
     let t0 = Instant::now();
+    let st = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .current_dir(root)
+        .args(["build", "-q", "-p", "returnn-ckpt"])
+        .status()
+        .context("cargo build -p returnn-ckpt")?;
+    if !st.success() {
+        bail!("cargo build -p returnn-ckpt failed");
+    }
     let target_dir = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"));
+    let bin = target_dir.join("debug/returnn-ckpt");
     let tmp = tempfile::Builder::new()
         .prefix("port-oracle-")
         .tempdir_in(&target_dir)?;
@@ -215,7 +329,7 @@ pub fn run(root: &Path, python: &Path, args: &[String]) -> Result<()> {
                     .or_default() += 1;
             }
         }
-        match port_case(case) {
+        match port_case(&bin, case) {
             Ok(issues) if issues.is_empty() => {}
             Ok(issues) => {
                 bad += 1;

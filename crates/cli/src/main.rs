@@ -56,7 +56,9 @@ enum Command {
     Plan(cmd::plan::Args),
     /// Execute the loading plan and write the loaded variables.
     Load(cmd::load::Args),
-    /// Convert a checkpoint to safetensors (or a safetensors file back to a TF bundle).
+    /// Port a TF net-dict checkpoint to RF / PyTorch module parameters by a rules file (.pt, .safetensors).
+    Port(cmd::port::Args),
+    /// Convert a checkpoint (TF, .pt, .safetensors) to safetensors, a TF bundle or a RETURNN .pt
     Convert(cmd::convert::Args),
     /// Average the floating-point tensors of several checkpoints.
     Avg(cmd::avg::Args),
@@ -82,6 +84,7 @@ fn main() -> ExitCode {
         Command::Cleanup(a) => cmd::cleanup::run(a),
         Command::Plan(a) => cmd::plan::run(a),
         Command::Load(a) => cmd::load::run(a, q),
+        Command::Port(a) => cmd::port::run(a, q),
         Command::Convert(a) => cmd::convert::run(a, q),
         Command::Avg(a) => cmd::avg::run(a, q),
         Command::Diff(a) => cmd::diff::run(a, q),

@@ -28,6 +28,11 @@ pub enum ErrorKind {
     Convert(convert::ErrorCode),
     /// Reading or writing a PyTorch `.pt` file failed (torch-pt's kind).
     Pt(torch_pt::ErrorKind),
+    /// A port from TF net-dict variables to RF / torch parameters failed (port's kind: the
+    /// rules, the plan's issues, a transform).
+    Port(port::PortErrorKind),
+    /// The port rules file could not be read (missing, too large, not UTF-8).
+    RulesFile,
     /// A config value has a type the engine cannot use (`config_value`).
     ConfigValue,
     /// No model and no training start epoch: RETURNN's "There was also no model found which we
@@ -92,6 +97,7 @@ impl ErrorKind {
         ErrorKind::NoGetModel,
         ErrorKind::GetModelNotCallable,
         ErrorKind::Interrupted,
+        ErrorKind::RulesFile,
     ];
 
     /// Whether this is RETURNN's answer (it would raise) or a failure to answer.
@@ -99,6 +105,7 @@ impl ErrorKind {
         use model_files::SelectErrorKind as S;
         use param_map::torch::TorchErrorKind as T;
         use param_map::MapErrorKind as M;
+        use port::PortErrorKind as P;
         use returnn_config::ErrorKind as C;
         match self {
             ErrorKind::Config(C::Io | C::NotFound | C::Unsupported) => Outcome::Failed,
@@ -110,6 +117,12 @@ impl ErrorKind {
             ErrorKind::Torch(T::Unsupported | T::Read) => Outcome::Failed,
             ErrorKind::Torch(_) => Outcome::Negative,
             ErrorKind::NoGetModel | ErrorKind::GetModelNotCallable => Outcome::Negative,
+            // The rules, the network dict or the inputs cannot be used: we cannot answer. The
+            // plan's issues (unmapped, unfilled, mismatches, ...): the answer is no.
+            ErrorKind::Port(
+                P::RulesSyntax | P::RulesInvalid | P::NetworkInvalid | P::Unsupported | P::Read,
+            ) => Outcome::Failed,
+            ErrorKind::Port(_) => Outcome::Negative,
             ErrorKind::ConfigValue
             | ErrorKind::NoModel
             | ErrorKind::NoEpoch
@@ -117,6 +130,7 @@ impl ErrorKind {
             ErrorKind::Read(_)
             | ErrorKind::Convert(_)
             | ErrorKind::Pt(_)
+            | ErrorKind::RulesFile
             | ErrorKind::Target
             | ErrorKind::Unsupported
             | ErrorKind::Output
@@ -140,6 +154,8 @@ impl ErrorKind {
             ErrorKind::Read(k) => k.label(),
             ErrorKind::Convert(k) => k.label(),
             ErrorKind::Pt(k) => k.label(),
+            ErrorKind::Port(k) => k.label(),
+            ErrorKind::RulesFile => "rules_file",
             ErrorKind::ConfigValue => "config_value",
             ErrorKind::NoModel => "no_model",
             ErrorKind::NoEpoch => "no_epoch",
@@ -408,6 +424,19 @@ impl From<torch_pt::Error> for Error {
             out = out.with_path(p);
         }
         if let Some(k) = e.key() {
+            out = out.with_key(k);
+        }
+        out.with_source(e)
+    }
+}
+
+impl From<port::PortError> for Error {
+    fn from(e: port::PortError) -> Error {
+        let mut out = Error::new(ErrorKind::Port(e.kind()), e.message().to_string());
+        if let Some(f) = e.file() {
+            out = out.with_path(f);
+        }
+        if let Some(k) = e.tf().or(e.target()) {
             out = out.with_key(k);
         }
         out.with_source(e)

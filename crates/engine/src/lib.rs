@@ -1,14 +1,15 @@
 //! # engine — the library layer of returnn-ckpt
 //!
 //! Owns the jobs every face offers — `inspect`, `verify`, `convert`, `avg`, `diff`, `resolve`,
-//! `path`, `epochs`, `cleanup`, `plan`, `load` (module [`jobs`]) — each as a typed request, a
-//! `serde`-serialisable report whose JSON is the stable contract the CLI prints and the Python
-//! package returns, and a `run` function. It joins the crates below it: configs
+//! `path`, `epochs`, `cleanup`, `plan`, `load`, `port` (module [`jobs`]) — each as a typed
+//! request, a `serde`-serialisable report whose JSON is the stable contract the CLI prints and
+//! the Python package returns, and a `run` function. It joins the crates below it: configs
 //! (`returnn-config`), RETURNN's file and selection rules (`model-files`), the mapping rules
-//! (`param-map`), the formats (`tf-bundle`), the sinks (`convert`) and the learning-rate
-//! picture ([`plot`], drawn by `lr-plot`), and it owns the
-//! policies that decide between them: which engine's loading rules apply, where a plan meets
-//! its output sink, the fresh/resume choice of `plan`, and the input/output overlap checks.
+//! (`param-map`), the port rules (`port`), the formats (`tf-bundle`, `torch-pt`), the sinks
+//! (`convert`, `torch-pt`'s writer) and the learning-rate picture ([`plot`], drawn by
+//! `lr-plot`), and it owns the policies that decide between them: which engine's loading rules
+//! apply, where a plan meets its output sink, the fresh/resume choice of `plan`, and the
+//! input/output overlap checks.
 //!
 //! It never prints, never exits, never reads or changes the process's current directory:
 //! every path inside a config is resolved against the request's `base_dir` ([`paths`]); a
@@ -36,7 +37,9 @@ pub mod tf_plan;
 pub mod torch_plan;
 
 pub use error::{Error, ErrorKind, Outcome, Result};
-pub use jobs::{avg, cleanup, convert, diff, epochs, inspect, load, path, plan, resolve, verify};
+pub use jobs::{
+    avg, cleanup, convert, diff, epochs, inspect, load, path, plan, port, resolve, verify,
+};
 pub use netdict::{
     load_on_init_loaders, network_importers, preload_entries, LoadOnInit, PreloadEntry,
 };

@@ -41,6 +41,11 @@ fn families() -> Vec<(&'static str, Vec<&'static str>)> {
             .iter()
             .map(|k| ErrorKind::Convert(*k).label()),
     );
+    kinds.extend(
+        port::PortErrorKind::ALL
+            .iter()
+            .map(|k| ErrorKind::Port(*k).label()),
+    );
     let statuses = param_map::Status::ALL.iter().map(|s| s.label()).collect();
     vec![("kind", kinds), ("status", statuses)]
 }

@@ -47,6 +47,25 @@ pub enum PortErrorKind {
 }
 
 impl PortErrorKind {
+    /// Every kind (for label lists).
+    pub const ALL: [PortErrorKind; 15] = [
+        PortErrorKind::RulesSyntax,
+        PortErrorKind::RulesInvalid,
+        PortErrorKind::NetworkInvalid,
+        PortErrorKind::KindUnknown,
+        PortErrorKind::KindMismatch,
+        PortErrorKind::MissingInput,
+        PortErrorKind::UnmappedVariable,
+        PortErrorKind::UnfilledTarget,
+        PortErrorKind::UnknownTarget,
+        PortErrorKind::DuplicateTarget,
+        PortErrorKind::ShapeMismatch,
+        PortErrorKind::DtypeMismatch,
+        PortErrorKind::TransformFailed,
+        PortErrorKind::Unsupported,
+        PortErrorKind::Read,
+    ];
+
     /// Stable snake_case label.
     pub fn label(self) -> &'static str {
         match self {

@@ -9,5 +9,6 @@ pub mod inspect;
 pub mod load;
 pub mod path;
 pub mod plan;
+pub mod port;
 pub mod resolve;
 pub mod verify;

@@ -13,7 +13,8 @@ equal to TensorFlow's, element for element and dtype for dtype::
 
 The returnn-ckpt jobs are functions returning exactly the dict (for ``path``: the list) of the
 command's ``--json`` output, with keyword arguments named like the command's flags:
-``inspect``, ``verify``, ``convert``, ``avg``, ``diff`` (checkpoints) and ``resolve``,
+``inspect``, ``verify``, ``convert``, ``avg``, ``diff``, ``port`` (checkpoints: TF, ``.pt``,
+``.safetensors``) and ``resolve``,
 ``path``, ``epochs``, ``cleanup``, ``plan``, ``load`` (RETURNN configs: ``config`` is a path
 or a dict, ``overrides={"load_epoch": 3}`` is ``++load_epoch 3``, ``cwd=DIR`` is ``-C DIR``)::
 
@@ -38,6 +39,7 @@ from ._native import (
     load_checkpoint,
     path,
     plan,
+    port,
     resolve,
     verify,
 )
@@ -56,6 +58,7 @@ __all__ = [
     "load_checkpoint",
     "path",
     "plan",
+    "port",
     "resolve",
     "verify",
 ]

@@ -680,3 +680,28 @@ def test_epochs_plot(twins):
     assert code == 2 and e.kind == "output"
     twin(twins, ["epochs", f"{run}/returnn.config", "-C", run, "--plot", "out/curve.svg", "--force"], returnn_ckpt.epochs,
          f"{run}/returnn.config", cwd=run, plot="out/curve.svg", force=True)
+
+
+def test_port(twins):
+    run = "returnn_train_nativelstm"
+    ck, conf = f"{run}/net-model/network.003", f"{run}/returnn.config"
+    twin(twins, ["port", ck, "--config", conf, "--suggest", "--out", "out/rules.toml"], returnn_ckpt.port, ck,
+         config=conf, suggest=True, out="out/rules.toml")
+    _, s = same(["port", ck, "--suggest"], returnn_ckpt.port, ck, suggest=True, run_in=twins[0], py_in=twins[1])
+    assert "[[layer]]" in s["rules"]
+    _, plan = same(["port", ck, "--rules", "out/rules.toml", "--config", conf], returnn_ckpt.port, ck,
+                   rules="out/rules.toml", config=conf, run_in=twins[0], py_in=twins[1])
+    assert plan["ok"] and plan["written"] is None
+    _, d = twin(twins, ["port", ck, "--rules", "out/rules.toml", "--config", conf, "--out", "out/ported.pt", "--epoch", "5"],
+                returnn_ckpt.port, ck, rules="out/rules.toml", config=conf, out="out/ported.pt", epoch=5)
+    assert d["written"]["out"] == "out/ported.pt"
+    import torch
+
+    sd = torch.load(twins[1] / "out/ported.pt", weights_only=True)
+    assert sd["epoch"] == 5 and set(sd["model"]) == {p["target"] for p in d["params"]}
+    # a target that does not fit: the plan's issues, raised because an output was asked for
+    code, e = twin(twins, ["port", ck, "--rules", "out/rules.toml", "--target", "returnn_torch_train/net-model/network.003.pt",
+                           "--out", "out/mismatch.pt"], returnn_ckpt.port, ck, rules="out/rules.toml",
+                   target="returnn_torch_train/net-model/network.003.pt", out="out/mismatch.pt")
+    assert code == 1 and isinstance(e, returnn_ckpt.Error) and e.outcome == "negative"
+    assert not (twins[1] / "out/mismatch.pt").exists()

@@ -96,7 +96,7 @@ def test_signatures_match():
         assert list(sig.parameters) == params(node), node.name
 
 
-JOBS = ["inspect", "verify", "convert", "avg", "diff", "resolve", "path", "epochs", "cleanup", "plan", "load"]
+JOBS = ["inspect", "verify", "convert", "avg", "diff", "resolve", "path", "epochs", "cleanup", "plan", "load", "port"]
 
 
 def test_every_job_has_a_function_and_a_stub():
@@ -111,6 +111,7 @@ def test_job_flags_are_keyword_only():
         "inspect": ["path"], "verify": ["path"], "convert": ["path", "out"], "avg": ["paths", "out"],
         "diff": ["a", "b"], "resolve": ["config"], "path": ["paths"], "epochs": ["config"],
         "cleanup": ["config"], "plan": ["config", "target"], "load": ["config", "target", "out"],
+        "port": ["checkpoint"],
     }
     for j, want in positional.items():
         ps = inspect.signature(getattr(returnn_ckpt, j)).parameters.values()

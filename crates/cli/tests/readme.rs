@@ -190,6 +190,44 @@ fn readme_console_examples_print_what_they_show() {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
+/// A plain ```` ``` ```` block of README.md quotes a file of the repository: the last
+/// `` `examples/...` `` path named before it must contain the block verbatim.
+#[test]
+fn readme_excerpts_are_verbatim() {
+    let text = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let mut named: Option<String> = None;
+    // (language, lines) of the open fenced block
+    let mut block: Option<(&str, Vec<&str>)> = None;
+    let mut checked = 0;
+    for line in text.lines() {
+        match &mut block {
+            Some((lang, _)) if line == "```" && !lang.is_empty() => block = None,
+            Some((_, lines)) if line == "```" => {
+                let file = named.clone().expect(
+                    "README.md: a plain ``` block must follow the `examples/...` file it quotes",
+                );
+                let body = std::fs::read_to_string(root().join(&file)).unwrap();
+                let excerpt = lines.join("\n");
+                assert!(
+                    body.contains(&excerpt),
+                    "README.md quotes {file}, which does not contain:\n{excerpt}"
+                );
+                checked += 1;
+                block = None;
+            }
+            Some((_, lines)) => lines.push(line),
+            None if line.starts_with("```") => block = Some((&line[3..], Vec::new())),
+            None => {
+                if let Some(i) = line.find("`examples/") {
+                    let rest = &line[i + 1..];
+                    named = rest.split('`').next().map(str::to_string);
+                }
+            }
+        }
+    }
+    assert!(checked >= 1, "README.md quotes no example file");
+}
+
 #[test]
 fn the_matcher_can_fail() {
     let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();

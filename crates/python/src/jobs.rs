@@ -612,17 +612,17 @@ pub fn path(py: Python<'_>, paths: Vec<PathBuf>, cwd: Option<PathBuf>) -> PyResu
 /// "learning_rate", "scores"}], "tf_checkpoint_state", "best"?, "notes", "plot"?}`.
 /// `best=True` (or `""`) adds the best epoch by the default score key, `best="KEY"` by that key.
 /// `plot="curve.svg"` (or `.png`) also draws the learning-rate-control file there (`plot_size`
-/// `(width, height)` in pixels, `force` replaces an existing picture), as `--plot`. `config`,
+/// `(width, height)` in pixels, default `(1024, 768)`, `force` replaces an existing picture), as `--plot`. `config`,
 /// `overrides`, `cwd`: as for `resolve`.
 #[pyfunction]
-#[pyo3(signature = (config, *, best = None, plot = None, plot_size = (1024, 768), force = false, overrides = None, cwd = None))]
+#[pyo3(signature = (config, *, best = None, plot = None, plot_size = None, force = false, overrides = None, cwd = None))]
 #[allow(clippy::too_many_arguments)]
 pub fn epochs(
     py: Python<'_>,
     config: &Bound<'_, PyAny>,
     best: Option<&Bound<'_, PyAny>>,
     plot: Option<PathBuf>,
-    plot_size: (u32, u32),
+    plot_size: Option<(u32, u32)>,
     force: bool,
     overrides: Option<&Bound<'_, PyAny>>,
     cwd: Option<PathBuf>,
@@ -646,11 +646,12 @@ pub fn epochs(
     let Some(plot) = plot else {
         return run_job(py, None, move |_| engine::epochs::run(&req));
     };
+    let (width, height) = plot_size.unwrap_or((1024, 768));
     let plot_req = engine::plot::PlotRequest {
         out: dir.arg_path(plot),
         force,
-        width: plot_size.0,
-        height: plot_size.1,
+        width,
+        height,
     };
     run_job(py, None, move |_| {
         let loaded = engine::config::load(&req.config)?;
@@ -764,6 +765,110 @@ pub fn load(
 }
 
 /// Registers the job functions.
+/// Ports a TF net-dict checkpoint to RF / torch module parameters by a rules file; the dict
+/// of `returnn-ckpt port CKPT --rules R.toml [--config C] [--target T] [--out OUT] --json`:
+/// the plan document of docs/port-rules.md (`"ok"`, `"layers"`, `"params"`, `"ignored"`,
+/// `"issues"`, ...) plus `"written"` (`{"out", "format", ...}` or None). A plan with issues
+/// is returned with `"ok": False` when nothing is to be written, and raised as `Error` when
+/// `out` is given (nothing is written). `suggest=True` instead returns (and with `out` writes)
+/// a starting rules file: the dict of `port CKPT --suggest --json`.
+///
+/// `checkpoint`: a TF checkpoint in any form `inspect` takes; `config`: the RETURNN config
+/// whose network dict names the layer kinds (path or dict); `target`: the module's state dict
+/// (`.pt`, `.safetensors` or a JSON list) to check against; `out`: `OUT.pt` (RETURNN's layout,
+/// `pt_layout="flat"` for a bare state dict) or `OUT.safetensors`; `epoch` / `step`: the
+/// `.pt` entries; `style`: `"rf"` or `"torch"` for `suggest`; `cwd`: as `-C` (the config's
+/// own paths).
+#[pyfunction]
+#[pyo3(signature = (checkpoint, *, rules = None, suggest = false, config = None, target = None, out = None, force = false, epoch = None, step = None, pt_layout = "returnn", style = None, cwd = None, progress = None))]
+#[allow(clippy::too_many_arguments)]
+pub fn port(
+    py: Python<'_>,
+    checkpoint: PathBuf,
+    rules: Option<PathBuf>,
+    suggest: bool,
+    config: Option<&Bound<'_, PyAny>>,
+    target: Option<PathBuf>,
+    out: Option<PathBuf>,
+    force: bool,
+    epoch: Option<i64>,
+    step: Option<i64>,
+    pt_layout: &str,
+    style: Option<&str>,
+    cwd: Option<PathBuf>,
+    progress: Option<Py<PyAny>>,
+) -> PyResult<Py<PyAny>> {
+    use engine::port::{PortRequest, PtLayout, RulesInput, Style, SuggestRequest};
+    let dir = WorkDir::new(py, cwd)?;
+    let config = match config {
+        Some(c) => Some(config_request(py, c, None, &dir)?),
+        None => None,
+    };
+    let shown = out.as_ref().map(|p| p.display().to_string());
+    if suggest {
+        let style = match style {
+            None => None,
+            Some("rf") => Some(Style::Rf),
+            Some("torch") => Some(Style::Torch),
+            Some(other) => {
+                return Err(error::usage(
+                    py,
+                    format!(
+                        "invalid value {other:?} for style: expected \"rf\", \"torch\" or None"
+                    ),
+                ))
+            }
+        };
+        let req = SuggestRequest {
+            checkpoint: dir.arg_path(checkpoint),
+            config,
+            target: target.map(|p| dir.arg_path(p)),
+            out: out.map(|p| dir.arg_path(p)),
+            force,
+            style,
+        };
+        return run_job(py, None, move |_| {
+            let mut r = engine::port::suggest(&req)?;
+            r.out = shown;
+            Ok(r)
+        });
+    }
+    let Some(rules) = rules else {
+        return Err(error::usage(
+            py,
+            "port needs rules= (a rules file), or suggest=True to write one",
+        ));
+    };
+    let pt_layout = match pt_layout {
+        "returnn" => PtLayout::Returnn,
+        "flat" => PtLayout::Flat,
+        other => {
+            return Err(error::usage(
+                py,
+                format!("invalid value {other:?} for pt_layout: expected \"returnn\" or \"flat\""),
+            ))
+        }
+    };
+    let req = PortRequest {
+        checkpoint: dir.arg_path(checkpoint),
+        rules: RulesInput::File(dir.arg_path(rules)),
+        config,
+        target: target.map(|p| dir.arg_path(p)),
+        out: out.map(|p| dir.arg_path(p)),
+        force,
+        epoch,
+        step,
+        pt_layout,
+    };
+    run_job(py, progress, move |p| {
+        let mut r = engine::port::run(&req, p)?;
+        if let (Some(w), Some(shown)) = (r.written.as_mut(), shown) {
+            w.out = shown;
+        }
+        Ok(r)
+    })
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(inspect, m)?)?;
     m.add_function(wrap_pyfunction!(verify, m)?)?;
@@ -776,5 +881,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(cleanup, m)?)?;
     m.add_function(wrap_pyfunction!(plan, m)?)?;
     m.add_function(wrap_pyfunction!(load, m)?)?;
+    m.add_function(wrap_pyfunction!(port, m)?)?;
     Ok(())
 }

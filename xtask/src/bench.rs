@@ -222,11 +222,11 @@ fn driver(args: &[String]) -> Result<()> {
             let jobs = Jobs::default();
             let bad = match job.as_str() {
                 "verify" => tf_bundle::verify::verify_all(&ck, jobs, &|_| {}).len(),
-                "stats" => tf_bundle::elem::stats_all(&ck, jobs, &|_| {})
+                "stats" => tf_bundle::scan::stats_all(&ck, jobs, &|_| {})
                     .iter()
                     .filter(|r| r.is_err())
                     .count(),
-                _ => tf_bundle::digest::digest_all(&ck, jobs, &|_| {})
+                _ => tf_bundle::scan::digest_all(&ck, jobs, &|_| {})
                     .iter()
                     .filter(|r| r.is_err())
                     .count(),

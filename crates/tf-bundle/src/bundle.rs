@@ -10,6 +10,7 @@ use std::sync::OnceLock;
 use prost::Message;
 
 use crate::crc;
+pub use crate::dtype::swap_in_place;
 use crate::dtype::DType;
 use crate::error::{Error, ErrorKind, Part, Result};
 use crate::io::ReadAt;
@@ -967,15 +968,6 @@ pub fn check_crc(payload: &[u8], stored_masked: u32) -> Result<()> {
         return Err(checksum_error(stored_masked, c));
     }
     Ok(())
-}
-
-/// Reverses the byte order of every `unit`-byte group.
-pub fn swap_in_place(data: &mut [u8], unit: usize) {
-    if unit > 1 {
-        for c in data.chunks_exact_mut(unit) {
-            c.reverse();
-        }
-    }
 }
 
 /// Extends a string tensor's CRC with one element length as TF hashes it (docs/tf-bundle-format.md §3.7): as a

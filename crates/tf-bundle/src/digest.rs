@@ -1,6 +1,5 @@
 //! The tensor digest of the fixtures' manifests (fixtures/README.md, "Digests").
 
-use crate::error::Part;
 use sha2::{Digest, Sha256};
 
 use crate::{Tensor, TensorData};
@@ -33,29 +32,6 @@ pub fn digest_tensor(ck: &crate::Checkpoint, name: &str) -> Result<[u8; 32], cra
         }
         _ => ck.read(name).map(|t| digest(&t)),
     }
-}
-
-/// The digest of every listed tensor, in [`crate::Checkpoint::tensors`] order, whole tensors in
-/// parallel on `jobs.threads` cores (see [`crate::scan`]); identical to [`digest_tensor`] per
-/// tensor.
-pub fn digest_all(
-    ck: &crate::Checkpoint,
-    jobs: crate::par::Jobs,
-    progress: crate::par::Progress,
-) -> Vec<Result<[u8; 32], crate::Error>> {
-    let want = crate::scan::Want {
-        stats: false,
-        digest: true,
-    };
-    crate::scan::scan_all(ck, want, jobs, progress)
-        .into_iter()
-        .map(|r| {
-            r.and_then(|s| {
-                s.sha256
-                    .ok_or_else(|| crate::Error::corrupt(Part::Data, "no digest"))
-            })
-        })
-        .collect()
 }
 
 struct HashWriter(Sha256);

@@ -266,6 +266,15 @@ impl fmt::Display for DType {
     }
 }
 
+/// Reverses the byte order of every `unit`-byte group.
+pub fn swap_in_place(data: &mut [u8], unit: usize) {
+    if unit > 1 {
+        for c in data.chunks_exact_mut(unit) {
+            c.reverse();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

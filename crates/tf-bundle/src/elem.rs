@@ -545,25 +545,6 @@ impl Stats {
     }
 }
 
-/// The statistics of every listed tensor, in [`crate::Checkpoint::tensors`] order, chunk by
-/// chunk on `jobs.threads` cores (see [`crate::scan`]), bit-identical to [`Stats::of_bytes`] of
-/// each tensor. `Ok(None)` for dtypes that are not real and for empty tensors; every tensor is
-/// read (and CRC-checked) either way.
-pub fn stats_all(
-    ck: &crate::Checkpoint,
-    jobs: crate::par::Jobs,
-    progress: crate::par::Progress,
-) -> Vec<Result<Option<Summary>, crate::Error>> {
-    let want = crate::scan::Want {
-        stats: true,
-        digest: false,
-    };
-    crate::scan::scan_all(ck, want, jobs, progress)
-        .into_iter()
-        .map(|r| r.map(|s| s.stats))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -231,3 +231,45 @@ fn whole(
         }
     }
 }
+
+/// The statistics of every listed tensor, in [`crate::Checkpoint::tensors`] order, chunk by
+/// chunk on `jobs.threads` cores (see [`crate::scan`]), bit-identical to [`crate::elem::Stats::of_bytes`] of
+/// each tensor. `Ok(None)` for dtypes that are not real and for empty tensors; every tensor is
+/// read (and CRC-checked) either way.
+pub fn stats_all(
+    ck: &crate::Checkpoint,
+    jobs: crate::par::Jobs,
+    progress: crate::par::Progress,
+) -> Vec<Result<Option<crate::elem::Summary>, crate::Error>> {
+    let want = Want {
+        stats: true,
+        digest: false,
+    };
+    scan_all(ck, want, jobs, progress)
+        .into_iter()
+        .map(|r| r.map(|s| s.stats))
+        .collect()
+}
+
+/// The digest of every listed tensor, in [`crate::Checkpoint::tensors`] order, whole tensors in
+/// parallel on `jobs.threads` cores (see [`crate::scan`]); identical to [`crate::digest::digest_tensor`] per
+/// tensor.
+pub fn digest_all(
+    ck: &crate::Checkpoint,
+    jobs: crate::par::Jobs,
+    progress: crate::par::Progress,
+) -> Vec<Result<[u8; 32], crate::Error>> {
+    let want = Want {
+        stats: false,
+        digest: true,
+    };
+    scan_all(ck, want, jobs, progress)
+        .into_iter()
+        .map(|r| {
+            r.and_then(|s| {
+                s.sha256
+                    .ok_or_else(|| crate::Error::corrupt(crate::Part::Data, "no digest"))
+            })
+        })
+        .collect()
+}

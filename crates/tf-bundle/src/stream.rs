@@ -28,8 +28,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::bundle::swap_in_place;
 use crate::crc;
+use crate::dtype::swap_in_place;
 use crate::error::{Error, ErrorKind, Part, Result};
 use crate::io::ReadAt;
 use crate::DType;

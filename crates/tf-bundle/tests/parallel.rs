@@ -85,12 +85,12 @@ fn check_against_serial(ck: &Checkpoint, ctx: &str) {
             tf_bundle::scan::total_bytes(ck),
             "{ctx}: progress adds up to the total"
         );
-        let d: Vec<Result<[u8; 32], String>> = digest::digest_all(ck, jobs, &|_| {})
+        let d: Vec<Result<[u8; 32], String>> = tf_bundle::scan::digest_all(ck, jobs, &|_| {})
             .into_iter()
             .map(|r| r.map_err(|e| e.to_string()))
             .collect();
         assert_eq!(d, want_digest, "{ctx}: digest, {threads} threads");
-        let s = elem::stats_all(ck, jobs, &|_| {});
+        let s = tf_bundle::scan::stats_all(ck, jobs, &|_| {});
         assert_eq!(s.len(), want_stats.len());
         for ((got, want), info) in s.iter().zip(&want_stats).zip(ck.tensors()) {
             match (got, want) {
@@ -211,7 +211,7 @@ fn multi_chunk_tensors_parallel_equals_serial_and_corruption_is_per_tensor() {
         assert_eq!(errs.len(), 1, "{errs:?}");
         let e = errs[0].to_string();
         assert!(e.contains("a/w") && e.contains("checksum"), "{e}");
-        let s = elem::stats_all(&ck, Jobs { threads }, &|_| {});
+        let s = tf_bundle::scan::stats_all(&ck, Jobs { threads }, &|_| {});
         assert!(s[0].is_err());
         assert!(s[1..].iter().all(|r| r.is_ok()));
     }

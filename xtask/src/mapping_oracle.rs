@@ -167,8 +167,9 @@ fn compare(bin: &Path, case: &Value) -> Result<Vec<String>> {
             ));
             return Ok(diffs);
         }
-        let kind = plan["kind"].as_str().unwrap_or_default();
-        let our_msg = plan["error"].as_str().unwrap_or_default();
+        // the error document: {"error": {"kind", "message", ...}}
+        let kind = plan["error"]["kind"].as_str().unwrap_or_default();
+        let our_msg = plan["error"]["message"].as_str().unwrap_or_default();
         if kind != want {
             diffs.push(format!(
                 "RETURNN raised {ty}: {msg}\n    returnn-ckpt: kind {kind} (want {want}): {our_msg}"

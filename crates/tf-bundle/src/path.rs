@@ -157,6 +157,13 @@ fn resolve_inner(path: &Path, notes: &mut Vec<String>) -> Result<Resolved> {
     if path.is_dir() {
         return resolve_dir(path, notes);
     }
+    // A prefix comes first, as in TF: Keras names its checkpoints `checkpoint` beside the state
+    // file (`checkpoint`, `checkpoint.index`, ...), which then names itself.
+    if with_suffix(path, ".index").is_file() {
+        return Ok(Resolved::V2 {
+            prefix: path.to_path_buf(),
+        });
+    }
     if is_state_file(path) {
         let dir = parent_of(path);
         let dir = if dir.as_os_str().is_empty() {
@@ -325,6 +332,15 @@ fn resolve_dir(path: &Path, notes: &mut Vec<String>) -> Result<Resolved> {
             "the `checkpoint` state file names a directory".into(),
         ))
         .with_path(&target));
+    }
+    // The state file naming itself (or another state file) without a checkpoint of that name
+    // would be followed forever.
+    if is_state_file(&target) && !with_suffix(&target, ".index").is_file() {
+        return Err(Error::new(ErrorKind::NoCheckpoint(format!(
+            "the `checkpoint` state file names {}, which is a state file itself, not a checkpoint",
+            named.display()
+        )))
+        .with_path(path.join("checkpoint")));
     }
     resolve_inner(&target, notes).map_err(|e| e.with_path(path.join("checkpoint")))
 }
@@ -531,6 +547,30 @@ mod tests {
             Some(PathBuf::from("a/network.003"))
         );
         assert_eq!(prefix_of_file(Path::new("a/network.003")), None);
+    }
+
+    /// Keras names the checkpoint `checkpoint` beside the state file that names it: the prefix
+    /// wins, as in TF; a state file naming itself without such a checkpoint is an error (it
+    /// was followed until the stack overflowed).
+    #[test]
+    fn a_state_file_naming_itself() {
+        let tmp = tempfile::tempdir().unwrap();
+        let state = tmp.path().join("checkpoint");
+        std::fs::write(
+            &state,
+            "model_checkpoint_path: \"checkpoint\"\nall_model_checkpoint_paths: \"checkpoint\"\n",
+        )
+        .unwrap();
+        let e = resolve(tmp.path()).unwrap_err();
+        assert!(matches!(e.kind(), ErrorKind::NoCheckpoint(_)), "{e}");
+        assert!(resolve(&state).is_err());
+        std::fs::write(tmp.path().join("checkpoint.index"), b"x").unwrap();
+        for p in [tmp.path().to_path_buf(), state.clone()] {
+            match resolve(&p).unwrap() {
+                Resolved::V2 { prefix } => assert_eq!(prefix, state, "{}", p.display()),
+                other => panic!("{}: {other:?}", p.display()),
+            }
+        }
     }
 
     #[test]

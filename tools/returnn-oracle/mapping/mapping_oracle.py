@@ -451,7 +451,12 @@ def net_case(seed, idx):
             # the load_on_init layer inside a subnetwork inside the rec unit
             inner = unit.pop(sub_name)
             inner["from"] = "data"
-            unit["o"] = {"class": "subnetwork", "from": inner_from(unit, sub_name), "subnetwork": {sub_name: inner, "output": {"class": "copy", "from": sub_name}}}
+            # (a load_on_init layer named "output" is the subnetwork's output itself: a copy
+            # layer of the same name would replace it and copy from itself, a dependency loop)
+            inner_net = {sub_name: inner}
+            if sub_name != "output":
+                inner_net["output"] = {"class": "copy", "from": sub_name}
+            unit["o"] = {"class": "subnetwork", "from": inner_from(unit, sub_name), "subnetwork": inner_net}
             if "output" in unit and sub_name != "output":
                 unit["output"]["from"] = ["o", "data:source"]
             else:

@@ -465,23 +465,7 @@ impl Bundle {
         dtype: DType,
         n: u64,
     ) -> Result<(&dyn ReadAt, u64, u64)> {
-        if !(0..self.header.num_shards).contains(&entry.shard_id) {
-            return Err(Error::corrupt(
-                Part::Data,
-                format!(
-                    "shard_id {} is outside 0..{} (header num_shards)",
-                    entry.shard_id, self.header.num_shards
-                ),
-            )
-            .with_path(&self.index_path));
-        }
-        if entry.offset < 0 || entry.size < 0 {
-            return Err(Error::corrupt(
-                Part::Data,
-                format!("negative offset {} or size {}", entry.offset, entry.size),
-            )
-            .with_path(&self.index_path));
-        }
+        self.check_location(entry)?;
         let size = entry.size as u64;
         if let Some(es) = dtype.element_size() {
             let expected = n.checked_mul(es as u64);
@@ -496,12 +480,18 @@ impl Bundle {
                 .with_path(&self.index_path));
             }
         }
-        self.locate_range(entry, n)
+        self.range_of(entry, n)
     }
 
     /// The shard and byte range of an unsliced entry, checked against the shard's length; a
     /// variable-length dtype needs at least one byte per element.
     fn locate_range(&self, entry: &BundleEntryProto, n: u64) -> Result<(&dyn ReadAt, u64, u64)> {
+        self.check_location(entry)?;
+        self.range_of(entry, n)
+    }
+
+    /// The entry names a shard of the header and a non-negative offset and size.
+    fn check_location(&self, entry: &BundleEntryProto) -> Result<()> {
         if !(0..self.header.num_shards).contains(&entry.shard_id) {
             return Err(Error::corrupt(
                 Part::Entry,
@@ -519,6 +509,11 @@ impl Bundle {
             )
             .with_path(&self.index_path));
         }
+        Ok(())
+    }
+
+    /// [`Bundle::locate_range`] after [`Bundle::check_location`].
+    fn range_of(&self, entry: &BundleEntryProto, n: u64) -> Result<(&dyn ReadAt, u64, u64)> {
         let (offset, size) = (entry.offset as u64, entry.size as u64);
         if size < n {
             return Err(Error::corrupt(

@@ -35,6 +35,11 @@
 //!   to right into the tensor's, with Chan et al.'s pairwise update for `m2`;
 //! * finally `mean = sum / n`, `std = sqrt(m2 / n)`, `rms = sqrt(sumsq / n)`.
 //!
+//! float32, float64 and bfloat16 blocks are summarised straight from their bytes (no decoded
+//! copy), float32 and float64 on AVX2 where the CPU has it (chosen at run time, through pulp's
+//! safe intrinsics): the same IEEE operations on the same lanes in the same order, so the same
+//! bits as decoding first (a test compares every path).
+//!
 //! [`Stats::of_bytes`] does exactly this serially; [`Stats::of_chunk`] summarises one chunk
 //! (anywhere, any thread) and [`Stats::merge`] combines, so a caller that merges the chunks in
 //! offset order gets the same bits as the serial path.
@@ -344,8 +349,182 @@ pub fn encode_f64(d: DType, v: f64, out: &mut Vec<u8>) -> bool {
     true
 }
 
+/// `bytes` as a slice of `T` where that is the same as decoding them little-endian (a
+/// little-endian host, and `bytes` aligned for `T`); `None` otherwise (the caller decodes).
+#[inline(always)]
+fn typed<T: bytemuck::Pod>(bytes: &[u8]) -> Option<&[T]> {
+    if cfg!(target_endian = "little") {
+        bytemuck::try_cast_slice(bytes).ok()
+    } else {
+        None
+    }
+}
+
 /// Independent accumulators per block pass (see [`Stats`]).
 const LANES: usize = 8;
+
+/// Per lane, over the whole groups of a block: min, max, sum, sum of squares.
+type Pass1 = [[f64; LANES]; 4];
+
+/// The first pass over whole groups, one element at a time (the reference; see [`vector`]).
+#[inline(always)]
+fn pass1_scalar<T: Copy>(groups: &[[T; LANES]], dec: impl Fn(T) -> f64) -> Pass1 {
+    let mut mn = [f64::INFINITY; LANES];
+    let mut mx = [f64::NEG_INFINITY; LANES];
+    let mut sum = [0f64; LANES];
+    let mut sq = [0f64; LANES];
+    for g in groups {
+        for j in 0..LANES {
+            let x = dec(g[j]);
+            mn[j] = if x < mn[j] { x } else { mn[j] };
+            mx[j] = if x > mx[j] { x } else { mx[j] };
+            sum[j] += x;
+            sq[j] += x * x;
+        }
+    }
+    [mn, mx, sum, sq]
+}
+
+/// The second pass over whole groups: `Σ (x − mean)²` per lane.
+#[inline(always)]
+fn pass2_scalar<T: Copy>(groups: &[[T; LANES]], mean: f64, dec: impl Fn(T) -> f64) -> [f64; LANES] {
+    let mut m2 = [0f64; LANES];
+    for g in groups {
+        for j in 0..LANES {
+            let d = dec(g[j]) - mean;
+            m2[j] += d * d;
+        }
+    }
+    m2
+}
+
+/// The two passes on AVX2 where the CPU has it (detected at run time; pulp's safe wrappers of
+/// the intrinsics, so no `unsafe` here): lanes 0–3 and 4–7 are two 256-bit registers, and
+/// every operation is the IEEE operation of the scalar pass on the same operands in the same
+/// order (`min_pd(x, m)` is `if x < m { x } else { m }`, NaN and signed zeros included; no
+/// fused multiply-add), so the results are bit-identical (tested against the scalar passes).
+#[cfg(target_arch = "x86_64")]
+mod vector {
+    use core::arch::x86_64::{__m128, __m256d};
+
+    use pulp::x86::V3;
+    use pulp::Simd;
+
+    use super::{Pass1, Stats, LANES};
+
+    /// [`Stats::of_block_with`] of float32 elements on AVX2; `None` without AVX2.
+    pub(super) fn f32_block(xs: &[f32]) -> Option<Stats> {
+        let simd = V3::try_new()?;
+        Some(Simd::vectorize(
+            simd,
+            Block {
+                simd,
+                xs,
+                load: |s: V3, g: &[f32; LANES]| {
+                    let lo: __m128 = pulp::cast([g[0], g[1], g[2], g[3]]);
+                    let hi: __m128 = pulp::cast([g[4], g[5], g[6], g[7]]);
+                    [s.avx._mm256_cvtps_pd(lo), s.avx._mm256_cvtps_pd(hi)]
+                },
+                dec: f64::from,
+            },
+        ))
+    }
+
+    /// [`Stats::of_block_with`] of float64 elements on AVX2; `None` without AVX2.
+    pub(super) fn f64_block(xs: &[f64]) -> Option<Stats> {
+        let simd = V3::try_new()?;
+        Some(Simd::vectorize(
+            simd,
+            Block {
+                simd,
+                xs,
+                load: |_: V3, g: &[f64; LANES]| -> [__m256d; 2] {
+                    [
+                        pulp::cast([g[0], g[1], g[2], g[3]]),
+                        pulp::cast([g[4], g[5], g[6], g[7]]),
+                    ]
+                },
+                dec: |v| v,
+            },
+        ))
+    }
+
+    struct Block<'a, T, L, D> {
+        simd: V3,
+        xs: &'a [T],
+        load: L,
+        dec: D,
+    }
+
+    fn lanes(v: [__m256d; 2]) -> [f64; LANES] {
+        let lo: [f64; 4] = pulp::cast(v[0]);
+        let hi: [f64; 4] = pulp::cast(v[1]);
+        [lo[0], lo[1], lo[2], lo[3], hi[0], hi[1], hi[2], hi[3]]
+    }
+
+    impl<T, L, D> pulp::WithSimd for Block<'_, T, L, D>
+    where
+        T: bytemuck::Pod,
+        L: Fn(V3, &[T; LANES]) -> [__m256d; 2] + Copy,
+        D: Fn(T) -> f64 + Copy,
+    {
+        type Output = Stats;
+
+        #[inline(always)]
+        fn with_simd<S: Simd>(self, _: S) -> Stats {
+            let Block {
+                simd,
+                xs,
+                load,
+                dec,
+            } = self;
+            let a = simd.avx;
+            let pass1 = |groups: &[[T; LANES]]| -> Pass1 {
+                let mut mn = [a._mm256_set1_pd(f64::INFINITY); 2];
+                let mut mx = [a._mm256_set1_pd(f64::NEG_INFINITY); 2];
+                let mut sum = [a._mm256_setzero_pd(); 2];
+                let mut sq = [a._mm256_setzero_pd(); 2];
+                for g in groups {
+                    let x = load(simd, g);
+                    for k in 0..2 {
+                        mn[k] = a._mm256_min_pd(x[k], mn[k]);
+                        mx[k] = a._mm256_max_pd(x[k], mx[k]);
+                        sum[k] = a._mm256_add_pd(sum[k], x[k]);
+                        sq[k] = a._mm256_add_pd(sq[k], a._mm256_mul_pd(x[k], x[k]));
+                    }
+                }
+                [lanes(mn), lanes(mx), lanes(sum), lanes(sq)]
+            };
+            let pass2 = |groups: &[[T; LANES]], mean: f64| -> [f64; LANES] {
+                let m = a._mm256_set1_pd(mean);
+                let mut m2 = [a._mm256_setzero_pd(); 2];
+                for g in groups {
+                    let x = load(simd, g);
+                    for k in 0..2 {
+                        let d = a._mm256_sub_pd(x[k], m);
+                        m2[k] = a._mm256_add_pd(m2[k], a._mm256_mul_pd(d, d));
+                    }
+                }
+                lanes(m2)
+            };
+            Stats::of_block_with(xs, dec, pass1, pass2)
+        }
+    }
+}
+
+/// Without a vector path: always the scalar passes.
+#[cfg(not(target_arch = "x86_64"))]
+mod vector {
+    use super::Stats;
+
+    pub(super) fn f32_block(_: &[f32]) -> Option<Stats> {
+        None
+    }
+
+    pub(super) fn f64_block(_: &[f64]) -> Option<Stats> {
+        None
+    }
+}
 
 /// `((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7))`.
 fn tree(l: &[f64; LANES]) -> f64 {
@@ -466,6 +645,72 @@ impl Stats {
         s
     }
 
+    /// [`Stats::of_block`] of `xs` decoded by `dec`, without storing the decoded values: the
+    /// same lanes, the same operations in the same order, so the same bits (a test compares
+    /// them on every dtype and path this serves). `pass1` and `pass2` do the whole groups of
+    /// [`LANES`] elements ([`pass1_scalar`], [`pass2_scalar`], or a vector unit's version of
+    /// the same operations); the rest continues the lanes here. The first pass leaves out the
+    /// NaN lanes: a NaN anywhere makes its lane's sum NaN, so only a block whose sum is NaN (a
+    /// NaN, or `inf - inf`) is scanned again for NaNs.
+    #[inline(always)]
+    fn of_block_with<T: bytemuck::Pod>(
+        xs: &[T],
+        dec: impl Fn(T) -> f64,
+        pass1: impl FnOnce(&[[T; LANES]]) -> Pass1,
+        pass2: impl FnOnce(&[[T; LANES]], f64) -> [f64; LANES],
+    ) -> Stats {
+        let mut s = Stats {
+            n: xs.len() as u64,
+            ..Stats::default()
+        };
+        if xs.is_empty() {
+            return s;
+        }
+        // whole groups as arrays (a cast that cannot fail: same alignment, a multiple of the
+        // length; were it to, every element goes through the lane loops below, same result)
+        let whole = xs.len() / LANES * LANES;
+        let (groups, rest) = match bytemuck::try_cast_slice::<T, [T; LANES]>(&xs[..whole]) {
+            Ok(g) => (g, &xs[whole..]),
+            Err(_) => (&[][..], xs),
+        };
+        let [mut mn, mut mx, mut sum, mut sq] = pass1(groups);
+        for (i, &e) in rest.iter().enumerate() {
+            let (j, x) = (i % LANES, dec(e));
+            mn[j] = if x < mn[j] { x } else { mn[j] };
+            mx[j] = if x > mx[j] { x } else { mx[j] };
+            sum[j] += x;
+            sq[j] += x * x;
+        }
+        s.nan = sum.iter().any(|x| x.is_nan()) && xs.iter().any(|&e| dec(e).is_nan());
+        s.min = mn
+            .iter()
+            .fold(f64::INFINITY, |a, &b| if b < a { b } else { a });
+        s.max = mx
+            .iter()
+            .fold(f64::NEG_INFINITY, |a, &b| if b > a { b } else { a });
+        s.sum = tree(&sum);
+        s.sumsq = tree(&sq);
+        let mean = s.mean_now();
+        let mut m2 = pass2(groups, mean);
+        for (i, &e) in rest.iter().enumerate() {
+            let d = dec(e) - mean;
+            m2[i % LANES] += d * d;
+        }
+        s.m2 = tree(&m2);
+        s
+    }
+
+    /// [`Stats::of_block_with`] on the scalar passes.
+    #[inline(always)]
+    fn of_block_scalar<T: bytemuck::Pod>(xs: &[T], dec: impl Fn(T) -> f64 + Copy) -> Stats {
+        Stats::of_block_with(
+            xs,
+            dec,
+            |g| pass1_scalar(g, dec),
+            |g, mean| pass2_scalar(g, mean, dec),
+        )
+    }
+
     /// Merges `other` (the elements right after this one's) into `self`.
     pub fn merge(&mut self, other: &Stats) {
         if other.n == 0 {
@@ -496,11 +741,30 @@ impl Stats {
             return None;
         }
         let es = d.element_size()?;
+        Stats::of_chunk_here(d, es, bytes, scratch)
+    }
+
+    fn of_chunk_here(d: DType, es: usize, bytes: &[u8], scratch: &mut Vec<f64>) -> Option<Stats> {
         let mut acc = Stats::default();
         for block in bytes.chunks(STATS_BLOCK * es) {
-            scratch.clear();
-            decode_f64_into(d, block, scratch);
-            acc.merge(&Stats::of_block(scratch));
+            let b = match d {
+                DType::Float32 => typed::<f32>(block).map(|x| {
+                    vector::f32_block(x).unwrap_or_else(|| Stats::of_block_scalar(x, f64::from))
+                }),
+                DType::Float64 => typed::<f64>(block).map(|x| {
+                    vector::f64_block(x).unwrap_or_else(|| Stats::of_block_scalar(x, |v| v))
+                }),
+                DType::BFloat16 => typed::<u16>(block).map(|x| {
+                    Stats::of_block_scalar(x, |b| f64::from(f32::from_bits(u32::from(b) << 16)))
+                }),
+                _ => None,
+            };
+            let b = b.unwrap_or_else(|| {
+                scratch.clear();
+                decode_f64_into(d, block, scratch);
+                Stats::of_block(scratch)
+            });
+            acc.merge(&b);
         }
         Some(acc)
     }
@@ -689,6 +953,96 @@ mod tests {
         assert_eq!(value(DType::Int2, &[0x02]), Some(Value::Int(-2)));
         assert_eq!(value(DType::UInt4, &[0xf3]), Some(Value::Int(3)));
         assert_eq!(value(DType::Float32, &[0; 3]), None);
+    }
+
+    /// The bits of an accumulator, every NaN as one NaN (Rust leaves a computed NaN's sign
+    /// and payload unspecified, and the summary prints any NaN as NaN).
+    fn bits(s: &Stats) -> [u64; 7] {
+        let b = |v: f64| {
+            if v.is_nan() {
+                f64::NAN.to_bits()
+            } else {
+                v.to_bits()
+            }
+        };
+        [
+            s.n,
+            u64::from(s.nan),
+            b(s.min),
+            b(s.max),
+            b(s.sum),
+            b(s.sumsq),
+            b(s.m2),
+        ]
+    }
+
+    /// The reference: every value decoded into `f64`s, then [`Stats::of_block`] per block.
+    fn reference(d: DType, bytes: &[u8]) -> Stats {
+        let es = d.element_size().unwrap();
+        let mut acc = Stats::default();
+        for block in bytes.chunks(STATS_BLOCK * es) {
+            let mut v = Vec::new();
+            decode_f64_into(d, block, &mut v);
+            acc.merge(&Stats::of_block(&v));
+        }
+        acc
+    }
+
+    /// The fused and vector paths (float32, float64, bfloat16; aligned and not) give the bits
+    /// of decoding into `f64`s first, on values with NaN, infinities, signed zeros, subnormals
+    /// and every remainder length.
+    #[test]
+    fn fused_and_vector_paths_equal_the_reference() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let specials = [
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            -0.0,
+            0.0,
+            1e-310,
+            -3.5e38,
+            f64::from(f32::MAX),
+        ];
+        for (d, es) in [
+            (DType::Float32, 4),
+            (DType::Float64, 8),
+            (DType::BFloat16, 2),
+        ] {
+            for n in (0..40).chain([STATS_BLOCK - 1, STATS_BLOCK + 9, 3 * STATS_BLOCK + 5]) {
+                for special_every in [0u64, 7, 1000] {
+                    let mut bytes = vec![0u8]; // a leading byte: [1..] is misaligned
+                    for _ in 0..n {
+                        let r = next();
+                        let v = if special_every > 0 && r % special_every == 0 {
+                            specials[(r >> 8) as usize % specials.len()]
+                        } else {
+                            (r >> 11) as f64 / (1u64 << 53) as f64 * 200.0 - 100.0
+                        };
+                        let mut e = Vec::new();
+                        assert!(encode_f64(d, v, &mut e) && e.len() == es);
+                        bytes.extend(e);
+                    }
+                    // aligned copy and the misaligned original
+                    let aligned: Vec<u8> = bytes[1..].to_vec();
+                    let want = bits(&reference(d, &aligned));
+                    let mut scratch = Vec::new();
+                    for b in [&aligned[..], &bytes[1..]] {
+                        let mut acc = Stats::default();
+                        for c in b.chunks(STATS_CHUNK) {
+                            acc.merge(&Stats::of_chunk(d, c, &mut scratch).unwrap());
+                        }
+                        assert_eq!(bits(&acc), want, "{d} n={n} every={special_every}");
+                    }
+                }
+            }
+        }
     }
 
     /// Any chunking merged in offset order gives the serial bits; the block/chunk tree makes

@@ -15,6 +15,9 @@
 //!   xtask reading the files in 1 MiB chunks with CRC32C, one thread (the read-only jobs);
 //!   avg: `read+crc` of the three inputs plus the copy of one data file. Ratio = job / floor.
 //!   Every measured run starts after a `sync` (no dirty pages of earlier outputs).
+//! * The digest's bound: `read+sha256` (this xtask hashing the data file in one contiguous part
+//!   per core) is printed beside it; SHA-256 runs at ~1.4 GB/s per core with the CPU's SHA
+//!   instructions (sha2 and `openssl speed` agree), below the read floor's speed.
 //! * Goals (issue 16, 2 cores): convert ≤ 1.11× (≥ 0.9× cp throughput), avg ≤ 1.5×, read-only
 //!   jobs ≤ 1.3×, peak RSS ≤ 64 MiB and within ±10% between the sizes, listing `many` ≤ 20 ms.
 //!
@@ -197,6 +200,43 @@ fn driver(args: &[String]) -> Result<()> {
                 }
             }
             println!("{crc:08x}");
+        }
+        // the bound of the digest: SHA-256 of the files' bytes on every core (each file cut into
+        // one contiguous part per core, read in 1 MiB chunks), what no digest can beat
+        "read-sha256" => {
+            use sha2::Digest;
+            use std::os::unix::fs::FileExt;
+            let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+            for f in rest {
+                let file = File::open(f).with_context(|| f.clone())?;
+                let len = file.metadata()?.len();
+                let part = len.div_ceil(threads as u64);
+                let out: Vec<Result<[u8; 32]>> = std::thread::scope(|sc| {
+                    let hs: Vec<_> = (0..threads as u64)
+                        .map(|k| {
+                            let file = &file;
+                            sc.spawn(move || -> Result<[u8; 32]> {
+                                let (mut at, end) = (k * part, ((k + 1) * part).min(len));
+                                let mut buf = vec![0u8; 1 << 20];
+                                let mut h = sha2::Sha256::new();
+                                while at < end {
+                                    let n = ((end - at) as usize).min(buf.len());
+                                    file.read_exact_at(&mut buf[..n], at)?;
+                                    h.update(&buf[..n]);
+                                    at += n as u64;
+                                }
+                                Ok(h.finalize().into())
+                            })
+                        })
+                        .collect();
+                    hs.into_iter()
+                        .map(|h| h.join().map_err(|_| anyhow::anyhow!("a thread panicked"))?)
+                        .collect()
+                });
+                for r in out {
+                    r?;
+                }
+            }
         }
         // opening + the tensor list (what `inspect` prints, without the CLI's formatting)
         "list" => {
@@ -672,6 +712,25 @@ impl Bench {
                     None,
                 );
             }
+            // what bounds the digest: SHA-256 itself, on every core
+            let u = self.best(
+                &[
+                    xt.clone(),
+                    "bench".into(),
+                    "--driver".into(),
+                    "read-sha256".into(),
+                    data(1),
+                ],
+                &[],
+            )?;
+            self.push(
+                &size,
+                "bound of --digest: read + sha256 on every core",
+                u,
+                Some(("read+crc", r1)),
+                Goal::None,
+                None,
+            );
         }
         self.clean_out()?;
         self.print(&loads);

@@ -161,19 +161,20 @@ mod vector {
 
     use pulp::x86::V3;
     use pulp::Simd;
+    use tf_bundle::elem::le_slice;
     use tf_bundle::DType;
 
     use super::{float_block, Stats};
 
     /// `None` for other dtypes, misaligned or big-endian data, or without AVX2.
     pub(super) fn compare(d: DType, x: &[u8], y: &[u8], atol: f64, rtol: f64) -> Option<Stats> {
-        if cfg!(target_endian = "big") || x.len() != y.len() {
+        if x.len() != y.len() {
             return None;
         }
         let simd = V3::try_new()?;
         match d {
             DType::Float32 => {
-                let (p, q) = (typed::<f32>(x)?, typed::<f32>(y)?);
+                let (p, q) = (le_slice::<f32>(x)?, le_slice::<f32>(y)?);
                 Some(Simd::vectorize(
                     simd,
                     Pairs {
@@ -191,7 +192,7 @@ mod vector {
                 ))
             }
             DType::Float64 => {
-                let (p, q) = (typed::<f64>(x)?, typed::<f64>(y)?);
+                let (p, q) = (le_slice::<f64>(x)?, le_slice::<f64>(y)?);
                 Some(Simd::vectorize(
                     simd,
                     Pairs {
@@ -207,10 +208,6 @@ mod vector {
             }
             _ => None,
         }
-    }
-
-    fn typed<T: bytemuck::Pod>(b: &[u8]) -> Option<&[T]> {
-        bytemuck::try_cast_slice(b).ok()
     }
 
     struct Pairs<'a, T, L, D> {

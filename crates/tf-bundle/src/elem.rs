@@ -352,7 +352,7 @@ pub fn encode_f64(d: DType, v: f64, out: &mut Vec<u8>) -> bool {
 /// `bytes` as a slice of `T` where that is the same as decoding them little-endian (a
 /// little-endian host, and `bytes` aligned for `T`); `None` otherwise (the caller decodes).
 #[inline(always)]
-fn typed<T: bytemuck::Pod>(bytes: &[u8]) -> Option<&[T]> {
+pub fn le_slice<T: bytemuck::Pod>(bytes: &[u8]) -> Option<&[T]> {
     if cfg!(target_endian = "little") {
         bytemuck::try_cast_slice(bytes).ok()
     } else {
@@ -579,9 +579,12 @@ impl Stats {
         self.sum / self.n as f64
     }
 
-    /// The accumulator of one block of decoded values, in two passes. Each pass runs
-    /// [`LANES`] independent accumulators (element `i` goes to lane `i % LANES`; vectorisable)
-    /// that are then added as a fixed pairwise tree, so the result depends only on the values.
+    /// The accumulator of one block of decoded values, in two passes, written out as the
+    /// module docs say (with the NaN lanes): the tests' independent reference for
+    /// [`Stats::of_block_with`], which every path uses. Each pass runs [`LANES`] independent
+    /// accumulators (element `i` goes to lane `i % LANES`) that are then added as a fixed
+    /// pairwise tree, so the result depends only on the values.
+    #[cfg(test)]
     fn of_block(v: &[f64]) -> Stats {
         let mut s = Stats {
             n: v.len() as u64,
@@ -645,9 +648,9 @@ impl Stats {
         s
     }
 
-    /// [`Stats::of_block`] of `xs` decoded by `dec`, without storing the decoded values: the
-    /// same lanes, the same operations in the same order, so the same bits (a test compares
-    /// them on every dtype and path this serves). `pass1` and `pass2` do the whole groups of
+    /// The accumulator of one block: `xs` decoded by `dec`, without storing the decoded values,
+    /// in the two passes of the module docs (a test compares every dtype and path this serves
+    /// with decoding into `f64`s first and summarising those). `pass1` and `pass2` do the whole groups of
     /// [`LANES`] elements ([`pass1_scalar`], [`pass2_scalar`], or a vector unit's version of
     /// the same operations); the rest continues the lanes here. The first pass leaves out the
     /// NaN lanes: a NaN anywhere makes its lane's sum NaN, so only a block whose sum is NaN (a
@@ -748,13 +751,13 @@ impl Stats {
         let mut acc = Stats::default();
         for block in bytes.chunks(STATS_BLOCK * es) {
             let b = match d {
-                DType::Float32 => typed::<f32>(block).map(|x| {
+                DType::Float32 => le_slice::<f32>(block).map(|x| {
                     vector::f32_block(x).unwrap_or_else(|| Stats::of_block_scalar(x, f64::from))
                 }),
-                DType::Float64 => typed::<f64>(block).map(|x| {
+                DType::Float64 => le_slice::<f64>(block).map(|x| {
                     vector::f64_block(x).unwrap_or_else(|| Stats::of_block_scalar(x, |v| v))
                 }),
-                DType::BFloat16 => typed::<u16>(block).map(|x| {
+                DType::BFloat16 => le_slice::<u16>(block).map(|x| {
                     Stats::of_block_scalar(x, |b| f64::from(f32::from_bits(u32::from(b) << 16)))
                 }),
                 _ => None,
@@ -762,7 +765,7 @@ impl Stats {
             let b = b.unwrap_or_else(|| {
                 scratch.clear();
                 decode_f64_into(d, block, scratch);
-                Stats::of_block(scratch)
+                Stats::of_block_scalar(scratch.as_slice(), |v| v)
             });
             acc.merge(&b);
         }
@@ -988,7 +991,8 @@ mod tests {
         acc
     }
 
-    /// The fused and vector paths (float32, float64, bfloat16; aligned and not) give the bits
+    /// The fused and vector paths (float32, float64, bfloat16; aligned and not) and the decoding
+    /// path (float16, and misaligned data) give the bits
     /// of decoding into `f64`s first, on values with NaN, infinities, signed zeros, subnormals
     /// and every remainder length.
     #[test]
